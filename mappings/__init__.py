@@ -1,0 +1,1 @@
+"""Darwin Core terms, column mappings for institutions' files, name parsing and reconciliation."""

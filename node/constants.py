@@ -1,0 +1,43 @@
+"""Every tunable of the node in one place, each with the reason for its value."""
+
+# Untrusted archives (harvested from peers or uploaded). python-dwca-reader must never see
+# one unchecked: it extracts `..` members and expands zip bombs (see DESIGN.md).
+MAX_ARCHIVE_BYTES = 2 * 1024**3  # refuse larger downloads before unpacking
+MAX_UNPACKED_BYTES = 20 * 1024**3  # total unpacked size, whatever the ratio
+MAX_UNPACK_RATIO = 200  # zip-bomb guard: unpacked / packed bytes, per member and in total
+MAX_ARCHIVE_MEMBERS = 1_000  # a DwC-A has a handful of files; thousands means abuse
+MAX_XML_BYTES = 16 * 1024**2  # meta.xml / eml.xml are read whole; cap before parsing
+UNPACK_CHUNK_BYTES = 1024**2  # streaming copy size while enforcing the caps
+
+# Reading data files
+CSV_BLOCK_BYTES = 8 * 1024**2  # pyarrow.csv block: large enough for speed, flat memory
+
+# Writing archives
+ARCHIVE_VERSIONS_KEPT = 5  # like the IPT's "number of archived versions"
+
+# Wire protocol
+SIGNATURE_MAX_AGE_S = 300  # RFC 9421 `created` window against replay
+HTTP_TIMEOUT_S = 60  # total timeout for one metadata request to a peer
+DOWNLOAD_TIMEOUT_S = 3600  # an archive download may legitimately take long on slow links
+DEFAULT_PORT = 8701
+WELL_KNOWN_PATH = "/.well-known/fednode"
+SIGNATURE_HEADER = "Fednode-Signature"
+PEER_RATE_LIMIT_PER_MIN = 120  # per authenticated peer; archive builds are expensive
+
+# Harvesting
+HARVEST_RETRIES = 4  # attempts on 5xx / 429 / connection errors before giving up
+HARVEST_BACKOFF_BASE_S = 1.0  # exponential back-off: base * 2**attempt, plus jitter
+HARVEST_BACKOFF_MAX_S = 60.0
+CIRCUIT_FAILURES = 5  # consecutive failed runs before a peer's circuit opens
+CIRCUIT_OPEN_S = 3600  # how long an open circuit skips a peer
+GBIF_API_URL = "https://api.gbif.org/v1"
+GBIF_SEARCH_PAGE = 300  # the API's maximum `limit`
+GBIF_SEARCH_MAX_OFFSET = 100_000  # GBIF refuses deeper paging: use downloads beyond it
+GBIF_MIN_INTERVAL_S = 1.0  # about one request a second, as GBIF asks of clients
+GBIF_DOWNLOAD_POLL_S = 30.0
+SCHEDULE_JITTER_S = 30  # spread runs of many nodes so they do not hit a peer at once
+
+# Store
+STATE_DB = "state.sqlite"
+DEFAULT_HOME = "./node-data"
+HOME_ENV = "FEDNODE_HOME"

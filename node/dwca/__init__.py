@@ -1,0 +1,1 @@
+"""Darwin Core archives: safe unpacking, meta.xml, EML, streaming reader and writer."""

@@ -1,0 +1,267 @@
+"""Stream any Darwin Core archive into Arrow record batches with flat memory.
+
+The archive is unpacked by `unpack.safe_unpack` (caps enforced), described by `meta`
+(python-dwca-reader's descriptors), and each data file is parsed by `pyarrow.csv.open_csv`
+with the dialect meta.xml gives. Every value is text, as written (the verbatim value);
+typing happens later in `node.records`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from node import constants
+from node.dwca.meta import ArchiveLayout, DataFile, describe
+from node.dwca.unpack import safe_unpack
+from node.errors import InvalidArchive
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A data row the reader could not use, with where it is."""
+
+    file: str
+    line: int | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.file} line {self.line}" if self.line else self.file
+        return f"{where}: {self.detail}"
+
+
+def _single_char(value: str | None, what: str, file: str) -> str | None:
+    if not value:
+        return None
+    if len(value) != 1:
+        raise InvalidArchive(f"{file}: {what} {value!r} must be a single character")
+    return value
+
+
+def _encoding(descriptor_encoding: str | None, file: str) -> str:
+    name = (descriptor_encoding or "utf-8").strip()
+    try:
+        codec = codecs.lookup(name)
+    except LookupError as exc:
+        raise InvalidArchive(f"{file}: unknown encoding {name!r} in meta.xml") from exc
+    # A UTF-8 BOM is common in exports from spreadsheets; utf-8-sig drops it.
+    return "utf-8-sig" if codec.name == "utf-8" else codec.name
+
+
+class DwcArchive:
+    """An opened archive. Use as a context manager; temporary files go on close."""
+
+    def __init__(self, source: Path | str, workdir: Path | None = None) -> None:
+        self.source = Path(source)
+        self._tmp = Path(tempfile.mkdtemp(prefix="fednode-dwca-", dir=workdir))
+        self.problems: list[RowProblem] = []
+        try:
+            root = safe_unpack(self.source, self._tmp / "unpacked")
+            self.layout: ArchiveLayout = describe(root)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- structure ---------------------------------------------------------------------
+    @property
+    def core(self) -> DataFile:
+        return self.layout.core
+
+    @property
+    def extensions(self) -> list[DataFile]:
+        return self.layout.extensions
+
+    @property
+    def metadata_path(self) -> Path | None:
+        return self.layout.metadata_path
+
+    def extension(self, row_type: str) -> DataFile | None:
+        return next((e for e in self.extensions if e.row_type == row_type), None)
+
+    # -- data --------------------------------------------------------------------------
+    def iter_batches(
+        self, data_file: DataFile | None = None, block_bytes: int = constants.CSV_BLOCK_BYTES
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield record batches of text columns named by `data_file.columns`.
+
+        Rows with the wrong number of columns are skipped and recorded in `problems`.
+        """
+        data_file = data_file or self.core
+        descriptor = data_file.descriptor
+        name = data_file.name
+        delimiter = _single_char(descriptor.fields_terminated_by, "fieldsTerminatedBy", name)
+        quote = _single_char(descriptor.fields_enclosed_by, "fieldsEnclosedBy", name)
+        skip = descriptor.lines_to_ignore
+        problems = self.problems
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            problems.append(
+                RowProblem(
+                    name,
+                    None if row.number is None else row.number + skip,
+                    "column_count",
+                    f"has {row.actual_columns} columns, expected {row.expected_columns}",
+                )
+            )
+            return "skip"
+
+        encoding = _encoding(descriptor.file_encoding, name)
+        width = _first_row_width(data_file.path, encoding, delimiter or "\t", quote, skip)
+        if width == 0:
+            return
+        plan = _column_plan(data_file, width)
+        read_options = pacsv.ReadOptions(
+            skip_rows=skip,
+            column_names=[f"f{i}" for i in range(width)],
+            encoding=encoding,
+            block_size=block_bytes,
+            use_threads=True,
+        )
+        parse_options = pacsv.ParseOptions(
+            delimiter=delimiter or "\t",
+            quote_char=quote or False,
+            double_quote=bool(quote),
+            escape_char=False,
+            newlines_in_values=bool(quote),
+            ignore_empty_lines=True,
+            invalid_row_handler=on_invalid,
+        )
+        convert_options = pacsv.ConvertOptions(
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[],
+            check_utf8=True,
+            auto_dict_encode=False,
+            # Every column is text: numbers and dates are never reinterpreted here.
+            column_types={f"f{i}": pa.string() for i in range(width)},
+        )
+        try:
+            reader = pacsv.open_csv(
+                data_file.path, read_options, parse_options, convert_options
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                return
+            raise InvalidArchive(f"{name}: cannot parse ({exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidArchive(
+                f"{name}: not valid {descriptor.file_encoding or 'UTF-8'} text ({exc.reason} "
+                f"at byte {exc.start})"
+            ) from exc
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                raise InvalidArchive(f"{name}: cannot parse ({exc})") from exc
+            yield _project(batch, plan, data_file.columns)
+
+    def read_table(self, data_file: DataFile | None = None) -> pa.Table:
+        """The whole data file as one table (small files, tests, validation)."""
+        data_file = data_file or self.core
+        batches = list(self.iter_batches(data_file))
+        if not batches:
+            schema = pa.schema([(c, pa.string()) for c in data_file.columns])
+            return schema.empty_table()
+        return pa.Table.from_batches(batches)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> DwcArchive:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _first_row_width(
+    path: Path, encoding: str, delimiter: str, quote: str | None, skip: int
+) -> int:
+    """Columns in the first data row.
+
+    pyarrow cannot infer the width of a one-line file without a final newline (a real
+    IPT sample has one), so the width is read here and the columns are named explicitly.
+    """
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            rows = csv.reader(
+                handle,
+                delimiter=delimiter,
+                quotechar=quote or '"',
+                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+            )
+            for number, row in enumerate(rows):
+                if number >= skip and row:
+                    return len(row)
+    except UnicodeDecodeError as exc:
+        raise InvalidArchive(
+            f"{path.name}: not valid {encoding} text ({exc.reason} at byte {exc.start}); "
+            "declare the right encoding in meta.xml"
+        ) from exc
+    except csv.Error as exc:
+        raise InvalidArchive(f"{path.name}: cannot parse the first row ({exc})") from exc
+    return 0
+
+
+@dataclass(frozen=True)
+class _Source:
+    index: int | None  # column in the file, or None for a meta.xml constant
+    default: str | None
+
+
+def _column_plan(data_file: DataFile, width: int) -> dict[str, _Source]:
+    descriptor = data_file.descriptor
+    plan: dict[str, _Source] = {}
+    key_index = descriptor.id_index if descriptor.represents_corefile else descriptor.coreid_index
+    if not descriptor.created_from_file:
+        plan[data_file.columns[0]] = _Source(key_index, None)
+    for f, column in zip(descriptor.fields, data_file.columns[len(plan):], strict=False):
+        plan.setdefault(column, _Source(f["index"], f["default"]))
+    for column, source in plan.items():
+        if source.index is not None and source.index >= width:
+            raise InvalidArchive(
+                f"{data_file.name}: meta.xml maps {column!r} to column index {source.index} "
+                f"(0-based), but the file's first row has only {width} columns"
+            )
+    return plan
+
+
+def _project(batch: pa.RecordBatch, plan: dict[str, _Source], columns: list[str]) -> pa.RecordBatch:
+    arrays = []
+    for column in columns:
+        source = plan[column]
+        if source.index is None:
+            arrays.append(pa.array([source.default or ""] * batch.num_rows, pa.string()))
+            continue
+        values = batch.column(source.index)
+        if not pa.types.is_string(values.type):
+            values = pc.cast(values, pa.string())
+        if source.default:
+            empty = pc.equal(values, "")
+            values = pc.if_else(empty, source.default, values)
+        arrays.append(values)
+    return pa.RecordBatch.from_arrays(arrays, names=columns)
+
+
+def open_archive(source: Path | str, workdir: Path | None = None) -> DwcArchive:
+    """Open a zip, tgz or folder archive (or a bare data file) for streaming."""
+    return DwcArchive(source, workdir)

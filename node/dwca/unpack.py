@@ -1,0 +1,187 @@
+"""Unpack an untrusted archive, enforcing every safety cap while streaming.
+
+python-dwca-reader extracts `..` members, accepts hundreds of thousands of members and
+expands zip bombs in memory, so archives never reach it unchecked: this module is the only
+place an archive from outside is opened.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from node import constants
+from node.errors import ArchiveTooLarge, InvalidArchive, UnsafeArchive
+
+
+def _safe_member_path(name: str) -> PurePosixPath:
+    """Refuse absolute, drive-letter, backslash-escaped and `..` paths (zip-slip)."""
+    normalised = name.replace("\\", "/")
+    path = PurePosixPath(normalised)
+    if path.is_absolute() or (len(normalised) > 1 and normalised[1] == ":"):
+        raise UnsafeArchive(f"archive member {name!r} has an absolute path; refusing to unpack")
+    if any(part == ".." for part in path.parts):
+        raise UnsafeArchive(f"archive member {name!r} points outside the archive (..)")
+    return path
+
+
+class _Budget:
+    """Counts unpacked bytes against the ratio and absolute caps while copying."""
+
+    def __init__(self, packed_bytes: int) -> None:
+        self.limit = min(
+            max(packed_bytes, 1) * constants.MAX_UNPACK_RATIO, constants.MAX_UNPACKED_BYTES
+        )
+        self.used = 0
+
+    def spend(self, nbytes: int, member: str) -> None:
+        self.used += nbytes
+        if self.used > self.limit:
+            raise UnsafeArchive(
+                f"archive expands beyond {self.limit:,} bytes while unpacking {member!r} "
+                f"(more than {constants.MAX_UNPACK_RATIO}x its packed size): refusing a "
+                "possible zip bomb"
+            )
+
+
+def _copy(source: IO[bytes], target: Path, budget: _Budget, member: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "xb") as out:
+        while chunk := source.read(constants.UNPACK_CHUNK_BYTES):
+            budget.spend(len(chunk), member)
+            out.write(chunk)
+
+
+def _check_count(count: int) -> None:
+    if count > constants.MAX_ARCHIVE_MEMBERS:
+        raise UnsafeArchive(
+            f"archive has {count:,} members; a Darwin Core archive has a handful "
+            f"(limit {constants.MAX_ARCHIVE_MEMBERS:,})"
+        )
+
+
+def _unzip(path: Path, dest: Path, budget: _Budget) -> None:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidArchive(f"{path.name}: not a readable zip file ({exc})") from exc
+    with archive:
+        infos = archive.infolist()
+        _check_count(len(infos))
+        for info in infos:
+            member = _safe_member_path(info.filename)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UnsafeArchive(f"archive member {info.filename!r} is a symbolic link")
+            if info.is_dir():
+                continue
+            try:
+                with archive.open(info) as source:
+                    _copy(source, dest.joinpath(*member.parts), budget, info.filename)
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+                if isinstance(exc, FileExistsError):
+                    raise UnsafeArchive(f"archive member {info.filename!r} appears twice") from exc
+                raise InvalidArchive(
+                    f"{path.name}: member {info.filename!r} is corrupt or truncated ({exc})"
+                ) from exc
+            except NotImplementedError as exc:
+                raise InvalidArchive(f"{path.name}: {info.filename!r}: {exc}") from exc
+
+
+def _untar(path: Path, dest: Path, budget: _Budget) -> None:
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidArchive(f"{path.name}: not a readable tar archive ({exc})") from exc
+    count = 0
+    with archive:
+        try:
+            for info in archive:
+                count += 1
+                _check_count(count)
+                member = _safe_member_path(info.name)
+                if info.issym() or info.islnk():
+                    raise UnsafeArchive(f"archive member {info.name!r} is a link")
+                if info.isdir():
+                    continue
+                if not info.isfile():
+                    raise UnsafeArchive(f"archive member {info.name!r} is not a regular file")
+                source = archive.extractfile(info)
+                if source is None:
+                    continue
+                with source:
+                    _copy(source, dest.joinpath(*member.parts), budget, info.name)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            if isinstance(exc, FileExistsError):
+                raise UnsafeArchive("archive member appears twice") from exc
+            raise InvalidArchive(f"{path.name}: corrupt or truncated tar ({exc})") from exc
+
+
+def _walk_no_links(folder: Path) -> Iterator[Path]:
+    for entry in sorted(folder.rglob("*")):
+        if entry.is_symlink():
+            raise UnsafeArchive(f"{entry}: links are not allowed inside an archive folder")
+        if entry.is_file():
+            yield entry
+
+
+def _packed_size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in _walk_no_links(path))
+    return path.stat().st_size
+
+
+def archive_root(folder: Path) -> Path:
+    """The folder holding meta.xml or the data: archives are often wrapped in one sub-folder."""
+    current = folder
+    for _ in range(3):
+        entries = [e for e in current.iterdir() if not e.name.startswith(("__MACOSX", "."))]
+        if len(entries) == 1 and entries[0].is_dir():
+            current = entries[0]
+            continue
+        break
+    return current
+
+
+def safe_unpack(path: Path, dest: Path) -> Path:
+    """Unpack a zip or tar(.gz) into `dest` (a folder is used in place); return its root."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidArchive(f"{path}: no such file or folder")
+    packed = _packed_size(path)
+    if packed > constants.MAX_ARCHIVE_BYTES:
+        raise ArchiveTooLarge(
+            f"{path.name}: {packed:,} bytes exceeds the {constants.MAX_ARCHIVE_BYTES:,}-byte limit"
+        )
+    if path.is_dir():
+        # A folder on the node's own disk is read in place; only links are refused.
+        _check_count(sum(1 for _ in _walk_no_links(path)))
+        return archive_root(path)
+    budget = _Budget(packed)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        if zipfile.is_zipfile(path):
+            _unzip(path, dest, budget)
+        elif tarfile.is_tarfile(path):
+            _untar(path, dest, budget)
+        else:
+            # A bare data file (no container) is a valid one-file "simple" archive.
+            _copy_bare(path, dest, budget)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return archive_root(dest)
+
+
+def _copy_bare(path: Path, dest: Path, budget: _Budget) -> None:
+    with open(path, "rb") as source:
+        head = source.read(4096)
+    if b"\x00" in head:
+        raise InvalidArchive(f"{path.name}: neither a zip, a tar archive nor a text data file")
+    with open(path, "rb") as source:
+        _copy(source, dest / path.name, budget, path.name)

@@ -1,0 +1,144 @@
+"""The node's on-disk store: where each kind of data lives, and atomic Parquet writes.
+
+A stored dataset is a symbolic link to a complete, immutable snapshot folder. A write
+fills a fresh hidden folder, fsyncs it, then replaces the link with one `rename`, which
+POSIX makes atomic: a reader sees the old snapshot or the new one, never half of either,
+and a crash mid-write leaves the last good snapshot in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from node.errors import NotFound
+
+PART_NAME = "part-0.parquet"
+_SNAPSHOT_PREFIX = ".snap-"
+
+
+class Store:
+    """Paths of one node home's store (DESIGN.md "Store")."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.root = self.home / "store"
+
+    def local(self, dataset: str) -> Path:
+        return self.root / "local" / dataset
+
+    def harvested(self, peer: str, dataset: str) -> Path:
+        return self.root / "harvested" / peer / dataset
+
+    def gbif(self, query: str) -> Path:
+        return self.root / "gbif" / query
+
+    def archives(self, dataset: str) -> Path:
+        return self.root / "archives" / dataset
+
+    def crosswalks(self) -> Path:
+        return self.root / "crosswalks"
+
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def tmp(self) -> Path:
+        path = self.root / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _snapshots(dest: Path) -> list[Path]:
+    if not dest.parent.is_dir():
+        return []
+    return [p for p in dest.parent.iterdir() if p.name.startswith(f"{_SNAPSHOT_PREFIX}{dest.name}.")]
+
+
+def write_parquet_atomic(
+    dest: Path,
+    tables: Iterable[pa.Table | pa.RecordBatch],
+    schema: pa.Schema | None = None,
+) -> int:
+    """Stream tables into a new snapshot of `dest`, then swap it in; return the row count.
+
+    If `tables` raises, nothing changes at `dest`.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    snapshot = dest.parent / f"{_SNAPSHOT_PREFIX}{dest.name}.{uuid.uuid4().hex[:12]}"
+    snapshot.mkdir()
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for table in tables:
+            if isinstance(table, pa.RecordBatch):
+                table = pa.Table.from_batches([table])
+            if writer is None:
+                schema = schema or table.schema
+                writer = pq.ParquetWriter(snapshot / PART_NAME, schema, compression="zstd")
+            if table.schema != schema:
+                table = table.select(schema.names).cast(schema)
+            writer.write_table(table)
+            rows += table.num_rows
+        if writer is None:
+            if schema is None:
+                raise ValueError("no data and no schema: nothing to write")
+            writer = pq.ParquetWriter(snapshot / PART_NAME, schema, compression="zstd")
+        writer.close()
+        writer = None
+        with open(snapshot / PART_NAME, "rb") as handle:
+            os.fsync(handle.fileno())
+        _fsync_dir(snapshot)
+        swap_in(snapshot, dest)
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+        shutil.rmtree(snapshot, ignore_errors=True)
+        raise
+    return rows
+
+
+def swap_in(snapshot: Path, dest: Path) -> None:
+    """Point `dest` at `snapshot` atomically and drop older snapshots."""
+    link = dest.parent / f".link-{dest.name}.{uuid.uuid4().hex[:8]}"
+    os.symlink(snapshot.name, link)
+    if dest.exists() and not dest.is_symlink():
+        # A plain folder from an older layout: move it aside first (one-time migration).
+        shutil.rmtree(dest)
+    os.replace(link, dest)
+    _fsync_dir(dest.parent)
+    for old in _snapshots(dest):
+        if old.name != snapshot.name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a stored dataset (a snapshot link or a Parquet file)."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"{path}: no stored data")
+    target = path / PART_NAME if path.is_dir() else path
+    return pq.read_table(target, columns=columns)
+
+
+def exists(path: Path) -> bool:
+    return (Path(path) / PART_NAME).exists()
