@@ -1,0 +1,1 @@
+"""Harvesting: peers' archives and GBIF, on a schedule, safely and incrementally."""
