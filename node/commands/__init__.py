@@ -1,0 +1,3 @@
+"""The CLI's commands beyond `init`, one module per area, registered on `node.cli.main`."""
+
+from node.commands import server  # noqa: F401

@@ -1,0 +1,66 @@
+"""Start and stop what runs beside the HTTP API: the client session, the harvest schedule,
+the sharing context (agreements, replay cache, audit log). One `cleanup_ctx` owns them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from harvesters.base import HarvestResult
+from harvesters.http import client_session
+from harvesters.runs import RunLog
+from harvesters.schedule import (
+    Runtime,
+    build_scheduler,
+    register_runtime,
+    sync_jobs,
+    unregister_runtime,
+)
+from node.app import CONFIG, IDENTITY, METRICS, READY
+
+log = logging.getLogger("fednode.node")
+
+RUNTIME = web.AppKey("runtime", Runtime)
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+SCHEDULE_ENABLED = web.AppKey("schedule_enabled", bool)
+
+
+async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+    from node.sharing import Sharing, SHARING
+
+    config = app[CONFIG]
+    session = client_session()
+    runs = RunLog(config.home)
+    runtime = Runtime(config, app[IDENTITY], session, runs)
+    metrics = app[METRICS]
+
+    def count(result: HarvestResult) -> None:
+        metrics.harvests.labels(result.source, result.outcome).inc()
+
+    runtime.on_result.append(count)
+    register_runtime(runtime)
+    app[RUNTIME] = runtime
+    app[SHARING] = Sharing(config, app[IDENTITY])
+    scheduler = None
+    if app.get(SCHEDULE_ENABLED, True):
+        scheduler = build_scheduler(config)
+        scheduler.start()
+        sync_jobs(scheduler, config)
+        app[SCHEDULER] = scheduler
+    app[READY] = True
+    log.info("node %s ready", config.id)
+    try:
+        yield
+    finally:
+        app[READY] = False
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        app[SHARING].close()
+        unregister_runtime(config.home)
+        await session.close()
+        runs.close()
+        log.info("node %s stopped", config.id)
