@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,8 +69,8 @@ class DwcArchive:
         self._tmp = Path(tempfile.mkdtemp(prefix="fednode-dwca-", dir=workdir))
         self.problems: list[RowProblem] = []
         try:
-            root = safe_unpack(self.source, self._tmp / "unpacked")
-            self.layout: ArchiveLayout = describe(root)
+            self.unpacked = safe_unpack(self.source, self._tmp / "unpacked")
+            self.layout: ArchiveLayout = describe(self.unpacked.root)
         except BaseException:
             self.close()
             raise
@@ -117,7 +119,8 @@ class DwcArchive:
             return "skip"
 
         encoding = _encoding(descriptor.file_encoding, name)
-        width = _first_row_width(data_file.path, encoding, delimiter or "\t", quote, skip)
+        with self.unpacked.open_binary(data_file.path) as head:
+            width = _first_row_width(head, name, encoding, delimiter or "\t", quote, skip)
         if width == 0:
             return
         plan = _column_plan(data_file, width)
@@ -146,27 +149,29 @@ class DwcArchive:
             # Every column is text: numbers and dates are never reinterpreted here.
             column_types={f"f{i}": pa.string() for i in range(width)},
         )
+        stream = self.unpacked.open_binary(data_file.path)
         try:
-            reader = pacsv.open_csv(
-                data_file.path, read_options, parse_options, convert_options
-            )
+            reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
         except pa.ArrowInvalid as exc:
+            stream.close()
             if "Empty CSV file" in str(exc):
                 return
             raise InvalidArchive(f"{name}: cannot parse ({exc})") from exc
         except UnicodeDecodeError as exc:
+            stream.close()
             raise InvalidArchive(
                 f"{name}: not valid {descriptor.file_encoding or 'UTF-8'} text ({exc.reason} "
                 f"at byte {exc.start})"
             ) from exc
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                raise InvalidArchive(f"{name}: cannot parse ({exc})") from exc
-            yield _project(batch, plan, data_file.columns)
+        with stream:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                    raise InvalidArchive(f"{name}: cannot parse ({exc})") from exc
+                yield _project(batch, plan, data_file.columns)
 
     def read_table(self, data_file: DataFile | None = None) -> pa.Table:
         """The whole data file as one table (small files, tests, validation)."""
@@ -194,7 +199,7 @@ class DwcArchive:
 
 
 def _first_row_width(
-    path: Path, encoding: str, delimiter: str, quote: str | None, skip: int
+    raw: IO[bytes], name: str, encoding: str, delimiter: str, quote: str | None, skip: int
 ) -> int:
     """Columns in the first data row.
 
@@ -202,7 +207,7 @@ def _first_row_width(
     IPT sample has one), so the width is read here and the columns are named explicitly.
     """
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with io.TextIOWrapper(raw, encoding=encoding, newline="") as handle:
             rows = csv.reader(
                 handle,
                 delimiter=delimiter,
@@ -214,11 +219,11 @@ def _first_row_width(
                     return len(row)
     except UnicodeDecodeError as exc:
         raise InvalidArchive(
-            f"{path.name}: not valid {encoding} text ({exc.reason} at byte {exc.start}); "
+            f"{name}: not valid {encoding} text ({exc.reason} at byte {exc.start}); "
             "declare the right encoding in meta.xml"
         ) from exc
     except csv.Error as exc:
-        raise InvalidArchive(f"{path.name}: cannot parse the first row ({exc})") from exc
+        raise InvalidArchive(f"{name}: cannot parse the first row ({exc})") from exc
     return 0
 
 

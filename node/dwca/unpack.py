@@ -7,12 +7,14 @@ place an archive from outside is opened.
 
 from __future__ import annotations
 
+import io
 import shutil
 import stat
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -66,7 +68,56 @@ def _check_count(count: int) -> None:
         )
 
 
-def _unzip(path: Path, dest: Path, budget: _Budget) -> None:
+class _BudgetStream(io.RawIOBase):
+    """A zip member read straight into the parser, still counted against the caps."""
+
+    def __init__(self, source: IO[bytes], budget: _Budget, member: str) -> None:
+        self._source = source
+        self._budget = budget
+        self._member = member
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._source.read(len(buffer))
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise InvalidArchive(f"member {self._member!r} is corrupt or truncated ({exc})") from exc
+        self._budget.spend(len(data), self._member)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()
+
+
+@dataclass
+class Unpacked:
+    """An unpacked archive. Large zip members stay in the zip and are streamed on demand
+    (a zero-byte placeholder marks them on disk), which saves writing and re-reading the
+    data files: reading then costs little more than decompressing."""
+
+    root: Path
+    zip_path: Path | None = None
+    lazy: dict[Path, str] = field(default_factory=dict)
+    budget: _Budget | None = None
+
+    def open_binary(self, path: Path) -> IO[bytes]:
+        member = self.lazy.get(Path(path))
+        if member is None or self.zip_path is None or self.budget is None:
+            return open(path, "rb")
+        archive = zipfile.ZipFile(self.zip_path)
+        try:
+            source = archive.open(member)
+        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
+            archive.close()
+            raise InvalidArchive(f"member {member!r} cannot be read ({exc})") from exc
+        return io.BufferedReader(_BudgetStream(source, self.budget, member), 1024**2)
+
+
+def _unzip(path: Path, dest: Path, budget: _Budget, lazy: dict[Path, str]) -> None:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -80,9 +131,17 @@ def _unzip(path: Path, dest: Path, budget: _Budget) -> None:
                 raise UnsafeArchive(f"archive member {info.filename!r} is a symbolic link")
             if info.is_dir():
                 continue
+            target = dest.joinpath(*member.parts)
+            if info.file_size >= constants.STREAM_MEMBER_MIN_BYTES and not info.filename.lower().endswith(".xml"):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    raise UnsafeArchive(f"archive member {info.filename!r} appears twice")
+                target.touch()
+                lazy[target] = info.filename
+                continue
             try:
                 with archive.open(info) as source:
-                    _copy(source, dest.joinpath(*member.parts), budget, info.filename)
+                    _copy(source, target, budget, info.filename)
             except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
                 if isinstance(exc, FileExistsError):
                     raise UnsafeArchive(f"archive member {info.filename!r} appears twice") from exc
@@ -148,8 +207,8 @@ def archive_root(folder: Path) -> Path:
     return current
 
 
-def safe_unpack(path: Path, dest: Path) -> Path:
-    """Unpack a zip or tar(.gz) into `dest` (a folder is used in place); return its root."""
+def safe_unpack(path: Path, dest: Path) -> Unpacked:
+    """Unpack a zip or tar(.gz) into `dest` (a folder is used in place)."""
     path = Path(path)
     if not path.exists():
         raise InvalidArchive(f"{path}: no such file or folder")
@@ -161,12 +220,13 @@ def safe_unpack(path: Path, dest: Path) -> Path:
     if path.is_dir():
         # A folder on the node's own disk is read in place; only links are refused.
         _check_count(sum(1 for _ in _walk_no_links(path)))
-        return archive_root(path)
+        return Unpacked(archive_root(path))
     budget = _Budget(packed)
     dest.mkdir(parents=True, exist_ok=True)
+    lazy: dict[Path, str] = {}
     try:
         if zipfile.is_zipfile(path):
-            _unzip(path, dest, budget)
+            _unzip(path, dest, budget, lazy)
         elif tarfile.is_tarfile(path):
             _untar(path, dest, budget)
         else:
@@ -175,7 +235,9 @@ def safe_unpack(path: Path, dest: Path) -> Path:
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    return archive_root(dest)
+    if lazy:
+        return Unpacked(archive_root(dest), path, lazy, budget)
+    return Unpacked(archive_root(dest))
 
 
 def _copy_bare(path: Path, dest: Path, budget: _Budget) -> None:

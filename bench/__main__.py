@@ -1,0 +1,49 @@
+"""`python -m bench [--quick]`: run every benchmark in one go and print one table each.
+
+`--quick` uses small sizes (a smoke run, seconds); the default sizes are the ones the
+README's tables report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+from bench.measure import print_table
+
+# (module, title, full-size kwargs, quick kwargs)
+SUITES = (
+    ("bench.bench_reader", "Reading a DwC-A (occurrence core, 20 terms)",
+     {"sizes": (1_000_000, 3_000_000)}, {"sizes": (100_000,)}),
+    ("bench.bench_enforce", "Enforcing an agreement flow (every rule kind)",
+     {"rows": 1_000_000}, {"rows": 50_000}),
+    ("bench.bench_reconcile", "Reconciling Guangxi (6,343) against Flora of China (74,068)",
+     {}, {}),
+    ("bench.bench_harvest", "Harvesting a peer over loopback", {"rows": 1_000_000},
+     {"rows": 50_000}),
+    ("bench.bench_export", "Parquet export across sources", {"rows": 3_000_000},
+     {"rows": 100_000}),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--only", nargs="*", help="module names, e.g. bench_reader")
+    args = parser.parse_args()
+    for module_name, title, full, quick in SUITES:
+        if args.only and module_name.split(".")[-1] not in args.only:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            print(f"\n## {title}\n\nskipped: {exc}")
+            continue
+        started = time.perf_counter()
+        rows = module.run(**(quick if args.quick else full))
+        print_table(f"{title} ({time.perf_counter() - started:.0f} s)", rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Run one measurement in a child process and report its own peak RSS (VmHWM).
+
+A child per measurement keeps each peak honest: memory freed by one reader cannot hide
+the next reader's peak. VmHWM is read inside the child because Linux carries a parent's
+ru_maxrss into its children.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+
+
+def run_child(module: str, args: Sequence[str]) -> dict[str, object]:
+    """Run `python -m module args...`; it prints one JSON object; add `peak_rss_mb`."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True
+    )
+    output, _ = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args)} failed with exit {process.returncode}")
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def print_table(title: str, rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    cells = [[_fmt(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |")
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for row in cells:
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |")
+    sys.stdout.flush()
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def emit(result: dict[str, object]) -> None:
+    """Child side: print the measurement, with the peak RSS, as the last stdout line."""
+    print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))

@@ -1,0 +1,485 @@
+"""Write a Darwin Core archive from stored-layout tables, streaming, with flat memory.
+
+The shape follows what the GBIF IPT writes (research/ipt.md §1): UTF-8, tab-separated, no
+enclosure, one header line, `id`/`coreid` in column 0, tabs and line breaks inside values
+replaced by spaces. Each batch becomes text with pyarrow.compute and goes straight into
+the zip member, so memory depends on the batch size, never on the number of records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mappings.terms import (
+    EVENT_ROW_TYPE,
+    ID_TERM_FOR_ROW_TYPE,
+    OCCURRENCE_ROW_TYPE,
+    TAXON_ROW_TYPE,
+    VERNACULAR_ROW_TYPE,
+    short_name,
+    term_uri,
+)
+from node.dwca.eml import licence_url
+from node.errors import InvalidInput, InvalidSource
+
+TEXT_NS = "http://rs.tdwg.org/dwc/text/"
+METAFILE = "meta.xml"
+METADATA_FILE = "eml.xml"
+VERNACULAR_FILE = "vernacularname.txt"
+VERNACULAR_PREFIX = "fed_vernacular_"
+CORE_FILES = {
+    OCCURRENCE_ROW_TYPE: "occurrence.txt",
+    TAXON_ROW_TYPE: "taxon.txt",
+    EVENT_ROW_TYPE: "event.txt",
+}
+DIGEST_SCHEMA = pa.schema([("id", pa.string()), ("digest", pa.int64())])
+
+# IPT's escapeChars: a line break inside a value would end the record for every reader.
+_BREAKS = r"[\t\r\n]"
+_VERNACULAR_COLUMNS = ("coreid", "vernacularName", "language")
+_HASH_CHUNK = 1024**2
+
+
+@dataclass
+class Coverage:
+    """What the records span, for the EML: bounding box, dates, families and genera.
+
+    Counters grow with the number of distinct taxa, which taxonomy bounds, not with rows.
+    """
+
+    records: int = 0
+    georeferenced: int = 0
+    west: float | None = None
+    east: float | None = None
+    south: float | None = None
+    north: float | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    families: Counter[str] = field(default_factory=Counter)
+    genera: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """(west, south, east, north), or None without a valid coordinate."""
+        if self.west is None or self.south is None or self.east is None or self.north is None:
+            return None
+        return (self.west, self.south, self.east, self.north)
+
+    @property
+    def years(self) -> tuple[int, int] | None:
+        if self.start is None or self.end is None:
+            return None
+        return (self.start.year, self.end.year)
+
+    def add(self, table: pa.Table) -> None:
+        """Fold one stored-layout table into the coverage."""
+        self.records += table.num_rows
+        names = set(table.column_names)
+        if {"decimalLatitude", "decimalLongitude"} <= names:
+            self._add_points(table)
+        if "fed_event_start" in names and "fed_event_end" in names:
+            self._widen(_min(table["fed_event_start"]), _max(table["fed_event_end"]))
+        if "year" in names and pa.types.is_integer(table.schema.field("year").type):
+            years = table["year"].filter(
+                pc.and_(pc.greater_equal(table["year"], 1), pc.less_equal(table["year"], 9999))
+            )
+            low, high = _min(years), _max(years)
+            if low is not None and high is not None:
+                self._widen(dt.date(low, 1, 1), dt.date(high, 12, 31))
+        for rank, counter in (("family", self.families), ("genus", self.genera)):
+            if rank in names and pa.types.is_string(table.schema.field(rank).type):
+                values = pc.utf8_trim_whitespace(table[rank])
+                values = values.filter(pc.fill_null(pc.not_equal(values, ""), False))
+                for item in pc.value_counts(values).to_pylist():
+                    counter[item["values"]] += item["counts"]
+
+    def _add_points(self, table: pa.Table) -> None:
+        lat, lon = table["decimalLatitude"], table["decimalLongitude"]
+        if not (pa.types.is_floating(lat.type) and pa.types.is_floating(lon.type)):
+            return
+        valid = pc.and_(
+            pc.and_(pc.greater_equal(lat, -90.0), pc.less_equal(lat, 90.0)),
+            pc.and_(pc.greater_equal(lon, -180.0), pc.less_equal(lon, 180.0)),
+        )
+        # (0, 0) is almost always a missing value typed as zero (GBIF flags ZERO_COORDINATE).
+        zero = pc.and_(pc.equal(lat, 0.0), pc.equal(lon, 0.0))
+        keep = pc.fill_null(pc.and_(valid, pc.invert(zero)), False)
+        lat, lon = lat.filter(keep), lon.filter(keep)
+        if not len(lat):
+            return
+        self.georeferenced += len(lat)
+        self.south = _lower(self.south, _min(lat))
+        self.north = _upper(self.north, _max(lat))
+        self.west = _lower(self.west, _min(lon))
+        self.east = _upper(self.east, _max(lon))
+
+    def _widen(self, start: dt.date | None, end: dt.date | None) -> None:
+        if start is not None:
+            self.start = _lower(self.start, start)
+        if end is not None:
+            self.end = _upper(self.end, end)
+
+
+def _min(values: pa.ChunkedArray | pa.Array) -> Any:
+    return pc.min(values).as_py() if len(values) else None
+
+
+def _max(values: pa.ChunkedArray | pa.Array) -> Any:
+    return pc.max(values).as_py() if len(values) else None
+
+
+def _lower(current: Any, new: Any) -> Any:
+    return new if current is None or (new is not None and new < current) else current
+
+
+def _upper(current: Any, new: Any) -> Any:
+    return new if current is None or (new is not None and new > current) else current
+
+
+@dataclass(frozen=True)
+class ArchiveStats:
+    """What was written: counts per file, the zip's digest and size, and the coverage."""
+
+    core_records: int
+    extension_records: dict[str, int]
+    sha256: str
+    bytes: int
+    coverage: Coverage
+    columns: tuple[str, ...]
+
+    @property
+    def vernacular_records(self) -> int:
+        return self.extension_records.get(VERNACULAR_ROW_TYPE, 0)
+
+
+EmlSource = bytes | Callable[[Coverage], bytes]
+
+
+def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A stored column as the text an archive carries; nulls stay null.
+
+    Floats use Arrow's shortest round-trip form (so 23.4 stays "23.4" and 5.0 is "5"),
+    dates ISO 8601, booleans true/false, lists joined with " | ".
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        return as_text(column.dictionary_decode())
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            column = pc.cast(column, pa.timestamp(kind.unit, "UTC"))
+            return pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+        return pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pc.binary_join(pc.cast(column, pa.list_(pa.string())), " | ")
+    if pa.types.is_boolean(kind):
+        return pc.if_else(column, "true", "false")
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InvalidInput(f"cannot write a column of type {kind} as text ({exc})") from exc
+
+
+def _clean(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    cleaned = pc.replace_substring_regex(pc.fill_null(values, ""), _BREAKS, " ")
+    return cleaned.combine_chunks() if isinstance(cleaned, pa.ChunkedArray) else cleaned
+
+
+def _payload(lines: pa.Array) -> memoryview:
+    """The bytes of a string array's values, back to back, without a Python copy."""
+    offsets = lines.offsets
+    start, end = offsets[0].as_py(), offsets[len(offsets) - 1].as_py()
+    return memoryview(lines.buffers()[2])[start:end] if end > start else memoryview(b"")
+
+
+def _join_lines(columns: list[pa.Array]) -> tuple[pa.Array, memoryview]:
+    """Rows as tab-joined lines, and the bytes to write (each line ending in "\\n")."""
+    lines = pc.binary_join_element_wise(*columns, "\t")
+    with_newline = pc.binary_join_element_wise(lines, "", "\n")
+    return lines, _payload(with_newline)
+
+
+def _digests(lines: pa.Array) -> pa.Array:
+    """A stable 64-bit digest per row (BLAKE2b), so versions compare record by record."""
+    out = [
+        int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little", signed=True)
+        for value in pc.cast(lines, pa.binary()).to_pylist()
+    ]
+    return pa.array(out, pa.int64())
+
+
+class _CoreWriter:
+    """Turns each table into core lines, extension rows, digests and coverage."""
+
+    def __init__(self, schema: pa.Schema, id_term: str) -> None:
+        names = [n for n in schema.names if not n.startswith("fed_") and n not in ("id", "coreid")]
+        if id_term not in names:
+            raise InvalidInput(
+                f"the records have no {id_term} column: it becomes the archive's id, so "
+                "every record needs one"
+            )
+        names.remove(id_term)
+        self.licence_from_provenance = "fed_licence" in schema.names
+        if self.licence_from_provenance and "license" not in names:
+            names.append("license")
+        self.id_term = id_term
+        self.terms = [id_term, *names]
+        self.header = "\t".join(["id", *self.terms]) + "\n"
+        self.rows = 0
+
+    def text_columns(self, table: pa.Table) -> list[pa.Array]:
+        extra = sorted(
+            n for n in table.column_names
+            if not n.startswith("fed_") and n not in ("id", "coreid") and n not in self.terms
+        )
+        if extra:
+            raise InvalidInput(
+                f"records from row {self.rows + 1} on have column(s) {', '.join(extra)} that "
+                "the first records lacked; an archive's columns are fixed by its header"
+            )
+        verbatim = table["fed_verbatim"] if "fed_verbatim" in table.column_names else None
+        if verbatim is not None and verbatim.null_count == len(verbatim):
+            verbatim = None
+        licence = self._licence(table)
+        columns = []
+        for term in self.terms:
+            if term in table.column_names:
+                values = as_text(table[term])
+                typed = not pa.types.is_string(table.schema.field(term).type)
+                if typed and verbatim is not None:
+                    # A value that failed its cast is null here; publish its verbatim text.
+                    kept = pc.map_lookup(verbatim, pa.scalar(term), "first")
+                    values = pc.coalesce(values, kept)
+                if term == "license" and licence is not None:
+                    empty = pc.fill_null(pc.equal(values, ""), True)
+                    values = pc.if_else(empty, licence, values)
+            elif term == "license" and licence is not None:
+                values = licence
+            else:
+                values = pa.nulls(table.num_rows, pa.string())
+            columns.append(_clean(values))
+        return columns
+
+    def _licence(self, table: pa.Table) -> pa.Array | None:
+        if "fed_licence" not in table.column_names:
+            return None
+        encoded = pc.dictionary_encode(as_text(table["fed_licence"]))
+        urls = [licence_url(v) if v else None for v in encoded.dictionary.to_pylist()]
+        return pc.take(pa.array(urls, pa.string()), encoded.indices)
+
+    def check_ids(self, ids: pa.Array) -> None:
+        empty = pc.equal(pc.utf8_trim_whitespace(ids), "")
+        if pc.any(empty).as_py():
+            rows = [self.rows + i + 1 for i in pc.indices_nonzero(empty).to_pylist()[:5]]
+            raise InvalidSource(
+                f"{self.id_term} is empty in record(s) {', '.join(map(str, rows))}"
+                f"{' and more' if pc.sum(empty).as_py() > len(rows) else ''}: every published "
+                "record needs a unique identifier (GBIF rejects archives without one)"
+            )
+
+
+def _vernacular_lines(table: pa.Table, ids: pa.Array) -> tuple[bytes | memoryview, int]:
+    """Extension rows (coreid, vernacularName, language) from `fed_vernacular_<lang>`."""
+    parts: list[pa.Table] = []
+    for name in table.column_names:
+        if not name.startswith(VERNACULAR_PREFIX) or len(name) == len(VERNACULAR_PREFIX):
+            continue
+        values = as_text(table[name])
+        split = pc.split_pattern(pc.fill_null(values, ""), "|")
+        names = pc.utf8_trim_whitespace(pc.list_flatten(split))
+        owners = pc.take(ids, pc.list_parent_indices(split))
+        keep = pc.not_equal(names, "")
+        names, owners = names.filter(keep), owners.filter(keep)
+        language = pa.array([name[len(VERNACULAR_PREFIX) :]] * len(names), pa.string())
+        parts.append(pa.table([owners, _clean(names), language], names=_VERNACULAR_COLUMNS))
+    rows = pa.concat_tables(parts) if parts else None
+    if rows is None or not rows.num_rows:
+        return b"", 0
+    _, payload = _join_lines([rows[c].combine_chunks() for c in _VERNACULAR_COLUMNS])
+    return payload, rows.num_rows
+
+
+def _meta_xml(
+    row_type: str, core_file: str, terms: list[str], with_vernacular: bool
+) -> bytes:
+    archive = ET.Element("archive", {"xmlns": TEXT_NS, "metadata": METADATA_FILE})
+
+    def data_file(tag: str, rtype: str, location: str, key: str, fields: list[str]) -> None:
+        element = ET.SubElement(
+            archive,
+            tag,
+            {
+                "encoding": "UTF-8",
+                "fieldsTerminatedBy": "\\t",
+                "linesTerminatedBy": "\\n",
+                "fieldsEnclosedBy": "",
+                "ignoreHeaderLines": "1",
+                "rowType": rtype,
+            },
+        )
+        ET.SubElement(ET.SubElement(element, "files"), "location").text = location
+        ET.SubElement(element, key, {"index": "0"})
+        for index, term in enumerate(fields, start=1):
+            ET.SubElement(element, "field", {"index": str(index), "term": term_uri(term)})
+
+    data_file("core", row_type, core_file, "id", terms)
+    if with_vernacular:
+        data_file(
+            "extension", VERNACULAR_ROW_TYPE, VERNACULAR_FILE, "coreid", ["vernacularName", "language"]
+        )
+    ET.indent(archive)
+    return ET.tostring(archive, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _member(name: str, when: dt.datetime) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_archive(
+    dest: Path,
+    core: Iterable[pa.Table | pa.RecordBatch],
+    row_type: str,
+    eml_xml: EmlSource,
+    id_term: str | None = None,
+    *,
+    digests_path: Path | None = None,
+    modified: dt.datetime | None = None,
+) -> ArchiveStats:
+    """Stream stored-layout tables into a DwC-A zip at `dest`, atomically.
+
+    Args:
+        eml_xml: the EML document, or a function of the data's coverage that returns it
+            (called after the data is written, so the EML can describe it).
+        id_term: the term copied into the `id` column; by default the row type's
+            (occurrenceID, taxonID, eventID).
+        digests_path: if given, a Parquet file of (id, digest) per core record is written
+            there before `eml_xml` is called, for comparing versions.
+        modified: timestamp of the zip members; the same data and time give the same bytes.
+    """
+    dest = Path(dest)
+    id_term = id_term or ID_TERM_FOR_ROW_TYPE.get(row_type)
+    if not id_term:
+        raise InvalidInput(f"no id term known for row type {row_type}; pass id_term")
+    core_file = CORE_FILES.get(row_type, short_name(row_type).lower() + ".txt")
+    when = (modified or dt.datetime.now()).replace(tzinfo=None)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp"
+    coverage = Coverage()
+    digests: pq.ParquetWriter | None = None
+    vernacular_rows = 0
+    try:
+        with (
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
+            tempfile.TemporaryFile(dir=dest.parent) as vernacular,
+        ):
+            if digests_path is not None:
+                digests = pq.ParquetWriter(digests_path, DIGEST_SCHEMA, compression="zstd")
+            writer: _CoreWriter | None = None
+            with archive.open(_member(core_file, when), "w", force_zip64=True) as out:
+                for table in core:
+                    if isinstance(table, pa.RecordBatch):
+                        table = pa.Table.from_batches([table])
+                    if writer is None:
+                        writer = _CoreWriter(table.schema, id_term)
+                        out.write(writer.header.encode("utf-8"))
+                    vernacular_rows += _write_table(
+                        table, writer, out, vernacular, digests, coverage
+                    )
+                if writer is None:
+                    raise InvalidInput("no records: an archive needs a core schema at least")
+            if digests is not None:
+                digests.close()
+                digests = None
+            if vernacular_rows:
+                vernacular.seek(0)
+                with archive.open(_member(VERNACULAR_FILE, when), "w", force_zip64=True) as out:
+                    out.write(("\t".join(_VERNACULAR_COLUMNS) + "\n").encode("utf-8"))
+                    shutil.copyfileobj(vernacular, out, _HASH_CHUNK)
+            document = eml_xml(coverage) if callable(eml_xml) else eml_xml
+            archive.writestr(_member(METADATA_FILE, when), document)
+            meta = _meta_xml(row_type, core_file, writer.terms, vernacular_rows > 0)
+            archive.writestr(_member(METAFILE, when), meta)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        sha256 = _sha256(tmp)
+        size = tmp.stat().st_size
+        os.replace(tmp, dest)
+    except BaseException:
+        if digests is not None:
+            with contextlib.suppress(Exception):
+                digests.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    extensions = {VERNACULAR_ROW_TYPE: vernacular_rows} if vernacular_rows else {}
+    return ArchiveStats(
+        core_records=writer.rows,
+        extension_records=extensions,
+        sha256=sha256,
+        bytes=size,
+        coverage=coverage,
+        columns=("id", *writer.terms),
+    )
+
+
+def _write_table(
+    table: pa.Table,
+    writer: _CoreWriter,
+    out: IO[bytes],
+    vernacular: IO[bytes],
+    digests: pq.ParquetWriter | None,
+    coverage: Coverage,
+) -> int:
+    """Write one table's core lines and extension rows; return the extension rows."""
+    if not table.num_rows:
+        return 0
+    columns = writer.text_columns(table)
+    ids = columns[0]
+    writer.check_ids(ids)
+    lines, payload = _join_lines([ids, *columns])
+    out.write(payload)
+    extension, count = _vernacular_lines(table, ids)
+    if count:
+        vernacular.write(extension)
+    if digests is not None:
+        # Vernacular names are part of what a record publishes, so they count as a change.
+        names = [
+            _clean(as_text(table[n]))
+            for n in sorted(table.column_names)
+            if n.startswith(VERNACULAR_PREFIX)
+        ]
+        signed = pc.binary_join_element_wise(lines, *names, "\t") if names else lines
+        digests.write_table(pa.table([ids, _digests(signed)], schema=DIGEST_SCHEMA))
+    coverage.add(table)
+    writer.rows += table.num_rows
+    return count
