@@ -41,6 +41,10 @@ GBIF_SEARCH_PAGE = 300  # the API's maximum `limit`
 GBIF_SEARCH_MAX_OFFSET = 100_000  # GBIF refuses deeper paging: use downloads beyond it
 GBIF_MIN_INTERVAL_S = 1.0  # about one request a second, as GBIF asks of clients
 GBIF_DOWNLOAD_POLL_S = 30.0
+GBIF_HTTP_TIMEOUT_S = 60.0  # one API call; search pages answer in about a second
+GBIF_DOWNLOAD_MAX_WAIT_S = 6 * 3600.0  # large downloads queue for hours; the next run resumes
+GBIF_DOWNLOAD_FORMAT = "SIMPLE_PARQUET"  # typed columns, smallest file; DWCA adds verbatim.txt
+GBIF_DOWNLOAD_BATCH_ROWS = 65_536  # Parquet rows converted at a time: flat memory on big files
 SCHEDULE_JITTER_S = 30  # spread runs of many nodes so they do not hit a peer at once
 
 # Store
