@@ -139,9 +139,9 @@ def _author_key(person: str) -> str:
     # Drop initials: keep the surname, written last ('Hung T. Chang'); two undotted words
     # make a double surname ('Ker Gawler' = 'Ker-Gawl.', 'Solms Laubach').
     surname = words[-1].lower()
-    if len(words) > 1 and not words[-2].endswith(".") and len(words[-2]) > 1:
-        if words[-2].lower() not in AUTHOR_PARTICLES:  # 'de Candolle', 'Van Tiegh.'
-            surname = words[-2].lower() + "-" + surname
+    before = words[-2] if len(words) > 1 else ""
+    if len(before) > 1 and not before.endswith(".") and before.lower() not in AUTHOR_PARTICLES:
+        surname = before.lower() + "-" + surname  # particles dropped: 'de Candolle'
     key = ABBREVIATIONS.get(surname, surname)
     key = "-".join(CHINESE_SURNAMES_WADE_GILES.get(part, part) for part in key.split("-"))
     if filius and not key.endswith(" f."):

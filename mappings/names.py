@@ -40,9 +40,10 @@ RANK_OF_MARKER = {
 }  # fmt: skip
 # Lower-case words that belong to authorship, never epithets.
 AUTHOR_PARTICLES = frozenset(
-    "ex et & in de van von der den du la le da dos del d' f. fil. al. emend. non auct. "
-    "sensu s.l. s.str. nom. nud. inval. illeg. auct".split()
-)
+    {"ex", "et", "&", "in", "de", "van", "von", "der", "den", "du", "la", "le", "da", "dos",
+     "del", "d'", "f.", "fil.", "al.", "emend.", "non", "auct.", "auct", "sensu", "s.l.",
+     "s.str.", "nom.", "nud.", "inval.", "illeg."}
+)  # fmt: skip
 QUALIFIERS = frozenset({"cf.", "aff.", "cf", "aff", "nr.", "?"})
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _EPITHET = re.compile(r"^[a-zë-ïé][a-zë-ïé\-]+$")
@@ -76,22 +77,8 @@ _WG_PATTERN = re.compile(
 )
 # Connecting vowel of compound epithets: -aefolia is corrected to -iifolia (ICN Art. 60.10).
 _COMPOUND_AE = re.compile(r"ae(?=fol|flor|form|carp|phyll|lob|spic|cal)")
-_STEM_SUFFIXES = (
-    "arum",
-    "orum",
-    "us",
-    "um",
-    "ae",
-    "am",
-    "is",
-    "os",
-    "as",
-    "ei",
-    "i",
-    "o",
-    "a",
-    "e",
-)
+_STEM_SUFFIXES = ("arum", "orum", "us", "um", "ae", "am", "is", "os", "as", "ei", "i", "o", "a",
+                  "e")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -210,7 +197,7 @@ def parse_name(text: str) -> ParsedName:
     flags: list[str] = []
     if " × " in f" {latin} " and latin.count("×") == 1 and not re.match(r"^× ?[A-Z]", latin):
         # 'Aus bus × Aus cus' is a hybrid formula; 'Michelia × alba' is a nothospecies.
-        left, _, right = latin.partition(" × ")
+        right = latin.partition(" × ")[2]
         if right[:1].isupper():
             return ParsedName(latin, latin.split()[0], hybrid="formula", rank="hybrid formula")
     tokens = latin.replace("×", " × ").split()
@@ -220,7 +207,7 @@ def parse_name(text: str) -> ParsedName:
     # the last repetition is the full name.
     restart = [i for i, t in enumerate(tokens) if i > 1 and t == tokens[0]]
     after = tokens[restart[-1] + 1 : restart[-1] + 3] if restart else []
-    if after and (_is_epithet(after[0]) or after[0] in "×xX" and _is_epithet(after[-1])):
+    if after and (_is_epithet(after[0]) or (after[0] in "×xX" and _is_epithet(after[-1]))):
         tokens = tokens[restart[-1] :]
         flags.append("repeated_canonical")
     i, hybrid = 0, ""
@@ -254,9 +241,7 @@ def parse_name(text: str) -> ParsedName:
             flags.append("qualifier " + low.rstrip(".") + ".")
         elif low in ("sp.", "spp.", "sp", "spp") and not epithets:
             flags.append("unnamed species")
-        elif token == "×" and _is_epithet(nxt) and not epithets:
-            hybrid = hybrid or "species"
-        elif token in ("x", "X") and _is_epithet(nxt) and not epithets and not authors[0]:
+        elif token in ("×", "x", "X") and _is_epithet(nxt) and not epithets:
             hybrid = hybrid or "species"
         elif token.startswith("'") and token != "'t" and epithets:
             quoted = _CULTIVAR.search(" ".join(tokens[i:]))
@@ -276,7 +261,7 @@ def parse_name(text: str) -> ParsedName:
             and _is_epithet(nxt.lower())
             and not (
                 low == "f."
-                and (nxt != nxt.lower() or authors[-1] and not _forma_follows(tokens, i))
+                and (nxt != nxt.lower() or (authors[-1] and not _forma_follows(tokens, i)))
             )
         ):
             markers.append(RANK_MARKERS[low])
