@@ -193,7 +193,8 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[AuditEntry]:
         """Matching entries oldest first; with `limit`, the newest `limit` of them."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if peer is not None:
             where.append("peer = ?")
             args.append(peer)

@@ -101,8 +101,9 @@ def new_nonce() -> str:
 def target_uri(url: str | URL) -> str:
     """The `@target-uri` of a URL as aiohttp will send it: encoded, no default port."""
     parsed = URL(url) if isinstance(url, str) else url
-    if not parsed.absolute or parsed.scheme not in _DEFAULT_PORTS:
-        raise InvalidInput(f"cannot sign {str(parsed)!r}: an absolute http(s) URL is needed")
+    if not parsed.absolute or not parsed.host or parsed.scheme not in _DEFAULT_PORTS:
+        shown = str(parsed.with_user(None)) if parsed.absolute else str(parsed)
+        raise InvalidInput(f"cannot sign {shown!r}: an absolute http(s) URL is needed")
     return f"{parsed.scheme}://{parsed.host_port_subcomponent}{parsed.raw_path_qs}"
 
 
@@ -127,6 +128,8 @@ def sign_headers(
     """`Signature-Input` and `Signature` headers for one request; sign just before sending.
 
     Put any query in `url` (not aiohttp's `params=`), so that the signed URL is the sent one.
+    aiohttp re-sends these headers on a redirect, which the next URL refuses (401): follow
+    redirects by hand or use `signing_middleware`, which signs every hop.
     """
     message = _Message(method.upper(), target_uri(url), {})
     signer = HTTPMessageSigner(signature_algorithm=ALGORITHM, key_resolver=_SigningKey(identity))
@@ -277,10 +280,13 @@ async def verify_request(
             f"no agreement pins this key (fingerprint {fingerprint(keyid)}); "
             "ask the node's administrator to sign an agreement naming it"
         )
-    if _raw(pinned) != _raw(keyid):
+    try:
+        same_key = _raw(pinned) == _raw(keyid)
+    except InvalidInput:
+        same_key = False
+    if not same_key:
         raise AgreementDenied(
-            f"the key pinned for this party ({fingerprint(pinned)}) is not the signing key "
-            f"({fingerprint(keyid)})"
+            f"the key pinned for this party is not the signing key ({fingerprint(keyid)})"
         )
     replay.check_and_remember(keyid, nonce, created, now)
     return VerifiedPeer(key=pinned, keyid=keyid, created=created, nonce=nonce)
