@@ -1,0 +1,230 @@
+"""Who may receive what: authentication, the agreement that grants it, the enforced archive.
+
+Deny by default: a dataset leaves the node only through an active flow of a signed
+agreement (enforced per request, cached per dataset version, agreement version, flow and
+day, since embargoes move daily), or, with no agreement at all, when node.toml marks the
+dataset `public = true`. Every archive sent and every refusal goes into the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from agreements.model import Agreement, Flow
+from node.agreement_book import AgreementBook
+from node.audit import AuditLog
+from node.auth import verify_request
+from node.config import NodeConfig
+from node.errors import AgreementDenied, NotFound
+from node.identity import Identity
+from node.ratelimit import RateLimiter
+from node.replay import ReplayCache
+from node.state import connect
+from node.store import Store
+
+log = logging.getLogger("fednode.sharing")
+
+SHARING = web.AppKey("sharing", "Sharing")
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Requester:
+    party: str | None  # the agreement party id; None for an anonymous request
+    key: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.party or ANONYMOUS
+
+
+@dataclass(frozen=True)
+class ServedArchive:
+    """An archive ready to stream to one requester."""
+
+    path: Path
+    sha256: str
+    signature: str
+    dataset: str
+    dataset_version: str
+    agreement: str | None  # id@version, None for a public dataset
+    agreement_sha256: str | None
+    licence: str
+    records: int
+    modified: str  # ISO time the archive was built
+    counts: dict[str, int]
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.sha256}"'
+
+
+class Sharing:
+    def __init__(self, config: NodeConfig, identity: Identity) -> None:
+        self.config = config
+        self.identity = identity
+        self.store = Store(config.home)
+        self.conn = connect(config.home)
+        self.replay = ReplayCache(self.conn)
+        self.audit = AuditLog(self.conn)
+        self.limiter = RateLimiter()
+        self.book = AgreementBook(config)
+        self._builds: dict[str, asyncio.Lock] = {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- who is asking ---------------------------------------------------------------
+    async def identify(self, request: web.Request) -> Requester:
+        self.book.refresh()
+        origins = [self.config.url] if self.config.url else None
+        try:
+            peer = await verify_request(request, self.book.pinned_key, self.replay, own_origins=origins)
+        except AgreementDenied as exc:
+            self.audit.append("denied", peer="unknown key", detail=f"{request.path}: {exc.detail}")
+            raise
+        if peer is None:
+            return Requester(None)
+        self.limiter.check(peer.key)
+        parties = sorted(self.book.parties_for_key(peer.key))
+        return Requester(parties[0] if parties else None, peer.key)
+
+    # -- what they may have -----------------------------------------------------------
+    def grant(self, requester: Requester, dataset_id: str) -> tuple[Agreement, Flow] | None:
+        """The flow that grants the dataset, None for a public dataset, or AgreementDenied."""
+        dataset = self._dataset(dataset_id)
+        flows = self.book.flows_to(requester.party, dataset_id) if requester.party else []
+        flows = flows or self.book.flows_to(None, dataset_id)
+        if flows:
+            # Loading forbids two flows for one dataset and direction within an agreement;
+            # across agreements the newest agreement version governs.
+            return max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
+        if dataset.public:
+            return None
+        detail = (
+            f"no active agreement shares dataset {dataset_id!r} with {requester.label}"
+            if requester.party
+            else f"dataset {dataset_id!r} is shared only under agreements; sign your request"
+        )
+        self.audit.append("denied", peer=requester.label, dataset=dataset_id, detail=detail)
+        raise AgreementDenied(detail)
+
+    def visible_datasets(self, requester: Requester) -> list[tuple[str, Agreement | None, Flow | None]]:
+        """Datasets this requester may download, with the governing agreement and flow."""
+        visible = []
+        for dataset in self.config.datasets:
+            flows = self.book.flows_to(requester.party, dataset.id) if requester.party else []
+            flows = flows or self.book.flows_to(None, dataset.id)
+            if flows:
+                agreement, flow = max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
+                visible.append((dataset.id, agreement, flow))
+            elif dataset.public:
+                visible.append((dataset.id, None, None))
+        return visible
+
+    def _dataset(self, dataset_id: str):  # noqa: ANN202
+        for dataset in self.config.datasets:
+            if dataset.id == dataset_id:
+                return dataset
+        raise NotFound(f"no dataset {dataset_id!r} on this node")
+
+    # -- the archive ------------------------------------------------------------------
+    async def archive(self, requester: Requester, dataset_id: str) -> ServedArchive:
+        from node.publish import latest_version
+
+        grant = self.grant(requester, dataset_id)
+        version = latest_version(self.config, dataset_id)
+        if version is None:
+            raise NotFound(f"dataset {dataset_id!r} has not been published yet; run `fednode publish`")
+        if grant is None:
+            return ServedArchive(
+                path=version.archive, sha256=version.sha256, signature=version.signature,
+                dataset=dataset_id, dataset_version=version.version, agreement=None,
+                agreement_sha256=None, licence=self._dataset(dataset_id).licence,
+                records=version.records, modified=version.modified.isoformat(), counts={},
+            )
+        agreement, flow = grant
+        now = dt.datetime.now(dt.UTC)
+        key = hashlib.sha256(
+            f"{dataset_id}|{version.version}|{version.sha256}|{agreement.sha256}|{flow.index}|"
+            f"{now.date()}".encode()
+        ).hexdigest()[:24]
+        folder = self.store.cache() / "shared" / dataset_id / key
+        lock = self._builds.setdefault(key, asyncio.Lock())
+        async with lock:
+            served = _load_info(folder)
+            if served is None:
+                served = await asyncio.to_thread(
+                    self._build, folder, dataset_id, version, agreement, flow, now
+                )
+        return served
+
+    def _build(
+        self, folder: Path, dataset_id: str, version, agreement: Agreement, flow: Flow,  # noqa: ANN001
+        now: dt.datetime,
+    ) -> ServedArchive:
+        from agreements.enforce import enforce
+        from node.dwca.eml import build_eml
+        from node.dwca.writer import write_archive
+        from node.store import read_parquet
+        from mappings.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
+
+        dataset = self._dataset(dataset_id)
+        table = read_parquet(self.store.local(dataset_id))
+        shared, report = enforce(table, agreement, flow, now, dataset_id=dataset_id)
+        row_type = TAXON_ROW_TYPE if dataset.type == "checklist" else OCCURRENCE_ROW_TYPE
+        summary = f"Shared with {flow.to_party} under agreement {agreement.ref} ({flow.label})."
+
+        def eml(coverage: object) -> bytes:
+            return build_eml(
+                dataset, self.config, coverage, version.version, now.date(),  # type: ignore[arg-type]
+                licence=flow.licence, change_summary=summary,
+            )
+
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        stats = write_archive(tmp / "dwca.zip", [shared], row_type, eml, modified=now)
+        counts = {k: int(v) for k, v in report.counts().items()}
+        served = ServedArchive(
+            path=folder / "dwca.zip", sha256=stats.sha256,
+            signature=self.identity.sign(stats.sha256.encode("ascii")),
+            dataset=dataset_id, dataset_version=version.version, agreement=agreement.ref,
+            agreement_sha256=agreement.sha256, licence=flow.licence,
+            records=stats.core_records, modified=now.isoformat(), counts=counts,
+        )
+        info = {**asdict(served), "path": "dwca.zip"}
+        (tmp / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+        for stale in folder.parent.iterdir():
+            if stale != folder and not stale.name.endswith(".tmp"):
+                shutil.rmtree(stale, ignore_errors=True)
+        log.info("built %s for %s under %s: %s", dataset_id, flow.to_party, agreement.ref, counts)
+        return served
+
+    def record_export(self, requester: Requester, served: ServedArchive) -> None:
+        self.audit.append(
+            "export", peer=requester.label, agreement=served.agreement,
+            agreement_sha256=served.agreement_sha256, dataset=served.dataset,
+            dataset_version=served.dataset_version, counts=served.counts or {"sent": served.records},
+            archive_sha256=served.sha256,
+        )
+
+
+def _load_info(folder: Path) -> ServedArchive | None:
+    info_path = folder / "info.json"
+    if not info_path.is_file() or not (folder / "dwca.zip").is_file():
+        return None
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info["path"] = folder / "dwca.zip"
+    return ServedArchive(**info)

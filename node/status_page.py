@@ -1,0 +1,148 @@
+"""`GET /`: a small HTML status page for the institute's staff; no JavaScript needed.
+
+English text, with the Chinese and Vietnamese names the data carries shown beside the
+scientific names. Everything is escaped: dataset titles and names come from data files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from html import escape
+from typing import Any
+
+from aiohttp import web
+
+from harvesters.schedule import next_runs
+from node.app import CONFIG
+from node.errors import AgreementDenied
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Noto Sans","Noto Sans CJK SC",sans-serif;margin:2rem;
+max-width:72rem;color:#1b1b1b}h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.3rem .5rem;
+border-bottom:1px solid #eee;vertical-align:top}th{background:#f5f5f5}.muted{color:#666}
+.ok,.active{color:#11702b}.failed,.expired,.invalid,.tampered{color:#a11}.unchanged{color:#555}
+.awaiting{color:#a60}code{font-size:.9em}
+"""
+
+
+def _cell(value: Any) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return '<p class="muted">None yet.</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render(status: dict[str, Any]) -> str:
+    node = status["node"]
+    parts = [
+        f"<h1>{_cell(node['name'])}</h1>",
+        f'<p class="muted">fednode <code>{_cell(node["id"])}</code> · {_cell(node["country"])} · '
+        f"key fingerprint <code>{_cell(node['fingerprint'])}</code> · generated "
+        f"{_cell(status['generated'])}</p>",
+        "<h2>Datasets</h2>",
+    ]
+    rows = []
+    for d in status["datasets"]:
+        names = "<br>".join(
+            f"<i>{_cell(e.get('scientificName'))}</i> "
+            + " · ".join(
+                f'<span lang="{lang}">{_cell(e.get("fed_vernacular_" + lang))}</span>'
+                for lang in ("zh", "vi", "en")
+                if e.get("fed_vernacular_" + lang)
+            )
+            for e in d["examples"]
+        )
+        rows.append([
+            f"<b>{_cell(d['title'])}</b><br><code>{_cell(d['id'])}</code>",
+            _cell(d["type"]), _cell(d["version"] or "not published"),
+            f"{d['records']:,}", _cell(d["licence"]) + (" (public)" if d["public"] else ""),
+            _cell(d["modified"]), names,
+        ])
+    parts.append(_table(
+        ["Dataset", "Type", "Version", "Records", "Licence", "Published", "Names (zh · vi · en)"],
+        rows,
+    ))
+    parts.append("<h2>Harvested sources</h2>")
+    rows = []
+    for s in status["sources"]:
+        run = s.get("last_run") or {}
+        outcome = str(run.get("outcome", "never run"))
+        rows.append([
+            f"<code>{_cell(s['source'])}</code><br>{_cell(s.get('url', ''))}",
+            _cell(s["schedule"]),
+            f'<span class="{_cell(outcome)}">{_cell(outcome)}</span><br>'
+            f'<span class="muted">{_cell(s.get("meaning", ""))}</span>',
+            f"{int(run.get('records') or 0):,}", _cell(run.get("finished")),
+            _cell(s.get("next_run")), _cell(run.get("error")),
+        ])
+    parts.append(_table(
+        ["Source", "Schedule", "Last run", "Records", "Finished", "Next run", "Last error"], rows
+    ))
+    parts.append("<h2>Agreements</h2>")
+    rows = []
+    for a in status["agreements"]:
+        css = a["status"].split()[0]
+        rows.append([
+            f"<b>{_cell(a['ref'] or a['file'])}</b><br>{_cell(a['title'])}",
+            f'<span class="{_cell(css)}">{_cell(a["status"])}</span>',
+            _cell(a["reason"]), "<br>".join(_cell(f) for f in a["flows"]),
+        ])
+    parts.append(_table(["Agreement", "State", "Why", "Flows"], rows))
+    parts.append("<h2>Recent audit entries</h2>")
+    rows = [
+        [_cell(e["seq"]), _cell(e["time"]), _cell(e["event"]), _cell(e["peer"]),
+         _cell(e["agreement"]), _cell(e["dataset"]), _cell(e.get("counts")), _cell(e.get("detail"))]
+        for e in status["audit"]
+    ]
+    parts.append(_table(
+        ["#", "Time", "Event", "Party", "Agreement", "Dataset", "Counts", "Detail"], rows
+    ))
+    body = "\n".join(parts)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_cell(node['name'])} · fednode</title>"
+        f'<meta name="viewport" content="width=device-width"><style>{STYLE}</style></head>'
+        f"<body>{body}</body></html>"
+    )
+
+
+def _local_only(request: web.Request) -> None:
+    """The page lists partners and audit entries: staff reach it on the node's machine
+    (or through an authenticated admin proxy that connects from loopback)."""
+    remote = ipaddress.ip_address((request.remote or "0.0.0.0").split("%")[0])
+    if not remote.is_loopback:
+        raise AgreementDenied("the status page is served only to the node's own machine")
+
+
+async def page(request: web.Request) -> web.Response:
+    _local_only(request)
+    from node.services import SCHEDULER
+    from node.status import collect_status
+
+    config = request.app[CONFIG]
+    runs = next_runs(request.app.get(SCHEDULER))
+    status = await asyncio.to_thread(collect_status, config, runs)
+    return web.Response(text=render(status), content_type="text/html", charset="utf-8")
+
+
+async def status_json(request: web.Request) -> web.Response:
+    _local_only(request)
+    from node.services import SCHEDULER
+    from node.status import collect_status
+
+    runs = next_runs(request.app.get(SCHEDULER))
+    status = await asyncio.to_thread(collect_status, request.app[CONFIG], runs)
+    return web.json_response(status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", page)
+    app.router.add_get("/status.json", status_json)
