@@ -106,7 +106,7 @@ def collect_status(
         )
     conn = connect(config.home)
     try:
-        audit = [e.to_dict() for e in AuditLog(conn).entries()[-audit_limit:][::-1]]
+        audit = [e.to_dict() for e in AuditLog(conn).entries(limit=audit_limit)[::-1]]
     finally:
         conn.close()
     return {
