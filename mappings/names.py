@@ -49,6 +49,17 @@ _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002fff
 _EPITHET = re.compile(r"^[a-zë-ïé][a-zë-ïé\-]+$")
 _GENUS = re.compile(r"^[A-Z][a-zë-ïé\-]+$")
 _CULTIVAR = re.compile(r"'\s*([^']+?)\s*'")
+_SPACE_IN_BRACKETS = re.compile(r"\(\s+|\s+\)")
+_BRACKET_CLOSE_GLUED = re.compile(r"\)(?=[A-Z])")  # '(Lour.)DC.' -> '(Lour.) DC.'
+_BRACKET_GLUED = re.compile(r"(?<=[a-z.])\(")  # 'eburnea(Hance)' -> 'eburnea (Hance)'
+_RTG_H = re.compile(r"([rtg])h")
+_IJY = re.compile(r"[ijy]+")
+_DOUBLE = re.compile(r"(.)\1+")
+_CONSONANT_R = re.compile(r"[^aeiou]r(a|um)$")
+_R_ENDING = re.compile(r"r(a|um)$")
+_GENUS_HYBRID = re.compile(r"^× ?[A-Z]")
+_ABBREVIATED_GENUS = re.compile(r"^[A-Z][a-z]?\.$")
+_SUBGENUS = re.compile(r"^\([A-Z][a-z]+\)$")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": "'", "”": "'", '"': "'", "`": "'"})
 
 # Wade-Giles (and postal) spellings of Chinese place names in epithets -> pinyin. Only
@@ -143,11 +154,11 @@ def normalise(text: str) -> tuple[str, str]:
     if match:
         vernacular = text[match.start() :].strip()
         text = text[: match.start()]
-    text = re.sub(r"\s+", " ", text).strip(" ,;")
-    text = re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", text))
-    text = re.sub(r"\)(?=[A-Z])", ") ", text)  # '(Lour.)DC.' -> '(Lour.) DC.'
-    text = re.sub(r"(?<=[a-z.])\(", " (", text)  # 'eburnea(Hance)' -> 'eburnea (Hance)'
-    return text, re.sub(r"\s+", "", vernacular)
+    text = " ".join(text.split()).strip(" ,;")
+    if "(" in text:
+        text = _SPACE_IN_BRACKETS.sub(lambda m: m.group(0).replace(" ", ""), text)
+        text = _BRACKET_GLUED.sub(" (", _BRACKET_CLOSE_GLUED.sub(") ", text))
+    return text, "".join(vernacular.split())
 
 
 def ascii_fold(text: str) -> str:
@@ -159,9 +170,9 @@ def ascii_fold(text: str) -> str:
 
 def _orthographic(word: str) -> str:
     """GBIF SciNameNormalizer folds: rh/th/gh->r/t/g, non-initial [ijy]+->i, doubles once."""
-    word = re.sub(r"([rtg])h", r"\1", word)
-    word = word[:1] + re.sub(r"[ijy]+", "i", word[1:])
-    return re.sub(r"(.)\1+", r"\1", word)
+    word = _RTG_H.sub(r"\1", word)
+    word = word[:1] + _IJY.sub("i", word[1:])
+    return _DOUBLE.sub(r"\1", word)
 
 
 @lru_cache(maxsize=65536)
@@ -179,8 +190,8 @@ def stem_epithet(epithet: str) -> str:
     word = _orthographic(word)
     if len(word) <= 3:
         return word  # short words are kept whole: never stemmed, never fuzzy-matched
-    if re.search(r"[^aeiou]r(a|um)$", word):  # rubra, rubrum -> ruber
-        return re.sub(r"r(a|um)$", "er", word)
+    if _CONSONANT_R.search(word):  # rubra, rubrum -> ruber
+        return _R_ENDING.sub("er", word)
     for suffix in _STEM_SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
@@ -191,11 +202,15 @@ def _is_epithet(token: str) -> bool:
     return bool(_EPITHET.match(token)) and token not in AUTHOR_PARTICLES
 
 
+@lru_cache(maxsize=131072)
 def parse_name(text: str) -> ParsedName:
-    """Take a scientific name apart; never raises, flags what it could not read."""
+    """Take a scientific name apart; never raises, flags what it could not read.
+
+    Cached: loading a checklist and reconciling it parse the same strings.
+    """
     latin, vernacular = normalise(text)
     flags: list[str] = []
-    if " × " in f" {latin} " and latin.count("×") == 1 and not re.match(r"^× ?[A-Z]", latin):
+    if " × " in f" {latin} " and latin.count("×") == 1 and not _GENUS_HYBRID.match(latin):
         # 'Aus bus × Aus cus' is a hybrid formula; 'Michelia × alba' is a nothospecies.
         right = latin.partition(" × ")[2]
         if right[:1].isupper():
@@ -205,7 +220,9 @@ def parse_name(text: str) -> ParsedName:
         return ParsedName(text, vernacular=vernacular, flags=("empty",))
     # A canonical name repeated before the full name ('A b subsp. c A b Auth. subsp. c X'):
     # the last repetition is the full name.
-    restart = [i for i, t in enumerate(tokens) if i > 1 and t == tokens[0]]
+    restart = []
+    if tokens[0] in tokens[2:]:
+        restart = [i for i, t in enumerate(tokens) if i > 1 and t == tokens[0]]
     after = tokens[restart[-1] + 1 : restart[-1] + 3] if restart else []
     if after and (_is_epithet(after[0]) or (after[0] in "×xX" and _is_epithet(after[-1]))):
         tokens = tokens[restart[-1] :]
@@ -217,7 +234,7 @@ def parse_name(text: str) -> ParsedName:
     if genus.islower() and _EPITHET.match(genus):
         genus = genus.capitalize()
         flags.append("genus_lower_case")
-    if re.match(r"^[A-Z][a-z]?\.$", genus):
+    if _ABBREVIATED_GENUS.match(genus):
         flags.append("genus_abbreviated")
     elif not _GENUS.match(genus):
         flags.append("unparsed")
@@ -225,7 +242,7 @@ def parse_name(text: str) -> ParsedName:
     i += 1
     if (
         i < len(tokens)
-        and re.match(r"^\([A-Z][a-z]+\)$", tokens[i])
+        and _SUBGENUS.match(tokens[i])
         and (i + 1 < len(tokens) and _is_epithet(tokens[i + 1]))
     ):
         i += 1  # subgenus: not part of the canonical binomial

@@ -1,0 +1,131 @@
+"""Vernacular names in Chinese, Vietnamese and English: display forms and match keys.
+
+A Chinese name is strong evidence in this federation: Chinese checklists give every taxon
+one standard name (FRPS, Flora of China), and it survives the genus transfers that break
+Latin matching (*Chirita eburnea* / *Primulina eburnea*, both 牛耳朵). Lists write it in
+simplified or traditional characters, so match keys fold traditional to simplified with
+OpenCC's `t2s` table (the `opencc` package; its phrase-aware tables are better than a
+character map for the variants plant names use, e.g. 樹/树, 蘭/兰, 鳳/凤).
+
+Vietnamese names are kept in NFC for display (the form Vietnamese keyboards and fonts
+expect); only match keys drop tones and other diacritics and fold đ to d, because lists
+disagree on tone placement (hoà/hòa) and some lose diacritics altogether.
+
+Display values with several names are joined with " | ", the separator the Darwin Core
+text guide recommends for lists in one field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import opencc
+
+SEPARATOR = " | "
+_SPLIT_ZH = re.compile(r"[、，,;；/|]+")
+_SPLIT_LATIN = re.compile(r"\s*[;,/|]\s*")
+# Qualifiers written after a Chinese name: (变种) variety, (原变种) typical variety, ...
+_ZH_QUALIFIER = re.compile(r"[(（][^)）]*[)）]")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+# Lost or private-use characters: such a name cannot be compared with another.
+_UNRELIABLE = re.compile(r"[?？\ue000-\uf8ff\ufffd]")
+# Letters only Vietnamese uses among Latin-script languages a checklist may hold.
+_VIETNAMESE = re.compile(r"[ăâđêôơưĂÂĐÊÔƠƯạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]")
+
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+_ZH_NOISE = re.compile(r"[\s·・.\-]")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+LANGUAGE_CODES = {
+    "zh": "zh", "zho": "zh", "chi": "zh", "cmn": "zh", "chinese": "zh", "zh-cn": "zh",
+    "zh-hans": "zh", "zh-hant": "zh", "zh-tw": "zh", "zh-hk": "zh", "vi": "vi", "vie": "vi",
+    "vietnamese": "vi", "vi-vn": "vi", "en": "en", "eng": "en", "english": "en",
+    "en-gb": "en", "en-us": "en",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def language_code(tag: str) -> str:
+    """'zh-Hans', 'zho', 'Chinese' -> 'zh'; an unknown tag -> ''."""
+    return LANGUAGE_CODES.get((tag or "").strip().lower().replace("_", "-"), "")
+
+
+def guess_language(name: str) -> str:
+    """For names whose list gives no language: CJK is zh, Vietnamese letters vi, else en."""
+    if _CJK.search(name):
+        return "zh"
+    if _VIETNAMESE.search(unicodedata.normalize("NFC", name)):
+        return "vi"
+    return "en" if _LATIN_LETTER.search(name) else ""
+
+
+def split_names(text: str, language: str) -> list[str]:
+    """One field holding several names -> the names, in display form, duplicates dropped."""
+    text = unicodedata.normalize("NFC" if language == "vi" else "NFKC", text or "")
+    pattern = _SPLIT_ZH if language == "zh" else _SPLIT_LATIN
+    names = []
+    for part in pattern.split(text):
+        part = ("" if language == "zh" else " ").join(part.split())
+        if part and part not in names:
+            names.append(part)
+    return names
+
+
+@lru_cache(maxsize=262144)
+def zh_key(name: str) -> str:
+    """Match key of a Chinese name: simplified, no qualifier or spaces; '' if unreliable."""
+    name = _ZH_QUALIFIER.sub("", unicodedata.normalize("NFKC", name))
+    name = _ZH_NOISE.sub("", name)
+    if not name or _UNRELIABLE.search(name):
+        return ""
+    return _t2s().convert(name)
+
+
+def vi_key(name: str) -> str:
+    """Match key of a Vietnamese name: lower case, tones and diacritics off, đ -> d."""
+    name = unicodedata.normalize("NFC", name).casefold().replace("đ", "d")
+    decomposed = unicodedata.normalize("NFD", name)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_ALNUM.sub(" ", bare).strip()
+
+
+def en_key(name: str) -> str:
+    return _NON_ALNUM.sub(" ", name.casefold()).strip()
+
+
+KEY_FUNCTIONS = {"zh": zh_key, "vi": vi_key, "en": en_key}
+
+
+def keys(field: str, language: str) -> set[str]:
+    """Every match key of a display field (names joined by SEPARATOR)."""
+    function = KEY_FUNCTIONS[language]
+    found = {function(name) for name in field.split(SEPARATOR) if name}
+    found.discard("")
+    return found
+
+
+def join_names(names: Iterable[str]) -> str:
+    """Display field: names in first-seen order, duplicates (by match key) dropped.
+
+    A traditional-character spelling of a name already present is kept after the
+    simplified one, so a Taiwanese or Hong Kong reader still finds the form they know.
+    """
+    seen: list[str] = []
+    for name in names:
+        if name and name not in seen:
+            seen.append(name)
+    return SEPARATOR.join(seen)
+
+
+def shared(left: str, right: str, language: str) -> set[str]:
+    """Match keys two display fields have in common."""
+    if not left or not right:
+        return set()
+    return keys(left, language) & keys(right, language)
