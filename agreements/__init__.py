@@ -1,0 +1,46 @@
+"""Sharing agreements: the signed document, its validation, and enforcement on export.
+
+Nothing here does network or disk I/O during enforcement: `enforce` is a pure function
+of (Arrow table, agreement, flow, now), so what leaves a node can be tested exhaustively.
+"""
+
+from agreements.enforce import EnforcementReport, enforce
+from agreements.model import (
+    PUBLIC,
+    Agreement,
+    AgreementState,
+    Flow,
+    Party,
+    SensitiveRule,
+    Status,
+    load_agreement,
+    parse_agreement,
+    render_template,
+)
+from agreements.signing import (
+    canonical_bytes,
+    public_key_from_text,
+    public_key_to_text,
+    sign,
+    verify_signatures,
+)
+
+__all__ = [
+    "PUBLIC",
+    "Agreement",
+    "AgreementState",
+    "EnforcementReport",
+    "Flow",
+    "Party",
+    "SensitiveRule",
+    "Status",
+    "canonical_bytes",
+    "enforce",
+    "load_agreement",
+    "parse_agreement",
+    "public_key_from_text",
+    "public_key_to_text",
+    "render_template",
+    "sign",
+    "verify_signatures",
+]

@@ -1,0 +1,171 @@
+"""Which records a flow covers: basisOfRecord, taxa, region and embargo as Arrow masks.
+
+Every function returns a boolean array without nulls, one value per record, and fails
+closed: a record missing the value a rule needs (no country, no coordinates, no date)
+is outside the rule. Text is compared once per distinct value (dictionary encoding), so
+a million records with a few thousand names cost a few thousand comparisons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from agreements.model import Flow, normalise_name
+from mappings.terms import CLASSIFICATION_TERMS
+
+ACCEPTED_NAME = "fed_accepted_name"  # written by name reconciliation, when it has run
+_FULL_NAMES = ("scientificName", ACCEPTED_NAME)  # matched by their canonical start
+_DATE = r"^\s*(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?(?:[T ][^/]*)?\s*$"
+_NUMBER = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
+
+
+class Classification:
+    """A table's taxon columns, split into lower-case words once per distinct value."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.columns: dict[str, tuple[pa.Array, pa.Array]] = {}
+        for term in (*CLASSIFICATION_TERMS, ACCEPTED_NAME):
+            if term in table.column_names:
+                encoded = pc.dictionary_encode(strings(table, term))
+                words = pc.utf8_split_whitespace(pc.utf8_lower(encoded.dictionary))
+                self.columns[term] = (encoded.indices, words)
+        self.rows = table.num_rows
+
+    def match(self, names: Iterable[str]) -> pa.Array:
+        """True where any taxon column equals a name, or a full name starts with one.
+
+        "Primulina" matches genus Primulina and scientificName "Primulina eburnea (Hance)
+        Yin Z.Wang"; "Primulina eb" matches nothing, since names compare word by word.
+        """
+        wanted = {normalise_name(n) for n in names if n.strip()}
+        by_words: dict[int, list[str]] = {}
+        for name in sorted(wanted):
+            by_words.setdefault(len(name.split()), []).append(name)
+        everything = pa.array(sorted(wanted), pa.string())
+        mask = false(self.rows)
+        for term, (indices, words) in self.columns.items():
+            if term in _FULL_NAMES:
+                hit = false(len(words))
+                for count, group in by_words.items():
+                    start = pc.binary_join(pc.list_slice(words, 0, count), " ")
+                    hit = pc.or_(hit, pc.is_in(start, pa.array(group, pa.string())))
+            else:
+                hit = pc.is_in(pc.binary_join(words, " "), everything)
+            mask = pc.or_(mask, pc.fill_null(pc.take(hit, indices), False))
+        return mask
+
+
+def taxa_mask(taxa: Classification, flow: Flow) -> pa.Array:
+    mask = taxa.match(flow.taxa.include) if flow.taxa.include else true(taxa.rows)
+    if flow.taxa.exclude:
+        mask = pc.and_(mask, pc.invert(taxa.match(flow.taxa.exclude)))
+    return mask
+
+
+def basis_mask(table: pa.Table, flow: Flow) -> pa.Array:
+    """PRESERVED_SPECIMEN (GBIF) and PreservedSpecimen (Darwin Core) are the same value."""
+    if not flow.basis_of_record:
+        return true(table.num_rows)
+    allowed = pa.array([b.replace("_", "").lower() for b in flow.basis_of_record], pa.string())
+    basis = pc.replace_substring_regex(strings(table, "basisOfRecord"), r"[_\s]", "")
+    return pc.fill_null(pc.is_in(pc.utf8_lower(basis), allowed), False)
+
+
+def region_mask(table: pa.Table, flow: Flow) -> pa.Array:
+    """countryCode in the list and the point inside the box, edges included."""
+    mask = true(table.num_rows)
+    if flow.region.countries:
+        country = pc.utf8_upper(pc.utf8_trim_whitespace(strings(table, "countryCode")))
+        in_country = pc.is_in(country, pa.array(flow.region.countries, pa.string()))
+        mask = pc.and_(mask, pc.fill_null(in_country, False))
+    if flow.region.bbox:
+        min_lon, min_lat, max_lon, max_lat = flow.region.bbox
+        lat, lon = floats(table, "decimalLatitude"), floats(table, "decimalLongitude")
+        inside = pc.and_(
+            pc.and_(pc.greater_equal(lon, min_lon), pc.less_equal(lon, max_lon)),
+            pc.and_(pc.greater_equal(lat, min_lat), pc.less_equal(lat, max_lat)),
+        )
+        mask = pc.and_(mask, pc.fill_null(inside, False))
+    return mask
+
+
+def released(table: pa.Table, cutoff: dt.date) -> pa.Array:
+    """True where the record's latest date is on or before `cutoff`.
+
+    The date is `modified`, else the end of the event (fed_event_end, or eventDate when the
+    table has no parsed dates). A partial date counts as its last day (2025 -> 2025-12-31);
+    a record with no usable date is held back.
+    """
+    when = end_dates(strings(table, "modified"))
+    if "fed_event_end" in table.column_names:
+        event_end = pc.cast(column(table, "fed_event_end"), pa.date32())
+    else:  # an interval's end follows its last "/"; an abbreviated end fails closed
+        event_end = end_dates(pc.replace_substring_regex(strings(table, "eventDate"), "^.*/", ""))
+    when = pc.coalesce(when, event_end)
+    return pc.fill_null(pc.less_equal(when, pa.scalar(cutoff, pa.date32())), False)
+
+
+def end_dates(text: pa.Array) -> pa.Array:
+    """ISO 8601 date, month or year (time ignored) -> the last day it covers, else null."""
+    encoded = pc.dictionary_encode(text)
+    parts = pc.extract_regex(encoded.dictionary, _DATE)
+    year, month, day = (pc.struct_field(parts, n) for n in ("y", "m", "d"))
+    month_int = pc.cast(pc.if_else(pc.equal(month, ""), "12", month), pa.int32())
+    valid_month = pc.and_(pc.greater_equal(month_int, 1), pc.less_equal(month_int, 12))
+    next_month = pc.add(pc.remainder(month_int, 12), 1)
+    next_year = pc.add(pc.cast(year, pa.int32()), pc.if_else(pc.equal(month_int, 12), 1, 0))
+    first_of_next = _dates(
+        pc.cast(next_year, pa.string()), pc.cast(next_month, pa.string()), pa.scalar("1")
+    )
+    month_end = pc.subtract(pc.cast(first_of_next, pa.int32()), 1)
+    exact = pc.cast(_dates(year, month, day), pa.int32())
+    end = pc.if_else(pc.equal(day, ""), pc.if_else(valid_month, month_end, None), exact)
+    return pc.take(pc.cast(pc.cast(end, pa.int32()), pa.date32()), encoded.indices)
+
+
+def _dates(year: pa.Array, month: pa.Array, day: pa.Array | pa.Scalar) -> pa.Array:
+    """Invalid calendar dates (2024-02-30) become null, never a neighbouring day."""
+    padded = (pc.utf8_lpad(part, 2, "0") for part in (month, day))
+    text = pc.binary_join_element_wise(year, *padded, "-")
+    stamp = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+    return pc.cast(stamp, pa.date32())
+
+
+def column(table: pa.Table, name: str) -> pa.Array:
+    return table.column(name).combine_chunks()
+
+
+def strings(table: pa.Table, name: str) -> pa.Array:
+    """A column as text; all null when the table lacks it."""
+    if name not in table.column_names:
+        return pa.nulls(table.num_rows, pa.string())
+    values = column(table, name)
+    return values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+
+
+def floats(table: pa.Table, name: str) -> pa.Array:
+    """A numeric term as float64; text that is not a number counts as missing."""
+    if name not in table.column_names:
+        return pa.nulls(table.num_rows, pa.float64())
+    values = column(table, name)
+    if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
+        return pc.cast(values, pa.float64())
+    text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+    number = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    return pc.cast(pc.if_else(number, text, None), pa.float64())
+
+
+def true(rows: int) -> pa.Array:
+    return pa.repeat(pa.scalar(True), rows)
+
+
+def false(rows: int) -> pa.Array:
+    return pa.repeat(pa.scalar(False), rows)
+
+
+def count(mask: pa.Array) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
