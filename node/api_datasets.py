@@ -50,7 +50,7 @@ def _entries(request: web.Request, requester: Requester) -> list[dict[str, objec
                 "agreement": agreement.ref if agreement else None,
                 "archive": f"{base}/datasets/{dataset_id}/archive",
                 "eml": f"{base}/datasets/{dataset_id}/eml",
-                "change_summary": version.change_summary,
+                "change_summary": version.changes.text(),
             }
         )
     return listing
@@ -155,7 +155,7 @@ async def eml(request: web.Request) -> web.Response:
         version = latest_version(request.app[CONFIG], dataset_id)
         if version is None:
             raise NotFound(f"dataset {dataset_id!r} has not been published yet")
-        body = version.eml.read_bytes()
+        body = version.eml_path.read_bytes()
     return web.Response(body=body, content_type="application/xml", charset="utf-8")
 
 

@@ -147,7 +147,7 @@ class Sharing:
             raise NotFound(f"dataset {dataset_id!r} has not been published yet; run `fednode publish`")
         if grant is None:
             return ServedArchive(
-                path=version.archive, sha256=version.sha256, signature=version.signature,
+                path=version.path, sha256=version.sha256, signature=version.signature,
                 dataset=dataset_id, dataset_version=version.version, agreement=None,
                 agreement_sha256=None, licence=self._dataset(dataset_id).licence,
                 records=version.records, modified=version.modified.isoformat(), counts={},

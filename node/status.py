@@ -66,7 +66,7 @@ def collect_status(
                 "version": latest.version if latest else None,
                 "records": latest.records if latest else 0,
                 "modified": latest.modified.isoformat() if latest else None,
-                "change_summary": latest.change_summary if latest else "",
+                "change_summary": latest.changes.text() if latest else "",
                 "examples": _examples(config, d.id),
             }
         )
