@@ -36,10 +36,28 @@ _DATASET_TYPE_KEYWORD = {"occurrence": "Occurrence", "checklist": "Checklist"}
 
 # Children of <dataset> in the profile schema's sequence; anything else is refused.
 DATASET_ORDER = (
-    "alternateIdentifier", "shortName", "title", "creator", "metadataProvider",
-    "associatedParty", "pubDate", "language", "abstract", "keywordSet", "additionalInfo",
-    "intellectualRights", "licensed", "distribution", "coverage", "purpose", "maintenance",
-    "contact", "publisher", "methods", "project", "literatureCited",
+    "alternateIdentifier",
+    "shortName",
+    "title",
+    "creator",
+    "metadataProvider",
+    "associatedParty",
+    "pubDate",
+    "language",
+    "abstract",
+    "keywordSet",
+    "additionalInfo",
+    "intellectualRights",
+    "licensed",
+    "distribution",
+    "coverage",
+    "purpose",
+    "maintenance",
+    "contact",
+    "publisher",
+    "methods",
+    "project",
+    "literatureCited",
 )
 _YEAR_DATE = re.compile(r"^\d{4}(-\d{2}-\d{2})?$")
 _VERSION = re.compile(r"/v(\d+(?:\.\d+)*)$")
@@ -83,7 +101,12 @@ LICENCES: dict[str, Licence] = {
         ".",
     ),
 }
-_ALIASES = {"cc0": "CC0-1.0", "cc-zero": "CC0-1.0", "cc-by": "CC-BY-4.0", "cc-by-nc": "CC-BY-NC-4.0"}
+_ALIASES = {
+    "cc0": "CC0-1.0",
+    "cc-zero": "CC0-1.0",
+    "cc-by": "CC-BY-4.0",
+    "cc-by-nc": "CC-BY-NC-4.0",
+}
 
 
 def _url_key(url: str) -> str:
@@ -152,8 +175,11 @@ def _coverage(dataset_el: ET.Element, coverage: Coverage | None) -> None:
     if coverage.bbox is not None:
         west, south, east, north = coverage.bbox
         geo = ET.Element("geographicCoverage")
-        _sub(geo, "geographicDescription",
-             f"Bounding box of the {coverage.georeferenced:,} georeferenced records")
+        _sub(
+            geo,
+            "geographicDescription",
+            f"Bounding box of the {coverage.georeferenced:,} georeferenced records",
+        )
         box = _sub(geo, "boundingCoordinates")
         for tag, value in (("west", west), ("east", east), ("north", north), ("south", south)):
             _sub(box, f"{tag}BoundingCoordinate", _decimal(value))
@@ -265,8 +291,12 @@ def build_eml(
     _sub(licensed, "url", lic.url)
     _sub(licensed, "identifier", lic.id)
     if node.url:
-        _sub(_sub(_sub(ds, "distribution"), "online"), "url", dataset_url(node, dataset.id),
-             function="information")
+        _sub(
+            _sub(_sub(ds, "distribution"), "online"),
+            "url",
+            dataset_url(node, dataset.id),
+            function="information",
+        )
     _coverage(ds, coverage)
     maintenance = _sub(ds, "maintenance")
     summary = change_summary.strip() or f"Version {version}."
@@ -277,11 +307,15 @@ def build_eml(
     _sub(gbif, "dateStamp", stamp.replace(microsecond=0).isoformat())
     _sub(gbif, "hierarchyLevel", "dataset")
     author = dataset.creator.strip() or node.name
-    _sub(gbif, "citation",
-         f"{author} ({pub_date.year}). {dataset.title}. Version {version}. {node.name}. "
-         f"{_DATASET_TYPE_KEYWORD.get(dataset.type, 'Dataset')} dataset. "
-         f"{dataset_url(node, dataset.id)}")
+    _sub(
+        gbif,
+        "citation",
+        f"{author} ({pub_date.year}). {dataset.title}. Version {version}. {node.name}. "
+        f"{_DATASET_TYPE_KEYWORD.get(dataset.type, 'Dataset')} dataset. "
+        f"{dataset_url(node, dataset.id)}",
+    )
     ET.indent(root)
+    link.text, link[0].tail = None, None  # keep the licence sentence free of indentation
     document = ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
     problems = eml_problems(document)
     if problems:
@@ -303,7 +337,9 @@ def _text(element: ET.Element | None) -> str:
 
 def _agent_ok(agent: ET.Element) -> bool:
     names = [_text(s) for n in _children(agent, "individualName") for s in _children(n, "surName")]
-    names += [_text(c) for tag in ("organizationName", "positionName") for c in _children(agent, tag)]
+    names += [
+        _text(c) for tag in ("organizationName", "positionName") for c in _children(agent, tag)
+    ]
     return any(names)
 
 
@@ -323,7 +359,9 @@ def eml_problems(document: bytes) -> list[str]:
     root = _parse(document, "eml.xml")
     if _local(root.tag) != "eml":
         return [f"the root element is <{_local(root.tag)}>, not <eml:eml>"]
-    problems = [f"<eml> lacks the {a} attribute" for a in ("packageId", "system") if not root.get(a)]
+    problems = [
+        f"<eml> lacks the {a} attribute" for a in ("packageId", "system") if not root.get(a)
+    ]
     if root.get("scope") != "system":
         problems.append('<eml> needs scope="system"')
     datasets = _children(root, "dataset")
@@ -353,8 +391,12 @@ def eml_problems(document: bytes) -> list[str]:
     if not rights or not _text(rights[0]):
         problems.append("no licence in intellectualRights")
     for extra in _children(root, "additionalMetadata"):
-        stamps = [s for m in _children(extra, "metadata") for g in _children(m, "gbif")
-                  for s in _children(g, "dateStamp")]
+        stamps = [
+            s
+            for m in _children(extra, "metadata")
+            for g in _children(m, "gbif")
+            for s in _children(g, "dateStamp")
+        ]
         if not stamps:
             problems.append("additionalMetadata/metadata/gbif lacks a dateStamp")
     return problems
@@ -402,4 +444,3 @@ def _licence_of(ds: ET.Element) -> str | None:
         if lic.title.lower() in text.lower():
             return lic.id
     return text or None
-

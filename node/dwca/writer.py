@@ -97,9 +97,11 @@ class Coverage:
         if "fed_event_start" in names and "fed_event_end" in names:
             self._widen(_min(table["fed_event_start"]), _max(table["fed_event_end"]))
         if "year" in names and pa.types.is_integer(table.schema.field("year").type):
-            years = table["year"].filter(
-                pc.and_(pc.greater_equal(table["year"], 1), pc.less_equal(table["year"], 9999))
-            )
+            # `year` only where eventDate gave nothing: it is coarser than the event dates.
+            usable = pc.and_(pc.greater_equal(table["year"], 1), pc.less_equal(table["year"], 9999))
+            if "fed_event_start" in names:
+                usable = pc.and_(usable, pc.is_null(table["fed_event_start"]))
+            years = table["year"].filter(pc.fill_null(usable, False))
             low, high = _min(years), _max(years)
             if low is not None and high is not None:
                 self._widen(dt.date(low, 1, 1), dt.date(high, 12, 31))
@@ -207,8 +209,13 @@ def _clean(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _payload(lines: pa.Array) -> memoryview:
     """The bytes of a string array's values, back to back, without a Python copy."""
-    offsets = lines.offsets
-    start, end = offsets[0].as_py(), offsets[len(offsets) - 1].as_py()
+    width = 8 if pa.types.is_large_string(lines.type) else 4
+    offsets = memoryview(lines.buffers()[1])
+
+    def at(i: int) -> int:
+        return int.from_bytes(offsets[i * width : (i + 1) * width], "little", signed=True)
+
+    start, end = at(lines.offset), at(lines.offset + len(lines))
     return memoryview(lines.buffers()[2])[start:end] if end > start else memoryview(b"")
 
 
@@ -249,7 +256,8 @@ class _CoreWriter:
 
     def text_columns(self, table: pa.Table) -> list[pa.Array]:
         extra = sorted(
-            n for n in table.column_names
+            n
+            for n in table.column_names
             if not n.startswith("fed_") and n not in ("id", "coreid") and n not in self.terms
         )
         if extra:
@@ -319,9 +327,7 @@ def _vernacular_lines(table: pa.Table, ids: pa.Array) -> tuple[bytes | memoryvie
     return payload, rows.num_rows
 
 
-def _meta_xml(
-    row_type: str, core_file: str, terms: list[str], with_vernacular: bool
-) -> bytes:
+def _meta_xml(row_type: str, core_file: str, terms: list[str], with_vernacular: bool) -> bytes:
     archive = ET.Element("archive", {"xmlns": TEXT_NS, "metadata": METADATA_FILE})
 
     def data_file(tag: str, rtype: str, location: str, key: str, fields: list[str]) -> None:
@@ -345,7 +351,11 @@ def _meta_xml(
     data_file("core", row_type, core_file, "id", terms)
     if with_vernacular:
         data_file(
-            "extension", VERNACULAR_ROW_TYPE, VERNACULAR_FILE, "coreid", ["vernacularName", "language"]
+            "extension",
+            VERNACULAR_ROW_TYPE,
+            VERNACULAR_FILE,
+            "coreid",
+            ["vernacularName", "language"],
         )
     ET.indent(archive)
     return ET.tostring(archive, encoding="utf-8", xml_declaration=True) + b"\n"
