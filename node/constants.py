@@ -47,6 +47,11 @@ GBIF_DOWNLOAD_FORMAT = "SIMPLE_PARQUET"  # typed columns, smallest file; DWCA ad
 GBIF_DOWNLOAD_BATCH_ROWS = 65_536  # Parquet rows converted at a time: flat memory on big files
 SCHEDULE_JITTER_S = 30  # spread runs of many nodes so they do not hit a peer at once
 
+# Exports (node/export.py)
+EXPORT_BATCH_ROWS = 131_072  # rows read and written at once: one Parquet row group, flat memory
+EXPORT_MAX_ROWS_PER_FILE = 2_000_000  # Spark/Trino split work by file; ~100 MB files
+EXPORT_VERSIONS_KEPT = 2  # the previous export stays so a reader mid-scan can finish
+
 # Store
 STATE_DB = "state.sqlite"
 DEFAULT_HOME = "./node-data"
