@@ -1,0 +1,528 @@
+"""Publish a dataset: store its records, build a signed, versioned DwC-A, keep the last N.
+
+Layout under `store/archives/<dataset>/`:
+    <major.minor>/   dwca.zip, dwca.zip.sig, eml.xml, changes.json, manifest.json,
+                     digests.parquet (id and a 64-bit digest per record), rejects.csv
+    latest           the current version's name, replaced by rename: the commit point
+    .lock            held while publishing, so two publishes of one dataset take turns
+
+Everything is built in a hidden staging folder and renamed into place, then `latest` is
+swapped; a failure at any step leaves the previous version, `latest` and the stored
+records as they were. Versions are compared by record id and digest with DuckDB, which
+joins on disk beyond its memory limit, so the comparison scales to millions of records;
+a digest per record costs 8 bytes where a second copy of the records would cost the
+dataset's size for every version kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import datetime as dt
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mappings.terms import ID_TERM_FOR_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
+from node import constants
+from node.config import DatasetConfig, NodeConfig
+from node.dwca.eml import build_eml
+from node.dwca.writer import Coverage, write_archive
+from node.errors import InvalidSource
+from node.identity import Identity
+from node.store import Store, write_parquet_atomic
+
+ARCHIVE_FILE = "dwca.zip"
+SIGNATURE_FILE = "dwca.zip.sig"
+EML_FILE = "eml.xml"
+CHANGES_FILE = "changes.json"
+MANIFEST_FILE = "manifest.json"
+DIGESTS_FILE = "digests.parquet"
+REJECTS_FILE = "rejects.csv"
+LATEST_FILE = "latest"
+_RECORDS_FILE = "records.parquet"  # staging only: becomes store/local/<dataset> on success
+_STAGING_PREFIX = ".staging-"
+ROW_TYPES = {"occurrence": OCCURRENCE_ROW_TYPE, "checklist": TAXON_ROW_TYPE}
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """How a version differs from the one before, counted by record id."""
+
+    previous: str | None
+    records: int
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+    metadata_changed: bool = False
+
+    @property
+    def data_changed(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def text(self) -> str:
+        if self.previous is None:
+            return f"First version: {self.records:,} records."
+        if not self.data_changed:
+            data = "records unchanged"
+        else:
+            data = f"{self.added:,} added, {self.removed:,} removed, {self.changed:,} changed"
+        meta = "; metadata changed" if self.metadata_changed else ""
+        return f"Since version {self.previous}: {data}{meta} ({self.records:,} records)."
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "summary": self.text()}
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One published version, as the server and `fednode status` show it."""
+
+    dataset: str
+    version: str
+    path: Path
+    sha256: str
+    signature: str
+    records: int
+    vernacular_records: int
+    bytes: int
+    modified: dt.datetime
+    licence: str
+    title: str
+    changes: ChangeSummary
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def eml_path(self) -> Path:
+        return self.folder / EML_FILE
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for `/datasets` and `fednode status --json`."""
+        out = dataclasses.asdict(self)
+        out.update(path=str(self.path), modified=self.modified.isoformat())
+        out["changes"] = self.changes.as_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    status: str  # "published" or "unchanged"
+    version: VersionInfo
+    changes: ChangeSummary
+    pruned: tuple[str, ...] = ()
+    rejects: int = 0
+
+
+def version_key(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    return (int(major), int(minor or 0))
+
+
+def _is_version(name: str) -> bool:
+    try:
+        version_key(name)
+    except ValueError:
+        return False
+    return "." in name
+
+
+def next_version(previous: str | None, change_major: bool = False) -> str:
+    """1.0 first; then minor steps, or the next major for a significant change (IPT rule)."""
+    if previous is None:
+        return "1.0"
+    major, minor = version_key(previous)
+    return f"{major + 1}.0" if change_major else f"{major}.{minor + 1}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _json(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    with open(root / ".lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _read_latest(root: Path) -> str | None:
+    try:
+        name = (root / LATEST_FILE).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    return name if _is_version(name) else None
+
+
+def _version_info(dataset_id: str, folder: Path) -> VersionInfo | None:
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        changes = json.loads((folder / CHANGES_FILE).read_text(encoding="utf-8"))
+        signature = (folder / SIGNATURE_FILE).read_text(encoding="ascii").strip()
+    except (FileNotFoundError, ValueError):
+        return None  # not a complete version folder
+    known = {f.name for f in dataclasses.fields(ChangeSummary)}
+    summary = ChangeSummary(**{k: v for k, v in changes.items() if k in known})
+    return VersionInfo(
+        dataset=dataset_id,
+        version=manifest["version"],
+        path=folder / ARCHIVE_FILE,
+        sha256=manifest["sha256"],
+        signature=signature,
+        records=manifest["records"],
+        vernacular_records=manifest["vernacular_records"],
+        bytes=manifest["bytes"],
+        modified=dt.datetime.fromisoformat(manifest["published"]),
+        licence=manifest["licence"],
+        title=manifest["title"],
+        changes=summary,
+    )
+
+
+def list_versions(config: NodeConfig, dataset_id: str) -> list[VersionInfo]:
+    """Published versions, oldest first; folders newer than `latest` are unfinished."""
+    root = Store(config.home).archives(dataset_id)
+    latest = _read_latest(root)
+    if latest is None:
+        return []
+    found = []
+    for folder in root.iterdir():
+        if _is_version(folder.name) and version_key(folder.name) <= version_key(latest):
+            info = _version_info(dataset_id, folder)
+            if info is not None:
+                found.append(info)
+    return sorted(found, key=lambda v: version_key(v.version))
+
+
+def latest_version(config: NodeConfig, dataset_id: str) -> VersionInfo | None:
+    """The version `latest` names, or None before the first publish."""
+    root = Store(config.home).archives(dataset_id)
+    latest = _read_latest(root)
+    return _version_info(dataset_id, root / latest) if latest else None
+
+
+def _metadata_fingerprint(dataset: DatasetConfig, node: NodeConfig) -> str:
+    """What the EML says besides data and dates; a change here is worth a new version."""
+    fields = dataclasses.asdict(dataset)
+    for local_only in ("source", "mapping", "encoding", "public"):
+        fields.pop(local_only)
+    fields["node"] = [node.id, node.name, node.country, node.url, node.contact_email]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _with_provenance(table: pa.Table, values: Mapping[str, str]) -> pa.Table:
+    """Fill the node's own provenance where the records leave it empty."""
+    for name, value in values.items():
+        if name in table.column_names:
+            index = table.column_names.index(name)
+            filled = table[name].cast(pa.string()).fill_null(value)
+            table = table.set_column(index, name, filled)
+        else:
+            table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    return table
+
+
+class _Tee:
+    """Passes tables to the archive writer and keeps a Parquet copy for the store."""
+
+    def __init__(self, path: Path, provenance: Mapping[str, str]) -> None:
+        self.path = path
+        self.provenance = provenance
+        self.writer: pq.ParquetWriter | None = None
+
+    def __call__(self, records: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:
+        for table in records:
+            if isinstance(table, pa.RecordBatch):
+                table = pa.Table.from_batches([table])
+            table = _with_provenance(table, self.provenance)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+            elif table.schema != self.writer.schema:
+                table = table.select(self.writer.schema.names).cast(self.writer.schema)
+            self.writer.write_table(table)
+            yield table
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{constants.DIFF_MEMORY_LIMIT}'")
+    return con
+
+
+def _check_unique_ids(digests: Path, id_term: str) -> None:
+    with _duckdb() as con:
+        dupes = con.execute(
+            "SELECT id, count(*) FROM read_parquet(?) GROUP BY id HAVING count(*) > 1 "
+            "ORDER BY id LIMIT 5",
+            [str(digests)],
+        ).fetchall()
+    if dupes:
+        shown = ", ".join(f"{value!r} ({count}x)" for value, count in dupes)
+        raise InvalidSource(
+            f"{id_term} must be unique, but some values repeat: {shown}. GBIF rejects "
+            "archives with duplicate record ids; fix the source and publish again"
+        )
+
+
+def compare_versions(
+    new: Path, old: Path | None, previous: str | None, metadata_changed: bool
+) -> ChangeSummary:
+    """Added / removed / changed records between two digest files, joined by id."""
+    with _duckdb() as con:
+        if old is None or not old.exists():
+            (records,) = con.execute("SELECT count(*) FROM read_parquet(?)", [str(new)]).fetchone()
+            return ChangeSummary(previous, records, records, 0, 0, 0, metadata_changed)
+        added, removed, changed, same = con.execute(
+            """SELECT count(*) FILTER (WHERE o.id IS NULL),
+                      count(*) FILTER (WHERE n.id IS NULL),
+                      count(*) FILTER (WHERE n.digest <> o.digest),
+                      count(*) FILTER (WHERE n.digest = o.digest)
+               FROM read_parquet($new) n FULL OUTER JOIN read_parquet($old) o ON n.id = o.id""",
+            {"new": str(new), "old": str(old)},
+        ).fetchone()
+    return ChangeSummary(
+        previous, added + changed + same, added, removed, changed, same, metadata_changed
+    )
+
+
+def _reject_rows(rejects: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    for item in rejects:
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            yield dataclasses.asdict(item)
+        elif isinstance(item, Mapping):
+            yield dict(item)
+        else:
+            yield {"reason": str(item)}
+
+
+def _rejects_csv(rejects: list[Any]) -> bytes:
+    rows = list(_reject_rows(rejects))
+    header: list[str] = []
+    for row in rows:
+        header += [k for k in row if k not in header]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, header or ["reason"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    # A BOM so spreadsheet programs open Chinese and Vietnamese text as UTF-8.
+    return text.getvalue().encode("utf-8-sig")
+
+
+def _discard_unfinished(root: Path, latest: str | None) -> None:
+    """Remove what an interrupted publish left: staging folders, versions past `latest`."""
+    for path in root.iterdir():
+        newer = _is_version(path.name) and (
+            latest is None or version_key(path.name) > version_key(latest)
+        )
+        if path.name.startswith(_STAGING_PREFIX) or newer:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _prune(root: Path, keep: int) -> tuple[str, ...]:
+    versions = sorted((p.name for p in root.iterdir() if _is_version(p.name)), key=version_key)
+    old = versions[: max(len(versions) - max(keep, 1), 0)]
+    for name in old:
+        shutil.rmtree(root / name, ignore_errors=True)
+    return tuple(old)
+
+
+def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    yield from pq.ParquetFile(path).iter_batches(batch_size=constants.ARCHIVE_BATCH_ROWS)
+
+
+def publish_dataset(
+    config: NodeConfig,
+    dataset_id: str,
+    identity: Identity,
+    records: Iterable[pa.Table | pa.RecordBatch],
+    rejects: list[Any] | None = None,
+    change_major: bool = False,
+    now: dt.datetime | None = None,
+) -> PublishResult:
+    """Store the records and publish them as the dataset's next archive version.
+
+    Args:
+        records: stored-layout tables (see `node.records.normalise`), already validated.
+        rejects: rows the source reader refused, with reasons; written to rejects.csv.
+        change_major: a scientifically significant change: the next major version.
+    """
+    dataset = config.dataset(dataset_id)
+    row_type = ROW_TYPES[dataset.type]
+    now = now or dt.datetime.now(dt.UTC)
+    store = Store(config.home)
+    root = store.archives(dataset_id)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root):
+        latest = _read_latest(root)
+        _discard_unfinished(root, latest)
+        previous = _version_info(dataset_id, root / latest) if latest else None
+        staging = root / f"{_STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        staging.mkdir()
+        try:
+            return _publish(
+                config,
+                dataset,
+                identity,
+                records,
+                rejects,
+                change_major,
+                now,
+                row_type,
+                staging,
+                previous,
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(
+    config: NodeConfig,
+    dataset: DatasetConfig,
+    identity: Identity,
+    records: Iterable[pa.Table | pa.RecordBatch],
+    rejects: list[Any] | None,
+    change_major: bool,
+    now: dt.datetime,
+    row_type: str,
+    staging: Path,
+    previous: VersionInfo | None,
+) -> PublishResult:
+    store = Store(config.home)
+    root = staging.parent
+    version = next_version(previous.version if previous else None, change_major)
+    fingerprint = _metadata_fingerprint(dataset, config)
+    old_fingerprint = None
+    if previous is not None:
+        manifest = json.loads((previous.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        old_fingerprint = manifest.get("metadata_fingerprint")
+    id_term = ID_TERM_FOR_ROW_TYPE[row_type]
+    built: dict[str, Any] = {}
+
+    def eml_for(coverage: Coverage) -> bytes:
+        _check_unique_ids(staging / DIGESTS_FILE, id_term)
+        changes = compare_versions(
+            staging / DIGESTS_FILE,
+            previous.folder / DIGESTS_FILE if previous else None,
+            previous.version if previous else None,
+            previous is not None and old_fingerprint != fingerprint,
+        )
+        built["changes"] = changes
+        built["eml"] = build_eml(
+            dataset,
+            config,
+            coverage,
+            version,
+            now.date(),
+            change_summary=changes.text(),
+            modified=now,
+        )
+        return built["eml"]
+
+    provenance = {
+        "fed_source": config.id,
+        "fed_dataset": dataset.id,
+        "fed_licence": dataset.licence,
+    }
+    tee = _Tee(staging / _RECORDS_FILE, provenance)
+    try:
+        stats = write_archive(
+            staging / ARCHIVE_FILE,
+            tee(records),
+            row_type,
+            eml_for,
+            id_term,
+            digests_path=staging / DIGESTS_FILE,
+            modified=now,
+        )
+    finally:
+        tee.close()
+    changes: ChangeSummary = built["changes"]
+    staged = staging / _RECORDS_FILE
+    write_parquet_atomic(store.local(dataset.id), _parquet_batches(staged), pq.read_schema(staged))
+    if (
+        previous is not None
+        and not change_major
+        and not changes.data_changed
+        and not (changes.metadata_changed)
+    ):
+        if rejects is not None:
+            _write_atomic(previous.folder / REJECTS_FILE, _rejects_csv(rejects))
+        return PublishResult("unchanged", previous, changes, (), len(rejects or []))
+    (staging / _RECORDS_FILE).unlink()
+    manifest = {
+        "dataset": dataset.id,
+        "version": version,
+        "sha256": stats.sha256,
+        "bytes": stats.bytes,
+        "records": stats.core_records,
+        "vernacular_records": stats.vernacular_records,
+        "published": now.isoformat(),
+        "licence": dataset.licence,
+        "title": dataset.title,
+        "type": dataset.type,
+        "columns": list(stats.columns),
+        "metadata_fingerprint": fingerprint,
+    }
+    signature = identity.sign(stats.sha256.encode("ascii"))
+    (staging / SIGNATURE_FILE).write_text(signature + "\n", encoding="ascii")
+    (staging / EML_FILE).write_bytes(built["eml"])
+    (staging / CHANGES_FILE).write_bytes(_json({**changes.as_dict(), "version": version}))
+    if rejects is not None:
+        (staging / REJECTS_FILE).write_bytes(_rejects_csv(rejects))
+    (staging / MANIFEST_FILE).write_bytes(_json(manifest))
+    for path in staging.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_dir(staging)
+    os.rename(staging, root / version)
+    _fsync_dir(root)
+    _write_atomic(root / LATEST_FILE, f"{version}\n".encode("ascii"))
+    _fsync_dir(root)
+    pruned = _prune(root, config.archive_versions_kept)
+    info = _version_info(dataset.id, root / version)
+    assert info is not None  # just written and fsynced
+    return PublishResult("published", info, changes, pruned, len(rejects or []))
