@@ -63,3 +63,17 @@ AGREEMENT_MAX_BYTES = 1024**2  # an agreement is a page of TOML; refuse to parse
 NAMES_LIST_MAX_BYTES = 16 * 1024**2  # pinned names lists are read whole; national lists ~1 MB
 GRID_EDGE_TOLERANCE_DECIMALS = 6  # within 1e-6 cell of an edge is on it: absorbs binary noise
 PREVIEW_EXAMPLES = 3  # example rows per flow that `fednode agreement check` shows
+
+# Institutions' source files and validation reports
+ENCODING_SAMPLE_BYTES = 256 * 1024  # text fed to charset-normalizer: enough for a verdict, fast
+ENCODING_SCAN_BYTES = 64 * 1024**2  # look this far for the first non-ASCII byte to sample
+SNIFF_ROWS = 50  # rows read to choose the delimiter and find the header row
+XLSX_BATCH_ROWS = 50_000  # openpyxl yields Python rows; batch them into Arrow tables
+VALIDATION_EXAMPLES_PER_KIND = 10  # as GBIF's validator: counts are exact, examples sampled
+VALIDATION_MEMORY_LIMIT = "256MB"  # DuckDB spills id uniqueness checks to disk beyond this
+
+# Taxon name reconciliation (mappings/reconcile.py)
+RECONCILE_FUZZY_MAX_EDITS = 2  # per name, on epithet stems; GNverifier: more is mostly noise
+RECONCILE_FUZZY_LONG_EPITHET = 10  # stem letters from which one epithet may take 2 edits (GBIF: >10)
+RECONCILE_FUZZY_MIN_GENUS_LETTERS = 5  # shorter genera are never matched with a misspelling
+RECONCILE_REVIEW_BELOW = 0.8  # rows under this confidence go first in the curator's review.csv
