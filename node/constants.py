@@ -77,9 +77,3 @@ RECONCILE_FUZZY_MAX_EDITS = 2  # per name, on epithet stems; GNverifier: more is
 RECONCILE_FUZZY_LONG_EPITHET = 10  # stem letters from which one epithet may take 2 edits (GBIF: >10)
 RECONCILE_FUZZY_MIN_GENUS_LETTERS = 5  # shorter genera are never matched with a misspelling
 RECONCILE_REVIEW_BELOW = 0.8  # rows under this confidence go first in the curator's review.csv
-
-# Taxon name reconciliation (mappings/reconcile.py)
-RECONCILE_FUZZY_MAX_EDITS = 2  # per name, on epithet stems; GNverifier: more is mostly noise
-RECONCILE_FUZZY_LONG_EPITHET = 10  # stem letters from which one epithet may take 2 edits (GBIF: >10)
-RECONCILE_FUZZY_MIN_GENUS_LETTERS = 5  # shorter genera are never matched with a misspelling
-RECONCILE_REVIEW_BELOW = 0.8  # rows under this confidence go first in the curator's review.csv
