@@ -276,7 +276,7 @@ class GbifHarvester:
             staging, seen, offset = _Staging(tmp), set[str](), 0
             while offset < count:
                 page = await self.client.search(
-                    params, limit=constants.GBIF_SEARCH_PAGE, offset=offset
+                    params, limit=self.client.limits.search_page, offset=offset
                 )
                 results = page.get("results") or []
                 # Offset paging over live data can repeat a record across pages.

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -83,7 +84,7 @@ def user_agent(config: NodeConfig | None = None) -> str:
     contact = f"; {config.contact_email}" if config and config.contact_email else ""
     return (
         f"fednode/{__version__} (+https://github.com/fednode{who}{contact}) "
-        f"python-requests/{requests.__version__}"
+        f"pygbif/{metadata.version('pygbif')} python-requests/{requests.__version__}"
     )
 
 
@@ -92,6 +93,7 @@ class GbifLimits:
     """Politeness and patience; tests shrink these to keep runs fast."""
 
     min_interval_s: float = constants.GBIF_MIN_INTERVAL_S
+    search_page: int = constants.GBIF_SEARCH_PAGE
     timeout_s: float = constants.GBIF_HTTP_TIMEOUT_S
     attempts: int = constants.HARVEST_RETRIES
     backoff_base_s: float = constants.HARVEST_BACKOFF_BASE_S

@@ -87,6 +87,7 @@ class Fault:
     kind: str  # "status", "slow" or "truncate"
     path: str  # applies to request paths starting with this
     times: int | None  # None: every matching request
+    after: int = 0  # let this many matching requests through first
     status: int = 500
     retry_after: str | None = None
     delay_s: float = 0.0
@@ -149,15 +150,22 @@ class GbifReplay:
         *,
         path: str = "/",
         times: int | None = None,
+        after: int = 0,
         retry_after: str | None = None,
     ) -> None:
-        self.faults.append(Fault("status", path, times, status=status, retry_after=retry_after))
+        """Answer `status` (429 with GBIF's text) instead of the recording."""
+        fault = Fault("status", path, times, after, status=status, retry_after=retry_after)
+        self.faults.append(fault)
 
-    def slow(self, delay_s: float, *, path: str = "/", times: int | None = None) -> None:
-        self.faults.append(Fault("slow", path, times, delay_s=delay_s))
+    def slow(
+        self, delay_s: float, *, path: str = "/", times: int | None = None, after: int = 0
+    ) -> None:
+        """Wait `delay_s` before answering."""
+        self.faults.append(Fault("slow", path, times, after, delay_s=delay_s))
 
-    def truncate(self, *, path: str = "/", times: int | None = None) -> None:
-        self.faults.append(Fault("truncate", path, times))
+    def truncate(self, *, path: str = "/", times: int | None = None, after: int = 0) -> None:
+        """Announce the whole body's length, send half, close the connection."""
+        self.faults.append(Fault("truncate", path, times, after))
 
     def pretend_count(self, count: int, **params: str) -> None:
         """Make a recorded query report `count` matching records (e.g. millions)."""
@@ -169,7 +177,12 @@ class GbifReplay:
     # -- serving -----------------------------------------------------------------------
     def _fault(self, path: str) -> Fault | None:
         for fault in self.faults:
-            if path.startswith(fault.path) and (fault.times is None or fault.times > 0):
+            if not path.startswith(fault.path):
+                continue
+            if fault.after > 0:
+                fault.after -= 1
+                continue
+            if fault.times is None or fault.times > 0:
                 if fault.times is not None:
                     fault.times -= 1
                 return fault
