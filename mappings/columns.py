@@ -244,7 +244,7 @@ def mapping_from_dict(raw: dict[str, Any], origin: str = "mapping") -> ColumnMap
                     "a term takes one column"
                 )
             seen[term] = column
-        columns[str(column)] = terms
+        columns[_nfc(column)] = terms
 
     constants: dict[str, str] = {}
     for name, value in _table(raw, "constants", origin).items():
@@ -283,7 +283,7 @@ def mapping_from_dict(raw: dict[str, Any], origin: str = "mapping") -> ColumnMap
                 f"{origin}: [vernacular] {column!r} = {language!r}: language must be one of "
                 f"{', '.join(VERNACULAR_LANGUAGES)}"
             )
-        vernacular.append(VernacularColumn(str(column), language, spec.get("split") or None))
+        vernacular.append(VernacularColumn(_nfc(column), language, spec.get("split") or None))
 
     auto = raw.get("auto", True)
     if not isinstance(auto, bool):
@@ -293,7 +293,7 @@ def mapping_from_dict(raw: dict[str, Any], origin: str = "mapping") -> ColumnMap
         constants=constants,
         translations=translations,
         vernacular=tuple(vernacular),
-        id_column=id_rule.get("column"),
+        id_column=_nfc(id_rule["column"]) if "column" in id_rule else None,
         id_generate=generate,
         id_term=id_term,
         auto=auto,
@@ -386,6 +386,12 @@ def _text(table: pa.Table, column: str) -> pa.Array:
     if not pa.types.is_string(values.type):
         values = pc.cast(values, pa.string())
     return values.fill_null("")
+
+
+def _nfc(name: Any) -> str:
+    """Column names as composed Unicode: a file saved on macOS or in windows-1258 may spell
+    `Tỉnh` with combining marks, and the two spellings must meet."""
+    return unicodedata.normalize("NFC", str(name)).strip()
 
 
 def _fold_one(text: str) -> str:

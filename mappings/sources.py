@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import re
 import tarfile
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -302,7 +303,7 @@ def _first_rows(text: str, delimiter: str) -> Iterator[list[str]]:
 def _unique_headers(header: list[str], name: str, notes: list[str]) -> list[str]:
     columns: list[str] = []
     for i, raw in enumerate(header):
-        column = raw.strip().lstrip("\ufeff") or f"column_{i + 1}"
+        column = unicodedata.normalize("NFC", raw.strip().lstrip("\ufeff")) or f"column_{i + 1}"
         if column in columns:
             renamed = f"{column}_{i + 1}"
             notes.append(f"{name}: column {column!r} appears twice; the second is {renamed!r}")
