@@ -10,6 +10,7 @@ verbatim name kept as written and the parsed parts beside it.
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from mappings import vernacular
-from mappings.names import parse_name
+from mappings.authors import first_author_initial
+from mappings.names import ParsedName, parse_name, stem_epithet
 from mappings.terms import TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node.errors import InvalidSource
 
@@ -257,3 +259,86 @@ def _build(taxa: Iterable[_Taxon]) -> pa.Table:
         for key, value in values.items():
             columns[key].append(value or "")
     return pa.Table.from_pydict(columns, schema=CHECKLIST_SCHEMA)
+
+
+# -- the checklist as `reconcile` reads it --------------------------------------------
+@dataclass
+class Entry:
+    """One checklist row, parsed once."""
+
+    row: int
+    taxon_id: str
+    name: str
+    parsed: ParsedName
+    authorship: str
+    accepted: str
+    zh: str
+    vi: str
+    en: str
+    family: str
+
+
+def entries(table: pa.Table) -> list[Entry]:
+    """The rows of a CHECKLIST_SCHEMA table, each parsed once."""
+    c = {name: table.column(name).to_pylist() for name in table.column_names}
+    return [
+        Entry(
+            i,
+            c["taxon_id"][i],
+            name,
+            parse_name(name),
+            c["authorship"][i],
+            c["accepted_name"][i],
+            c["vernacular_zh"][i],
+            c["vernacular_vi"][i],
+            c["vernacular_en"][i],
+            c["family"][i],
+        )
+        for i, name in enumerate(c["name"])
+    ]
+
+
+class Index:
+    """A checklist indexed so that each reconciliation stage is a dictionary look-up or a
+    scan of one genus: two 50,000-name lists reconcile in seconds, not hours."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = entries
+        self.by_name: dict[str, Entry] = {}
+        self.by_exact: dict[str, list[Entry]] = defaultdict(list)
+        self.by_stem: dict[str, list[Entry]] = defaultdict(list)
+        self.by_genus: dict[str, list[Entry]] = defaultdict(list)
+        self.by_epithets: dict[str, list[Entry]] = defaultdict(list)
+        self.by_last_epithet: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+        self.by_zh: dict[str, list[Entry]] = defaultdict(list)
+        self.by_vi: dict[str, list[Entry]] = defaultdict(list)
+        self.synonyms: dict[str, list[Entry]] = defaultdict(list)  # accepted name -> synonyms
+        vernacular.prepare_zh_keys(e.zh for e in entries)
+        for entry in entries:
+            parsed = entry.parsed
+            self.by_name.setdefault(entry.name, entry)
+            if entry.accepted:
+                self.synonyms[entry.accepted].append(entry)
+            self.by_exact[parsed.exact_key].append(entry)
+            if parsed.genus:
+                self.by_stem[parsed.stem_key].append(entry)
+            if parsed.epithets:
+                genus, _, epithets = parsed.stem_key.partition(" ")
+                self.by_genus[genus].append(entry)
+                self.by_epithets[epithets].append(entry)
+                last = (stem_epithet(parsed.epithets[-1]), first_author_initial(entry.authorship))
+                self.by_last_epithet[last].append(entry)
+            for key in vernacular.keys(entry.zh, "zh"):
+                self.by_zh[key].append(entry)
+            for key in vernacular.keys(entry.vi, "vi"):
+                self.by_vi[key].append(entry)
+
+    def find(self, name: str) -> Entry | None:
+        """An entry by verbatim name, else by canonical name when that is unique."""
+        if name in self.by_name:
+            return self.by_name[name]
+        found = self.by_exact.get(parse_name(name).exact_key, [])
+        return found[0] if len(found) == 1 else None
+
+    def accepted_of(self, entry: Entry) -> Entry:
+        return (self.find(entry.accepted) if entry.accepted else None) or entry

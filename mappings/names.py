@@ -25,7 +25,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
+
+from rapidfuzz.distance import OSA
 
 # Rank markers as written -> the marker used in canonical names (ICN Art. 4, Rec. 5A).
 RANK_MARKERS = {
@@ -49,6 +51,7 @@ _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002fff
 _EPITHET = re.compile(r"^[a-zë-ïé][a-zë-ïé\-]+$")
 _GENUS = re.compile(r"^[A-Z][a-zë-ïé\-]+$")
 _CULTIVAR = re.compile(r"'\s*([^']+?)\s*'")
+_GLUED_MARKER = re.compile(r"\b(var\.|subsp\.|ssp\.|f\.)(?=[a-z]{3})")
 _SPACE_IN_BRACKETS = re.compile(r"\(\s+|\s+\)")
 _BRACKET_CLOSE_GLUED = re.compile(r"\)(?=[A-Z])")  # '(Lour.)DC.' -> '(Lour.) DC.'
 _BRACKET_GLUED = re.compile(r"(?<=[a-z.])\(")  # 'eburnea(Hance)' -> 'eburnea (Hance)'
@@ -108,7 +111,7 @@ class ParsedName:
     vernacular: str = ""  # a Chinese name written after the Latin one
     flags: tuple[str, ...] = field(default=())
 
-    @property
+    @cached_property
     def canonical(self) -> str:
         if self.hybrid == "formula":
             return self.verbatim
@@ -124,11 +127,11 @@ class ParsedName:
             parts.append(f"'{self.cultivar}'")
         return " ".join(p for p in parts if p)
 
-    @property
+    @cached_property
     def exact_key(self) -> str:
         return ascii_fold(self.canonical).lower()
 
-    @property
+    @cached_property
     def stem_key(self) -> str:
         if not self.genus:
             return ""
@@ -137,7 +140,7 @@ class ParsedName:
             words.append(ascii_fold(self.cultivar).lower())
         return " ".join(words)
 
-    @property
+    @cached_property
     def is_autonym(self) -> bool:
         return len(self.epithets) >= 2 and self.epithets[-1] == self.epithets[0]
 
@@ -155,6 +158,7 @@ def normalise(text: str) -> tuple[str, str]:
         vernacular = text[match.start() :].strip()
         text = text[: match.start()]
     text = " ".join(text.split()).strip(" ,;")
+    text = _GLUED_MARKER.sub(r"\1 ", text)  # 'var.bryoniifolia' -> 'var. bryoniifolia'
     if "(" in text:
         text = _SPACE_IN_BRACKETS.sub(lambda m: m.group(0).replace(" ", ""), text)
         text = _BRACKET_GLUED.sub(" (", _BRACKET_CLOSE_GLUED.sub(") ", text))
@@ -163,6 +167,8 @@ def normalise(text: str) -> tuple[str, str]:
 
 def ascii_fold(text: str) -> str:
     """Diacritics off (ICN Art. 60.6: ë is optional), ligatures spelled out."""
+    if text.isascii():
+        return text
     text = text.replace("æ", "ae").replace("œ", "oe").replace("Æ", "Ae").replace("Œ", "Oe")
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -332,3 +338,70 @@ def _rank(genus: str, epithets: list[str], markers: list[str], cultivar: str) ->
                  "Leguminosae", "Palmae", "Umbelliferae", "Composieae"):  # fmt: skip
         return "family"  # conserved alternative family names (ICN Art. 18.5)
     return "genus"
+
+
+def _word_pairs(a: ParsedName, b: ParsedName) -> list[tuple[str, str]]:
+    return [(a.genus, b.genus), *zip(a.epithets, b.epithets, strict=False)]
+
+
+def describe_differences(a: ParsedName, b: ParsedName) -> list[str]:
+    """Why two names with one stem key are spelt differently, in words for a curator."""
+    notes = []
+    for x, y in _word_pairs(a, b):
+        if x.lower() == y.lower():
+            continue
+        fx, fy = ascii_fold(x).lower(), ascii_fold(y).lower()
+        if bool(_WG_PATTERN.search(fx)) != bool(_WG_PATTERN.search(fy)):
+            notes.append(f"Wade-Giles / pinyin spelling {x} / {y}")
+        elif fx == fy:
+            notes.append(f"diacritics {x} / {y}")
+        elif x[:1].isupper():
+            notes.append(f"genus spelling {x} / {y}")
+        elif _COMPOUND_AE.search(fx) or _COMPOUND_AE.search(fy):
+            notes.append(f"compound epithet -ae-/-i- {x} / {y} (ICN Art. 60.10)")
+        elif _orthographic(fx) == _orthographic(fy):
+            notes.append(f"orthographic variant {x} / {y}")
+        else:
+            notes.append(f"Latin ending {x} / {y}")
+    if a.markers != b.markers and len(a.epithets) == len(b.epithets):
+        notes.append(f"rank marker {' '.join(a.markers)} / {' '.join(b.markers)}")
+    if bool(a.hybrid) != bool(b.hybrid):
+        notes.append("hybrid sign on one side only")
+    return notes or ["same stem"]
+
+
+def epithet_edits(
+    a: ParsedName, b: ParsedName, long_epithet: int, max_total: int
+) -> tuple[int, list[str]] | None:
+    """Edit distance between the epithet stems of two names of one genus, or None.
+
+    Distances count a transposition as one edit (optimal string alignment), as GBIF's
+    modified Damerau-Levenshtein does: 'rhodochelia' / 'rhodocheila' is one typing error.
+    GNverifier's rules: words of three letters or fewer must be identical; one edit per
+    epithet, two for epithets of `long_epithet` letters or more (GBIF allows two edits
+    only above 10 letters); at most `max_total` over the name.
+    """
+    if len(a.epithets) != len(b.epithets) or not a.epithets:
+        return None
+    if any(x and y and x != y for x, y in zip(a.markers, b.markers, strict=True)):
+        return None
+    total, notes = 0, []
+    for x, y in zip(a.epithets, b.epithets, strict=True):
+        sx, sy = stem_epithet(x), stem_epithet(y)
+        if sx == sy:
+            continue
+        if min(len(x), len(y)) <= 3:
+            return None
+        distance = _levenshtein(sx, sy)
+        allowed = 2 if min(len(sx), len(sy)) >= long_epithet else 1
+        if distance > allowed:
+            return None
+        total += distance
+        notes.append(f"{x} / {y}: {distance} edit{'s' if distance > 1 else ''} on stems")
+    if total == 0 or total > max_total:
+        return None
+    return total, notes
+
+
+def _levenshtein(x: str, y: str) -> int:
+    return OSA.distance(x, y)

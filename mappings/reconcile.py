@@ -1,0 +1,563 @@
+"""Reconcile two checklists into a taxon crosswalk, in stages from strict to loose.
+
+For each name of the left list, the first stage that finds a counterpart in the right list
+decides the row (research/names.md §2 for the anchors):
+1. exact / canonical: the same canonical name; authorship then says `exact` (same authors,
+   however abbreviated) or `canonical` (missing or different authors) and splits homonyms;
+2. variant: the same stem key (gender endings, orthography, Wade-Giles/pinyin: `names`);
+3. fuzzy: epithet stems within the same genus at edit distance <= 1 (2 for long epithets),
+   words of <= 3 letters exact, as GNverifier; or a genus misspelt by one letter with
+   identical epithets. Conflicting authors veto a fuzzy match unless a vernacular agrees;
+4. synonym: an accepted-name link in either list or in a reference list, or a homotypic
+   synonym shown by the names themselves (same epithet, the other's authors cited as
+   basionym authors: `Cassia alata Linn.` / `Senna alata (Linnaeus) Roxburgh`);
+5. vernacular: the same Chinese (or Vietnamese) name: the only link for genus transfers
+   and re-circumscriptions that no Latin matcher can see;
+6. higher_rank: only the species of an infraspecific name, or only the genus, is present;
+7. an optional `gbif_matcher` for names still unresolved.
+Candidates that authorship and vernacular names cannot split become `ambiguous` rows, one
+per candidate. Curator decisions (`review.load_decisions`) win over every stage.
+
+The right list is taken as the reference: a pair's `accepted_name` is the right list's
+accepted name. Pass the list you trust more as `right`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, Levenshtein
+
+from mappings import review
+from mappings.authors import cites_as_basionym, compare_authorship, first_author_initial
+from mappings.checklists import Entry, Index, entries, from_table, load_checklist
+from mappings.names import (
+    describe_differences,
+    epithet_edits,
+    genus_key,
+    parse_name,
+    stem_epithet,
+)
+from mappings.review import CROSSWALK_SCHEMA, MATCH_KINDS, Decisions, crosswalk_row, left_rows
+from mappings.vernacular import keys, shared
+from node import constants
+from node.store import write_parquet_atomic
+
+GbifMatcher = Callable[[str], dict | None]
+# Confidence of each kind of evidence before adjustments: a model, documented in words in
+# each row's `evidence`. Rows below constants.RECONCILE_REVIEW_BELOW go to the curator.
+CONFIDENCE = {
+    "exact": 1.0, "canonical missing": 0.95, "canonical included": 0.95,
+    "canonical overlap": 0.9, "canonical differ": 0.75, "variant": 0.9, "variant wg": 0.85,
+    "fuzzy 1": 0.8, "fuzzy 2": 0.7, "synonym link": 0.95, "synonym homotypic": 0.75,
+    "vernacular zh": 0.75, "vernacular vi": 0.6, "higher species": 0.6, "higher autonym": 0.8,
+    "higher genus": 0.5,
+}  # fmt: skip
+
+
+@dataclass
+class Candidate:
+    """A right entry proposed for a left entry, with the evidence found."""
+
+    entry: Entry
+    kind: str
+    confidence: float
+    evidence: list[str] = field(default_factory=list)
+    edit_distance: int | None = None
+
+
+# -- evidence for one pair ---------------------------------------------------------------
+def _authors(left: Entry, right: Entry) -> tuple[str, float | None, str]:
+    match = compare_authorship(left.authorship, right.authorship)
+    return match.level, match.score, match.detail
+
+
+def _with_vernacular(candidate: Candidate, left: Entry) -> Candidate:
+    """Add what the vernacular names say to a Latin match."""
+    right = candidate.entry
+    common = shared(left.zh, right.zh, "zh") or shared(left.vi, right.vi, "vi")
+    if common:
+        candidate.evidence.append(f"same vernacular name {' / '.join(sorted(common))}")
+        ceiling = 1.0 if candidate.kind == "exact" else 0.99  # only `exact` is certain
+        candidate.confidence = min(ceiling, candidate.confidence + 0.05)
+    elif left.zh and right.zh:
+        candidate.evidence.append(f"Chinese names differ: {left.zh} / {right.zh}")
+    return candidate
+
+
+def _same_canonical(left: Entry, right: Entry) -> Candidate:
+    level, _, detail = _authors(left, right)
+    both_bare = not left.authorship and not right.authorship
+    same_text = left.parsed.canonical == right.parsed.canonical
+    if same_text and (level == "equal" or both_bare):
+        kind, confidence = "exact", CONFIDENCE["exact"]
+        evidence = ["same canonical name" + ("" if both_bare else "; " + detail)]
+    else:
+        kind = "canonical"
+        confidence = CONFIDENCE[f"canonical {level}"] if level != "equal" else 0.95
+        evidence = [f"same canonical name; {detail}"]
+        if not same_text:
+            evidence.insert(0, "canonical names differ only in case or diacritics")
+    return _with_vernacular(Candidate(right, kind, confidence, evidence), left)
+
+
+def _variant(left: Entry, right: Entry) -> Candidate | None:
+    notes = describe_differences(left.parsed, right.parsed)
+    wade_giles = any(n.startswith("Wade-Giles") for n in notes)
+    level, _, detail = _authors(left, right)
+    common = shared(left.zh, right.zh, "zh")
+    if level == "differ" and not common and (wade_giles or (left.zh and right.zh)):
+        # 'kwangsiensis' / 'guangxiensis', 'tsangorum' / 'tsangii' by other authors and
+        # under other Chinese names: two species whose epithets happen to stem alike.
+        return None
+    confidence = CONFIDENCE["variant wg" if wade_giles else "variant"]
+    confidence += {"equal": 0.05, "differ": -0.2}.get(level, 0.0)
+    candidate = Candidate(right, "variant", confidence, ["spelling variant: " + "; ".join(notes)])
+    if level != "missing":
+        candidate.evidence.append(detail)
+    return _with_vernacular(candidate, left)
+
+
+def _fuzzy(left: Entry, right: Entry, distance: int, notes: list[str]) -> Candidate | None:
+    level, _, detail = _authors(left, right)
+    common = shared(left.zh, right.zh, "zh") or shared(left.vi, right.vi, "vi")
+    if level == "differ" and not common:
+        return None  # another author's similar name: a different species until shown
+    if left.zh and right.zh and not common and distance > 1:
+        return None
+    if bool(left.parsed.hybrid) != bool(right.parsed.hybrid) and not common:
+        return None  # 'Citrus limonia' is not the nothospecies 'Citrus × limon'
+    confidence = CONFIDENCE[f"fuzzy {min(distance, 2)}"] + (0.1 if level == "equal" else 0.0)
+    if left.zh and right.zh and not common:
+        confidence -= 0.1
+    edits = Levenshtein.distance(left.parsed.exact_key, right.parsed.exact_key)
+    evidence = ["similar spelling: " + "; ".join(notes)]
+    if level != "missing":
+        evidence.append(detail)
+    return _with_vernacular(Candidate(right, "fuzzy", min(confidence, 0.95), evidence, edits), left)
+
+
+def _homotypic(left: Entry, right: Entry) -> Candidate | None:
+    lp, rp = left.parsed, right.parsed
+    if genus_key(lp.genus) == genus_key(rp.genus) and len(lp.epithets) == len(rp.epithets):
+        return None
+    if cites_as_basionym(right.authorship, left.authorship):
+        link = f"{right.name} cites {left.authorship} as basionym authors"
+    elif cites_as_basionym(left.authorship, right.authorship):
+        link = f"{left.name} cites {right.authorship} as basionym authors"
+    else:
+        return None
+    common = shared(left.zh, right.zh, "zh")
+    if left.zh and right.zh and not common:
+        return None  # the Chinese names contradict the nomenclatural link
+    if left.family and right.family and left.family != right.family and not common:
+        return None
+    confidence = CONFIDENCE["synonym homotypic"]
+    evidence = [f"homotypic synonym: same epithet, {link}"]
+    if common:
+        confidence = 0.95
+        evidence.append(f"same Chinese name {' / '.join(sorted(common))}")
+    else:
+        evidence.append("not confirmed by a vernacular name")
+    return Candidate(right, "synonym", confidence, evidence)
+
+
+def _vernacular(
+    left: Entry, right: Entry, language: str, claimed_by: str | None
+) -> Candidate | None:
+    lp, rp = left.parsed, right.parsed
+    if bool(lp.epithets) != bool(rp.epithets):
+        return None  # a species and a genus or family never share a taxon
+    common = shared(getattr(left, language), getattr(right, language), language)
+    confidence = CONFIDENCE[f"vernacular {language}"]
+    evidence = [
+        f"same {'Chinese' if language == 'zh' else 'Vietnamese'} name " + " / ".join(sorted(common))
+    ]
+    same_genus = genus_key(lp.genus) == genus_key(rp.genus)
+    same_epithet = bool(lp.epithets) and stem_epithet(lp.epithets[-1]) == stem_epithet(
+        rp.epithets[-1]
+    )
+    if same_genus:
+        confidence += 0.1
+        evidence.append(f"same genus, epithet {lp.epithets[-1]} / {rp.epithets[-1]}")
+    elif same_epithet:
+        confidence += 0.1
+        evidence.append(f"genus {lp.genus} / {rp.genus}, same epithet")
+    else:
+        evidence.append(f"genus {lp.genus} / {rp.genus}, epithets differ")
+    level, _, detail = _authors(left, right)
+    if level == "equal":
+        confidence += 0.05
+    if level != "missing":
+        evidence.append(detail)
+    if claimed_by:
+        confidence -= 0.25
+        evidence.append(f"{right.name} also matches {claimed_by} exactly")
+    return Candidate(right, "vernacular", round(confidence, 2), evidence)
+
+
+def _classify_pair(left: Entry, right: Entry) -> Candidate:
+    """The relation between a pair a curator chose, described like the algorithm would."""
+    if left.parsed.exact_key == right.parsed.exact_key:
+        candidate = _same_canonical(left, right)
+    elif left.parsed.stem_key == right.parsed.stem_key and (found := _variant(left, right)):
+        candidate = found
+    else:
+        candidate = Candidate(right, "synonym", 1.0, ["curator decision links the names"])
+    candidate.confidence = 1.0
+    return candidate
+
+
+class Reconciler:
+    """The stages for one run: left entries against the right index."""
+
+    def __init__(
+        self,
+        right: Index,
+        reference: Index | None,
+        decisions: Decisions,
+        gbif_matcher: GbifMatcher | None,
+    ) -> None:
+        self.right = right
+        self.reference = reference
+        self.decisions = decisions
+        self.gbif_matcher = gbif_matcher
+        self.claimed: dict[int, str] = {}  # right row -> left name that matches it exactly
+        self.notes: dict[str, str] = {}  # left name -> what an unresolved name's search found
+
+    def allowed(self, left: Entry, entries: Iterable[Entry]) -> list[Entry]:
+        rejected = self.decisions.rejected.get(left.name, set())
+        unique = {e.row: e for e in entries if e.name not in rejected}
+        return list(unique.values())
+
+    def match(self, left: Entry) -> tuple[list[Candidate], str]:
+        for stage in (self.latin, self.synonym, self.vernacular, self.higher_rank, self.gbif):
+            found = stage(left)
+            if found:
+                return found, "ambiguous" if len(found) > 1 else found[0].kind
+        return [], "none"
+
+    def latin(self, left: Entry) -> list[Candidate]:
+        parsed = left.parsed
+        if not parsed.genus or "genus_abbreviated" in parsed.flags:
+            return []
+        exact = self.allowed(left, self.right.by_exact.get(parsed.exact_key, ()))
+        if exact:
+            return self.settle(left, [_same_canonical(left, e) for e in exact])
+        stem = self.allowed(left, self.right.by_stem.get(parsed.stem_key, ()))
+        variants = [c for e in stem if (c := _variant(left, e))]
+        if variants:
+            return self.settle(left, variants)
+        if parsed.epithets and parsed.hybrid != "formula":
+            fuzzy = self.settle(left, self.fuzzy(left))
+            if fuzzy:
+                return fuzzy
+        if parsed.is_autonym:
+            return self.higher_rank(left)
+        return []
+
+    def crosscheck(
+        self, left: Entry, found: list[Candidate], kind: str
+    ) -> tuple[list[Candidate], str]:
+        """A loose Latin match whose vernacular names point elsewhere becomes ambiguous.
+
+        'Alocasia macrorrhiza' [海芋] spells like 'Alocasia macrorrhizos' [热亚海芋] while
+        Flora of China calls 'Alocasia odora' 海芋: a misapplied name or a new concept; the
+        curator decides.
+        """
+        weak = kind in ("variant", "fuzzy") or (kind == "canonical" and found[0].confidence < 0.8)
+        if len(found) != 1 or not weak or shared(left.zh, found[0].entry.zh, "zh"):
+            return found, kind
+        others = [c for c in self.vernacular(left) if c.entry.row != found[0].entry.row]
+        if not others:
+            return found, kind
+        for other in others:
+            other.evidence.append(f"the Latin name matches {found[0].entry.name} instead")
+        found[0].evidence.append(
+            "the vernacular name points to " + ", ".join(o.entry.name for o in others)
+        )
+        return [found[0], *others], "ambiguous"
+
+    def fuzzy(self, left: Entry) -> list[Candidate]:
+        genus, _, epithets = left.parsed.stem_key.partition(" ")
+        pool = self.allowed(left, self.right.by_genus.get(genus, ()))
+        found = []
+        if pool:
+            choices = [e.parsed.stem_key.partition(" ")[2] for e in pool]
+            for _, _, position in process.extract(
+                epithets,
+                choices,
+                scorer=OSA.distance,
+                limit=None,
+                score_cutoff=constants.RECONCILE_FUZZY_MAX_EDITS,
+            ):
+                entry = pool[position]
+                edits = epithet_edits(
+                    left.parsed,
+                    entry.parsed,
+                    constants.RECONCILE_FUZZY_LONG_EPITHET,
+                    constants.RECONCILE_FUZZY_MAX_EDITS,
+                )
+                if edits and (candidate := _fuzzy(left, entry, *edits)):
+                    found.append(candidate)
+        if not found and len(genus) >= constants.RECONCILE_FUZZY_MIN_GENUS_LETTERS:
+            # A genus misspelt by one letter, epithets identical (Trewia / Trevia).
+            for entry in self.allowed(left, self.right.by_epithets.get(epithets, ())):
+                other = genus_key(entry.parsed.genus)
+                if other[:1] == genus[:1] and Levenshtein.distance(genus, other) == 1:
+                    note = f"genus {left.parsed.genus} / {entry.parsed.genus}: 1 edit"
+                    if candidate := _fuzzy(left, entry, 1, [note]):
+                        found.append(candidate)
+        if len(found) > 1:
+            best = min(c.edit_distance or 0 for c in found)
+            found = [c for c in found if c.edit_distance == best]
+        return found
+
+    def synonym(self, left: Entry) -> list[Candidate]:
+        found = []
+        if left.accepted:  # the left list links this name to its accepted name
+            target = parse_name(left.accepted).exact_key
+            for entry in self.allowed(left, self.right.by_exact.get(target, ())):
+                note = f"left list: synonym of {left.accepted}"
+                found.append(Candidate(entry, "synonym", CONFIDENCE["synonym link"], [note]))
+        if not found and self.reference is not None:
+            found = self.through_reference(left, self.reference)
+        if not found and left.parsed.epithets and left.authorship:
+            last = stem_epithet(left.parsed.epithets[-1])
+            bucket = (last, first_author_initial(left.authorship))
+            pool = self.allowed(left, self.right.by_last_epithet.get(bucket, ()))
+            found = [c for e in pool if (c := _homotypic(left, e))]
+        return self.settle(left, found)
+
+    def through_reference(self, left: Entry, reference: Index) -> list[Candidate]:
+        """Both names lead to one accepted name in the reference list."""
+        found = []
+        for ref in reference.by_exact.get(left.parsed.exact_key, ()):
+            accepted = reference.accepted_of(ref)
+            targets = {accepted.parsed.exact_key}
+            targets |= {e.parsed.exact_key for e in reference.synonyms.get(accepted.name, ())}
+            for target in targets - {left.parsed.exact_key}:
+                for entry in self.allowed(left, self.right.by_exact.get(target, ())):
+                    note = f"reference list: {ref.name} -> accepted {accepted.name}"
+                    found.append(Candidate(entry, "synonym", CONFIDENCE["synonym link"], [note]))
+        return found
+
+    def vernacular(self, left: Entry) -> list[Candidate]:
+        found: list[Candidate] = []
+        for language, index in (("zh", self.right.by_zh), ("vi", self.right.by_vi)):
+            pool = [
+                e for key in keys(getattr(left, language), language) for e in index.get(key, ())
+            ]
+            for entry in self.allowed(left, pool):
+                candidate = _vernacular(left, entry, language, self.claimed.get(entry.row))
+                if candidate is not None:
+                    found.append(candidate)
+            if found:
+                break
+        if len(found) > 1:  # keep the best supported: same genus or epithet beats neither
+            best = max(c.confidence for c in found)
+            found = [c for c in found if c.confidence >= best]
+        return found
+
+    def higher_rank(self, left: Entry) -> list[Candidate]:
+        parsed = left.parsed
+        if len(parsed.epithets) >= 2:
+            species_name = parse_name(f"{parsed.genus} {parsed.epithets[0]}")
+            species = self.allowed(left, self.right.by_exact.get(species_name.exact_key, ()))
+            if not species:  # the species part spelt another way ('bryoniaefolia')
+                species = self.allowed(left, self.right.by_stem.get(species_name.stem_key, ()))
+            if len(species) == 1:
+                kind = "higher autonym" if parsed.is_autonym else "higher species"
+                note = (
+                    "autonym: the typical infraspecific taxon of"
+                    if parsed.is_autonym
+                    else "only the species is in the right list:"
+                )
+                evidence = [f"{note} {species[0].name}"]
+                return [Candidate(species[0], "higher_rank", CONFIDENCE[kind], evidence)]
+        if parsed.epithets:
+            rows = [
+                e
+                for e in self.right.by_exact.get(parsed.genus.lower(), ())
+                if not e.parsed.epithets
+            ]
+            rows = self.allowed(left, rows)
+            if len(rows) == 1:
+                evidence = [f"only the genus {parsed.genus} is in the right list"]
+                return [Candidate(rows[0], "higher_rank", CONFIDENCE["higher genus"], evidence)]
+        return []
+
+    def gbif(self, left: Entry) -> list[Candidate]:
+        """Ask GBIF's backbone for a name neither list resolves; follow its accepted name."""
+        if self.gbif_matcher is None or not left.parsed.genus:
+            return []
+        try:
+            answer = self.gbif_matcher(left.name) or {}
+        except Exception as exc:  # a failed lookup must not fail the whole crosswalk
+            self.notes[left.name] = f"GBIF lookup failed: {exc}"
+            return []
+        usage = answer.get("usage") or answer
+        accepted = answer.get("acceptedUsage") or {}
+        diagnostics = answer.get("diagnostics") or answer
+        name = (
+            accepted.get("canonicalName")
+            or accepted.get("name")
+            or answer.get("species")
+            or usage.get("canonicalName")
+            or ""
+        )
+        match_type = diagnostics.get("matchType", "NONE")
+        if not name or match_type in ("NONE", "HIGHERRANK"):
+            return []
+        status = (usage.get("status") or answer.get("status") or "").upper()
+        confidence = min(0.9, float(diagnostics.get("confidence") or 0) / 100)
+        note = f"GBIF backbone: {left.name} -> {name} ({match_type}, {status or 'status ?'})"
+        targets = self.right.by_exact.get(parse_name(name).exact_key, ())
+        found = [Candidate(e, "synonym", confidence, [note]) for e in self.allowed(left, targets)]
+        if not found:
+            self.notes[left.name] = f"{note}, which the right list does not hold"
+        return found
+
+    def settle(self, left: Entry, found: list[Candidate]) -> list[Candidate]:
+        """Several candidates: authorship, then vernacular names, may pick one."""
+        if len(found) <= 1:
+            return found
+        for what in ("authorship", "vernacular name"):
+            if what == "authorship":
+                scores = [_authors(left, c.entry)[1] or 0.0 for c in found]
+            else:
+                scores = [float(bool(shared(left.zh, c.entry.zh, "zh"))) for c in found]
+            best = max(scores)
+            if best > 0 and scores.count(best) == 1:
+                chosen = found[scores.index(best)]
+                chosen.evidence.append(f"chosen by {what} among {len(found)} candidates")
+                return [chosen]
+        return found
+
+
+def reconcile(
+    left: pa.Table,
+    right: pa.Table,
+    decisions: Decisions | None = None,
+    gbif_matcher: GbifMatcher | None = None,
+    reference: pa.Table | None = None,
+) -> Crosswalk:
+    """Crosswalk between two checklists (any table `checklists.from_table` accepts).
+
+    Args:
+        decisions: curator decisions; they win over the algorithm for the names they name.
+        gbif_matcher: name -> GBIF species-match answer (v1 or v2 shape), called only for
+            names no list resolves.
+        reference: a third checklist whose accepted-name links may join the two lists.
+    """
+    decisions = decisions or Decisions()
+    left_entries = entries(from_table(left))
+    right_index = Index(entries(from_table(right)))
+    reference_index = Index(entries(from_table(reference))) if reference is not None else None
+    reconciler = Reconciler(right_index, reference_index, decisions, gbif_matcher)
+    results: dict[int, tuple[list[Candidate], str]] = {}
+    for entry in left_entries:  # exact matches first: the vernacular stage needs `claimed`
+        found = reconciler.latin(entry)
+        if len(found) == 1 and found[0].kind in ("exact", "canonical"):
+            results[entry.row] = (found, found[0].kind)
+            reconciler.claimed.setdefault(found[0].entry.row, entry.name)
+    rows: list[dict] = []
+    matched: set[int] = set()
+    for entry in left_entries:
+        decided_by = "algorithm"
+        if entry.name in decisions.chosen:
+            chosen = right_index.find(decisions.chosen[entry.name])
+            candidates = [_classify_pair(entry, chosen)] if chosen else []
+            kind, decided_by = (candidates[0].kind if chosen else "none"), "curator"
+        else:
+            candidates, kind = results.get(entry.row) or reconciler.match(entry)
+            if candidates:
+                candidates, kind = reconciler.crosscheck(entry, candidates, kind)
+            accepted = decisions.accepted.get(entry.name, set())
+            picked = [c for c in candidates if c.entry.name in accepted]
+            if picked:
+                candidates, kind, decided_by = picked[:1], picked[0].kind, "curator"
+                if kind == "ambiguous":
+                    kind = picked[0].kind
+                picked[0].confidence = 1.0
+        for candidate in candidates:
+            matched.add(candidate.entry.row)
+        rows += left_rows(
+            entry,
+            candidates,
+            kind,
+            decided_by,
+            right_index.accepted_of,
+            reconciler.notes.get(entry.name, ""),
+            decisions,
+        )
+    for entry in right_index.entries:
+        if entry.row not in matched:
+            own = right_index.accepted_of(entry).name
+            evidence = ["no counterpart in the left list"]
+            rows.append(crosswalk_row(None, entry, "none", 0.0, evidence, None, own, "algorithm"))
+    return Crosswalk(pa.Table.from_pylist(rows, schema=CROSSWALK_SCHEMA))
+
+
+class Crosswalk:
+    """The result of `reconcile`: one row per name pair or unmatched name."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per match kind (right-only names included under `none`)."""
+        kinds = self.table.column("match_kind").to_pylist()
+        return {kind: kinds.count(kind) for kind in MATCH_KINDS}
+
+    @property
+    def left_counts(self) -> dict[str, int]:
+        """Left names per match kind: each left name once, however many candidate rows."""
+        seen: dict[str, str] = {}
+        for name, kind in zip(
+            self.table.column("left_name").to_pylist(),
+            self.table.column("match_kind").to_pylist(),
+            strict=True,
+        ):
+            if name:
+                seen.setdefault(name, kind)
+        kinds = list(seen.values())
+        return {kind: kinds.count(kind) for kind in MATCH_KINDS}
+
+    def accepted_names(self) -> dict[str, str]:
+        """Verbatim name (either side) -> reconciled accepted name, for exports and scopes."""
+        mapping: dict[str, str] = {}
+        for row in self.table.select(["left_name", "right_name", "accepted_name"]).to_pylist():
+            for name in (row["left_name"], row["right_name"]):
+                if name and row["accepted_name"]:
+                    mapping.setdefault(name, row["accepted_name"])
+        return mapping
+
+    def write(self, directory: Path) -> dict[str, Path]:
+        """Parquet (`crosswalk/`), `crosswalk.csv` and `review.csv`, each swapped in whole."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "parquet": directory / "crosswalk",
+            "csv": directory / "crosswalk.csv",
+            "review": directory / "review.csv",
+        }
+        write_parquet_atomic(paths["parquet"], [self.table], schema=CROSSWALK_SCHEMA)
+        review.write_csv_atomic(paths["csv"], self.table.column_names, self.table.to_pylist())
+        review.write_review(self.table, paths["review"])
+        return paths
+
+
+def reconcile_files(
+    left: str, right: str, out_dir: Path, decisions_path: Path | None = None
+) -> Crosswalk:
+    """What `fednode reconcile LEFT RIGHT -o DIR` runs: load, reconcile, write, return."""
+    decisions = review.load_decisions(decisions_path) if decisions_path else None
+    crosswalk = reconcile(load_checklist(left), load_checklist(right), decisions)
+    crosswalk.write(Path(out_dir))
+    return crosswalk
