@@ -1,0 +1,5 @@
+"""`python -m node` is `fednode`."""
+
+from node.cli import main
+
+main()

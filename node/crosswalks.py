@@ -1,0 +1,60 @@
+"""Crosswalks the node keeps (`store/crosswalks/<left>__<right>/`) and how other parts use
+them: the export's `fed_accepted_name`, and agreements' taxon scopes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from node.config import NodeConfig
+from node.errors import InvalidInput, NotFound
+from node.store import PART_NAME, Store, read_parquet
+
+
+def resolve_checklist(config: NodeConfig, spec: str) -> pa.Table | Path:
+    """A checklist named as the CLI accepts it: an own dataset id, `<peer>/<dataset>`,
+    `gbif/<query>`, or a file path (CSV or DwC-A)."""
+    store = Store(config.home)
+    if any(d.id == spec for d in config.datasets):
+        path = store.local(spec)
+        if not (path / PART_NAME).exists():
+            raise NotFound(f"dataset {spec!r} is not published yet; run `fednode publish {spec}`")
+        return read_parquet(path)
+    head, _, tail = spec.partition("/")
+    if tail and head == "gbif" and (store.gbif(tail) / PART_NAME).exists():
+        return read_parquet(store.gbif(tail))
+    if tail and (store.harvested(head, tail) / PART_NAME).exists():
+        return read_parquet(store.harvested(head, tail))
+    path = Path(spec)
+    if path.exists():
+        return path
+    raise InvalidInput(
+        f"{spec!r} is neither a dataset of this node, a harvested <peer>/<dataset>, "
+        "gbif/<query>, nor a file"
+    )
+
+
+def crosswalk_folder(config: NodeConfig, left: str, right: str) -> Path:
+    safe = "__".join(s.replace("/", "~") for s in (left, right))
+    return Store(config.home).crosswalks() / safe
+
+
+def name_links(config: NodeConfig) -> pa.Table | None:
+    """`verbatim_name`, `accepted_name`, `match_kind` from every stored crosswalk."""
+    root = Store(config.home).crosswalks()
+    tables = []
+    for folder in sorted(root.glob("*/crosswalk")) if root.is_dir() else []:
+        if not (folder / PART_NAME).exists():
+            continue
+        table = read_parquet(folder, columns=["left_name", "right_name", "accepted_name", "match_kind"])
+        table = table.filter(pc.is_valid(table.column("accepted_name")))
+        for side in ("left_name", "right_name"):
+            part = table.select([side, "accepted_name", "match_kind"]).rename_columns(
+                ["verbatim_name", "accepted_name", "match_kind"]
+            )
+            tables.append(part.filter(pc.is_valid(part.column("verbatim_name"))))
+    if not tables:
+        return None
+    return pa.concat_tables(tables)
