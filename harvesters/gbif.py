@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harvesters.base import HarvestResult
-from harvesters.gbif_client import GbifAccount, GbifClient, GbifQuery, translate
+from harvesters.gbif_client import GbifAccount, GbifClient, GbifQuery, GbifRefused, translate
 from mappings.terms import KNOWN_TERMS
 from node import constants
 from node.config import GbifQueryConfig, NodeConfig
@@ -46,30 +46,15 @@ ACCOUNT_FILE = "keys/gbif.toml"
 _WAITING = frozenset({"PREPARING", "RUNNING", "SUSPENDED"})
 # GBIF fields beside the Darwin Core terms that are worth keeping (names as GBIF spells
 # them in search results and in the simple download formats' descriptions).
+# fmt: off
 GBIF_FIELDS = (
-    "gbifID",
-    "datasetKey",
-    "publishingOrgKey",
-    "publishingCountry",
-    "taxonKey",
-    "speciesKey",
-    "acceptedTaxonKey",
-    "acceptedScientificName",
-    "species",
-    "genericName",
-    "verbatimScientificName",
-    "verbatimScientificNameAuthorship",
-    "iucnRedListCategory",
-    "elevation",
-    "elevationAccuracy",
-    "depth",
-    "depthAccuracy",
-    "mediaType",
-    "lastInterpreted",
-    "issue",
-    "recordedByID",
-    "identifiedByID",
+    "gbifID", "datasetKey", "publishingOrgKey", "publishingCountry", "taxonKey", "speciesKey",
+    "acceptedTaxonKey", "acceptedScientificName", "species", "genericName",
+    "verbatimScientificName", "verbatimScientificNameAuthorship", "iucnRedListCategory",
+    "elevation", "elevationAccuracy", "depth", "depthAccuracy", "mediaType", "lastInterpreted",
+    "issue", "recordedByID", "identifiedByID",
 )
+# fmt: on
 _KEEP = frozenset(KNOWN_TERMS) | frozenset(GBIF_FIELDS)
 _CANONICAL = {name.lower(): name for name in sorted(_KEEP)}
 # GBIF's list-valued fields: `issue` and `mediaType` are ';'-separated in its text formats;
@@ -254,6 +239,8 @@ class GbifHarvester:
             result.outcome, result.error = "failed", exc.detail
         except OSError as exc:
             result.outcome, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        except pa.ArrowInvalid as exc:
+            result.outcome, result.error = "failed", f"GBIF's data could not be stored: {exc}"
         result.detail.update(requests=self.client.requests_sent, retries=self.client.retries)
         result.finished = dt.datetime.now(dt.UTC)
         return result
@@ -264,7 +251,8 @@ class GbifHarvester:
         first = await self.client.search(params, limit=0, offset=0)
         count = int(first.get("count") or 0)
         result.detail["gbif_count"] = count
-        if count > constants.GBIF_SEARCH_MAX_OFFSET:
+        limit_offset = constants.GBIF_SEARCH_MAX_OFFSET
+        if count > limit_offset:
             raise HarvestError(
                 f"GBIF query {self.query.name!r} matches {count:,} occurrences; occurrence "
                 f"search pages through at most {constants.GBIF_SEARCH_MAX_OFFSET:,}. Set "
@@ -275,13 +263,13 @@ class GbifHarvester:
         try:
             staging, seen, offset = _Staging(tmp), set[str](), 0
             while offset < count:
-                page = await self.client.search(
-                    params, limit=self.client.limits.search_page, offset=offset
-                )
+                # GBIF refuses a page reaching past its offset limit, even partly.
+                limit = min(self.client.limits.search_page, limit_offset - offset)
+                page = await self.client.search(params, limit=limit, offset=offset)
                 results = page.get("results") or []
                 # Offset paging over live data can repeat a record across pages.
-                fresh = [r for r in results if str(r.get("key")) not in seen]
-                seen.update(str(r.get("key")) for r in fresh)
+                fresh = [r for r in results if _key(r) is None or _key(r) not in seen]
+                seen.update(k for k in map(_key, fresh) if k is not None)
                 if fresh:
                     staging.add(stored_records(results_table(fresh), run_id))
                 offset += len(results)
@@ -316,6 +304,9 @@ class GbifHarvester:
             key = await self.client.request_download(
                 query.download_predicate, self.download_format, account, query.checklist_key
             )
+            log.info(
+                "GBIF download %s requested for %s (%s)", key, self.source, self.download_format
+            )
             pending = self._pending_path()
             pending.parent.mkdir(parents=True, exist_ok=True)
             pending.write_text(json.dumps({"key": key, "query": self._fingerprint(query)}))
@@ -339,7 +330,12 @@ class GbifHarvester:
         limits = self.client.limits
         deadline = asyncio.get_running_loop().time() + limits.download_max_wait_s
         while True:
-            meta = await self.client.download_status(key)
+            try:
+                meta = await self.client.download_status(key)
+            except GbifRefused as exc:
+                if exc.http_status in (404, 410):  # gone: the next run asks for a new one
+                    self._pending_path().unlink(missing_ok=True)
+                raise
             status = str(meta.get("status", ""))
             if status == "SUCCEEDED":
                 return meta
@@ -368,6 +364,11 @@ class GbifHarvester:
                 for batch in parquet.iter_batches(constants.GBIF_DOWNLOAD_BATCH_ROWS):
                     staging.add(stored_records(pa.Table.from_batches([batch]), run_id))
         yield from staging.tables(run_id)
+
+
+def _key(record: dict[str, Any]) -> str | None:
+    key = record.get("key", record.get("gbifID"))
+    return None if key is None else str(key)
 
 
 def _parquet_parts(archive: Path, dest: Path) -> list[Path]:

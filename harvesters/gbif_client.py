@@ -43,6 +43,14 @@ RETRY_STATUSES = frozenset({420, 429, 500, 502, 503, 504})
 _PYGBIF_LOCK = threading.Lock()
 
 
+class GbifRefused(HarvestError):
+    """GBIF answered with a status that asking again will not change (400, 401, 404, ...)."""
+
+    def __init__(self, detail: str, http_status: int) -> None:
+        super().__init__(detail)
+        self.http_status = http_status
+
+
 def import_pygbif() -> ModuleType:
     """Import pygbif once, putting back the root logger's handlers and level it changes."""
     with _PYGBIF_LOCK:
@@ -61,7 +69,7 @@ def import_pygbif() -> ModuleType:
 
 
 def configure_pygbif(api_url: str, user_agent: str) -> ModuleType:
-    """Point every pygbif module at `api_url` and make it send `user_agent`.
+    """Point every pygbif module at `api_url` and make it send `user_agent` (process-wide).
 
     pygbif's modules copy `gbif_baseurl` at import (`from pygbif.gbifutils import
     gbif_baseurl`), so the constant is set in each of them; `gbif_GET` builds its headers by
@@ -72,9 +80,9 @@ def configure_pygbif(api_url: str, user_agent: str) -> ModuleType:
     with _PYGBIF_LOCK:
         for name, module in list(sys.modules.items()):
             if name.startswith("pygbif") and hasattr(module, "gbif_baseurl"):
-                module.gbif_baseurl = base
+                vars(module)["gbif_baseurl"] = base
         headers = {"user-agent": user_agent}
-        sys.modules["pygbif.gbifutils"].make_ua = lambda: dict(headers)
+        vars(sys.modules["pygbif.gbifutils"])["make_ua"] = lambda: dict(headers)
     return pygbif
 
 
@@ -152,12 +160,7 @@ class GbifClient:
 
     async def describe_download_format(self, name: str) -> dict[str, Any]:
         """The fields GBIF puts in a download format (`simpleCsv`, `simpleParquet`, `dwca`)."""
-        pygbif = configure_pygbif(self.api_url, self.agent)
-        timeout = self.limits.timeout_s
-        return await self._call(
-            f"download format {name}",
-            lambda: pygbif.occurrences.download_describe(name, timeout=timeout),
-        )
+        return dict(await self.get_json(f"occurrence/download/describe/{name}", {}))
 
     async def get_json(self, path: str, params: Mapping[str, Any]) -> Any:
         """Any GET below the base URL, through pygbif's own transport."""
@@ -279,9 +282,8 @@ class GbifClient:
                 reason = response.reason if response is not None else ""
                 if status not in RETRY_STATUSES:
                     detail = (explain or {}).get(status) or _excerpt(response)
-                    raise HarvestError(
-                        f"{what}: GBIF answered HTTP {status} {reason}: {detail}"
-                    ) from exc
+                    message = f"{what}: GBIF answered HTTP {status} {reason}: {detail}"
+                    raise GbifRefused(message, status) from exc
                 problem = f"GBIF answered HTTP {status} {reason}".rstrip()
                 hint = (
                     retry_after_s(response.headers.get("Retry-After"))
@@ -295,7 +297,9 @@ class GbifClient:
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 problem = f"the connection to GBIF broke ({type(exc).__name__}: {_first_line(exc)})"
             except Exception as exc:
-                if type(exc).__name__ == "NoResultException":  # pygbif: not JSON content-type
+                gbifutils = sys.modules.get("pygbif.gbifutils")
+                if gbifutils and isinstance(exc, gbifutils.NoResultException):
+                    # pygbif insists on exactly `application/json`; a proxy's error page is not.
                     raise HarvestError(f"{what}: GBIF's answer was not JSON ({exc})") from exc
                 raise
             if attempt + 1 < attempts:
