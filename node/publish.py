@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -41,7 +40,7 @@ from node import constants
 from node.config import DatasetConfig, NodeConfig
 from node.dwca.eml import build_eml
 from node.dwca.writer import Coverage, write_archive
-from node.errors import InvalidSource
+from node.errors import InvalidInput, InvalidSource
 from node.identity import Identity
 from node.store import Store, write_parquet_atomic
 
@@ -261,6 +260,21 @@ def _with_provenance(table: pa.Table, values: Mapping[str, str]) -> pa.Table:
     return table
 
 
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A later table in the first one's schema; new columns cannot join an archive midway."""
+    extra = [n for n in table.column_names if n not in schema.names]
+    if extra:
+        raise InvalidInput(
+            f"some records have column(s) {', '.join(extra)} that the first records lacked; "
+            "give every batch the same columns"
+        )
+    columns = [
+        table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
+
+
 class _Tee:
     """Passes tables to the archive writer and keeps a Parquet copy for the store."""
 
@@ -277,7 +291,7 @@ class _Tee:
             if self.writer is None:
                 self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
             elif table.schema != self.writer.schema:
-                table = table.select(self.writer.schema.names).cast(self.writer.schema)
+                table = _conform(table, self.writer.schema)
             self.writer.write_table(table)
             yield table
 
@@ -285,6 +299,12 @@ class _Tee:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+    def schema(self) -> pa.Schema:
+        return pq.read_schema(self.path)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        yield from pq.ParquetFile(self.path).iter_batches(batch_size=constants.ARCHIVE_BATCH_ROWS)
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
@@ -314,9 +334,10 @@ def compare_versions(
     """Added / removed / changed records between two digest files, joined by id."""
     with _duckdb() as con:
         if old is None or not old.exists():
-            (records,) = con.execute("SELECT count(*) FROM read_parquet(?)", [str(new)]).fetchone()
+            row = con.execute("SELECT count(*) FROM read_parquet(?)", [str(new)]).fetchone()
+            records = row[0] if row else 0
             return ChangeSummary(previous, records, records, 0, 0, 0, metadata_changed)
-        added, removed, changed, same = con.execute(
+        row = con.execute(
             """SELECT count(*) FILTER (WHERE o.id IS NULL),
                       count(*) FILTER (WHERE n.id IS NULL),
                       count(*) FILTER (WHERE n.digest <> o.digest),
@@ -324,32 +345,32 @@ def compare_versions(
                FROM read_parquet($new) n FULL OUTER JOIN read_parquet($old) o ON n.id = o.id""",
             {"new": str(new), "old": str(old)},
         ).fetchone()
+    added, removed, changed, same = row or (0, 0, 0, 0)
     return ChangeSummary(
         previous, added + changed + same, added, removed, changed, same, metadata_changed
     )
 
 
-def _reject_rows(rejects: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    for item in rejects:
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            yield dataclasses.asdict(item)
-        elif isinstance(item, Mapping):
-            yield dict(item)
-        else:
-            yield {"reason": str(item)}
-
-
-def _rejects_csv(rejects: list[Any]) -> bytes:
-    rows = list(_reject_rows(rejects))
-    header: list[str] = []
-    for row in rows:
-        header += [k for k in row if k not in header]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, header or ["reason"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+def _write_rejects(path: Path, rejects: list[Any]) -> None:
+    """rejects.csv: one row per refused source row, whatever shape the reader gave it."""
+    rows = [
+        dataclasses.asdict(r)
+        if dataclasses.is_dataclass(r) and not isinstance(r, type)
+        else dict(r)
+        if isinstance(r, Mapping)
+        else {"reason": str(r)}
+        for r in rejects
+    ]
+    header = list(dict.fromkeys(k for row in rows for k in row)) or ["reason"]
+    tmp = path.with_name(f".{path.name}.tmp")
     # A BOM so spreadsheet programs open Chinese and Vietnamese text as UTF-8.
-    return text.getvalue().encode("utf-8-sig")
+    with open(tmp, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def _discard_unfinished(root: Path, latest: str | None) -> None:
@@ -370,10 +391,6 @@ def _prune(root: Path, keep: int) -> tuple[str, ...]:
     return tuple(old)
 
 
-def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    yield from pq.ParquetFile(path).iter_batches(batch_size=constants.ARCHIVE_BATCH_ROWS)
-
-
 def publish_dataset(
     config: NodeConfig,
     dataset_id: str,
@@ -391,10 +408,7 @@ def publish_dataset(
         change_major: a scientifically significant change: the next major version.
     """
     dataset = config.dataset(dataset_id)
-    row_type = ROW_TYPES[dataset.type]
-    now = now or dt.datetime.now(dt.UTC)
-    store = Store(config.home)
-    root = store.archives(dataset_id)
+    root = Store(config.home).archives(dataset_id)
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
         latest = _read_latest(root)
@@ -403,126 +417,119 @@ def publish_dataset(
         staging = root / f"{_STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         staging.mkdir()
         try:
-            return _publish(
-                config,
-                dataset,
-                identity,
-                records,
-                rejects,
-                change_major,
-                now,
-                row_type,
-                staging,
-                previous,
-            )
+            publication = _Publication(config, dataset, staging, previous, change_major, now)
+            return publication.run(identity, records, rejects)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(
-    config: NodeConfig,
-    dataset: DatasetConfig,
-    identity: Identity,
-    records: Iterable[pa.Table | pa.RecordBatch],
-    rejects: list[Any] | None,
-    change_major: bool,
-    now: dt.datetime,
-    row_type: str,
-    staging: Path,
-    previous: VersionInfo | None,
-) -> PublishResult:
-    store = Store(config.home)
-    root = staging.parent
-    version = next_version(previous.version if previous else None, change_major)
-    fingerprint = _metadata_fingerprint(dataset, config)
-    old_fingerprint = None
-    if previous is not None:
-        manifest = json.loads((previous.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-        old_fingerprint = manifest.get("metadata_fingerprint")
-    id_term = ID_TERM_FOR_ROW_TYPE[row_type]
-    built: dict[str, Any] = {}
+class _Publication:
+    """One publish of one dataset, built in `staging` and committed by moving `latest`."""
 
-    def eml_for(coverage: Coverage) -> bytes:
-        _check_unique_ids(staging / DIGESTS_FILE, id_term)
-        changes = compare_versions(
-            staging / DIGESTS_FILE,
+    def __init__(
+        self,
+        config: NodeConfig,
+        dataset: DatasetConfig,
+        staging: Path,
+        previous: VersionInfo | None,
+        change_major: bool,
+        now: dt.datetime | None,
+    ) -> None:
+        self.config, self.dataset, self.staging, self.previous = config, dataset, staging, previous
+        self.change_major = change_major
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.version = next_version(previous.version if previous else None, change_major)
+        self.row_type = ROW_TYPES[dataset.type]
+        self.fingerprint = _metadata_fingerprint(dataset, config)
+        self.changes: ChangeSummary | None = None
+        self.eml = b""
+
+    def _eml(self, coverage: Coverage) -> bytes:
+        """Called by the writer once the digests exist: check ids, compare, describe."""
+        digests = self.staging / DIGESTS_FILE
+        _check_unique_ids(digests, ID_TERM_FOR_ROW_TYPE[self.row_type])
+        previous = self.previous
+        metadata_changed = False
+        if previous is not None:
+            manifest = json.loads((previous.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+            metadata_changed = manifest.get("metadata_fingerprint") != self.fingerprint
+        self.changes = compare_versions(
+            digests,
             previous.folder / DIGESTS_FILE if previous else None,
             previous.version if previous else None,
-            previous is not None and old_fingerprint != fingerprint,
+            metadata_changed,
         )
-        built["changes"] = changes
-        built["eml"] = build_eml(
-            dataset,
-            config,
-            coverage,
-            version,
-            now.date(),
-            change_summary=changes.text(),
-            modified=now,
-        )
-        return built["eml"]
+        self.eml = build_eml(
+            self.dataset, self.config, coverage, self.version, self.now.date(),
+            change_summary=self.changes.text(), modified=self.now,
+        )  # fmt: skip
+        return self.eml
 
-    provenance = {
-        "fed_source": config.id,
-        "fed_dataset": dataset.id,
-        "fed_licence": dataset.licence,
-    }
-    tee = _Tee(staging / _RECORDS_FILE, provenance)
-    try:
-        stats = write_archive(
-            staging / ARCHIVE_FILE,
-            tee(records),
-            row_type,
-            eml_for,
-            id_term,
-            digests_path=staging / DIGESTS_FILE,
-            modified=now,
-        )
-    finally:
-        tee.close()
-    changes: ChangeSummary = built["changes"]
-    staged = staging / _RECORDS_FILE
-    write_parquet_atomic(store.local(dataset.id), _parquet_batches(staged), pq.read_schema(staged))
-    if (
-        previous is not None
-        and not change_major
-        and not changes.data_changed
-        and not (changes.metadata_changed)
-    ):
+    def run(
+        self,
+        identity: Identity,
+        records: Iterable[pa.Table | pa.RecordBatch],
+        rejects: list[Any] | None,
+    ) -> PublishResult:
+        staging, dataset = self.staging, self.dataset
+        provenance = {
+            "fed_source": self.config.id,
+            "fed_dataset": dataset.id,
+            "fed_licence": dataset.licence,
+        }
+        tee = _Tee(staging / _RECORDS_FILE, provenance)
+        try:
+            stats = write_archive(
+                staging / ARCHIVE_FILE, tee(records), self.row_type, self._eml,
+                digests_path=staging / DIGESTS_FILE, modified=self.now,
+            )  # fmt: skip
+        finally:
+            tee.close()
+        changes = self.changes
+        assert changes is not None  # set by _eml, which write_archive always calls
+        local = Store(self.config.home).local(dataset.id)
+        write_parquet_atomic(local, tee.batches(), tee.schema())
+        rejected = len(rejects or [])
+        previous = self.previous
+        if previous and not (self.change_major or changes.data_changed or changes.metadata_changed):
+            if rejects is not None:
+                _write_rejects(previous.folder / REJECTS_FILE, rejects)
+            return PublishResult("unchanged", previous, changes, (), rejected)
+        tee.path.unlink()
+        manifest = {
+            "dataset": dataset.id,
+            "version": self.version,
+            "sha256": stats.sha256,
+            "bytes": stats.bytes,
+            "records": stats.core_records,
+            "vernacular_records": stats.vernacular_records,
+            "published": self.now.isoformat(),
+            "licence": dataset.licence,
+            "title": dataset.title,
+            "type": dataset.type,
+            "columns": list(stats.columns),
+            "metadata_fingerprint": self.fingerprint,
+        }
+        signature = identity.sign(stats.sha256.encode("ascii"))
+        (staging / SIGNATURE_FILE).write_text(signature + "\n", encoding="ascii")
+        (staging / EML_FILE).write_bytes(self.eml)
+        (staging / CHANGES_FILE).write_bytes(_json({**changes.as_dict(), "version": self.version}))
+        (staging / MANIFEST_FILE).write_bytes(_json(manifest))
         if rejects is not None:
-            _write_atomic(previous.folder / REJECTS_FILE, _rejects_csv(rejects))
-        return PublishResult("unchanged", previous, changes, (), len(rejects or []))
-    (staging / _RECORDS_FILE).unlink()
-    manifest = {
-        "dataset": dataset.id,
-        "version": version,
-        "sha256": stats.sha256,
-        "bytes": stats.bytes,
-        "records": stats.core_records,
-        "vernacular_records": stats.vernacular_records,
-        "published": now.isoformat(),
-        "licence": dataset.licence,
-        "title": dataset.title,
-        "type": dataset.type,
-        "columns": list(stats.columns),
-        "metadata_fingerprint": fingerprint,
-    }
-    signature = identity.sign(stats.sha256.encode("ascii"))
-    (staging / SIGNATURE_FILE).write_text(signature + "\n", encoding="ascii")
-    (staging / EML_FILE).write_bytes(built["eml"])
-    (staging / CHANGES_FILE).write_bytes(_json({**changes.as_dict(), "version": version}))
-    if rejects is not None:
-        (staging / REJECTS_FILE).write_bytes(_rejects_csv(rejects))
-    (staging / MANIFEST_FILE).write_bytes(_json(manifest))
-    for path in staging.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-    _fsync_dir(staging)
-    os.rename(staging, root / version)
-    _fsync_dir(root)
-    _write_atomic(root / LATEST_FILE, f"{version}\n".encode("ascii"))
-    _fsync_dir(root)
-    pruned = _prune(root, config.archive_versions_kept)
-    info = _version_info(dataset.id, root / version)
-    assert info is not None  # just written and fsynced
-    return PublishResult("published", info, changes, pruned, len(rejects or []))
+            _write_rejects(staging / REJECTS_FILE, rejects)
+        return self._commit(changes, rejected)
+
+    def _commit(self, changes: ChangeSummary, rejected: int) -> PublishResult:
+        root = self.staging.parent
+        for path in self.staging.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(self.staging)
+        os.rename(self.staging, root / self.version)
+        _fsync_dir(root)
+        _write_atomic(root / LATEST_FILE, f"{self.version}\n".encode("ascii"))
+        _fsync_dir(root)
+        pruned = _prune(root, self.config.archive_versions_kept)
+        info = _version_info(self.dataset.id, root / self.version)
+        assert info is not None  # just written and synced
+        return PublishResult("published", info, changes, pruned, rejected)
