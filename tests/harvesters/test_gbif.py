@@ -93,6 +93,7 @@ async def test_search__pages_through_the_query_into_the_stored_layout(
     assert set(table["fed_source"].to_pylist()) == {"gbif"}
     assert set(table["fed_harvest_run"].to_pylist()) == {"gbif-amanita-run-1"}
     assert table["fed_dataset"].to_pylist() == table["datasetKey"].to_pylist()
+    assert len(set(table["fed_dataset"].to_pylist())) == 2  # two datasets in the recording
     assert set(table["fed_licence"].to_pylist()) == {"CC-BY-4.0"}
     assert table.schema.field("decimalLatitude").type == pa.float64()
     assert table.schema.field("year").type == pa.int32()
@@ -315,6 +316,24 @@ async def test_download__a_failed_run_resumes_the_same_download(
     second = await harvester(gbif, tmp_path, method="download").harvest("run-2")
     assert (second.outcome, second.records) == ("ok", SAMPLE_ROWS)
     assert len(gbif.requests_to("/v1/occurrence/download/request", "POST")) == 1
+
+
+@pytest.mark.usefixtures("account")
+async def test_download__a_download_gbif_no_longer_knows_is_requested_anew(
+    gbif: GbifReplay, tmp_path: Path
+) -> None:
+    gbif.fail(503, path=f"/v1/occurrence/download/{DOWNLOAD_KEY}")
+    assert (await harvester(gbif, tmp_path, method="download").harvest("run-1")).outcome == "failed"
+    pending = Store(tmp_path).cache() / "gbif-downloads" / "amanita.json"
+    assert json.loads(pending.read_text())["key"] == DOWNLOAD_KEY
+    gbif.faults.clear()
+    gbif.downloads.clear()  # GBIF has erased it meanwhile: its status answers 404
+    second = await harvester(gbif, tmp_path, method="download").harvest("run-2")
+    assert second.outcome == "failed" and "HTTP 404" in second.error
+    assert not pending.exists()
+    third = await harvester(gbif, tmp_path, method="download").harvest("run-3")
+    assert (third.outcome, third.records) == ("ok", SAMPLE_ROWS)
+    assert len(gbif.requests_to("/v1/occurrence/download/request", "POST")) == 2
 
 
 @pytest.mark.usefixtures("account")
