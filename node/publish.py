@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -122,7 +122,7 @@ class VersionInfo:
 
 @dataclass(frozen=True)
 class PublishResult:
-    status: str  # "published" or "unchanged"
+    status: Literal["published", "unchanged"]
     version: VersionInfo
     changes: ChangeSummary
     pruned: tuple[str, ...] = ()
@@ -307,14 +307,16 @@ class _Tee:
         yield from pq.ParquetFile(self.path).iter_batches(batch_size=constants.ARCHIVE_BATCH_ROWS)
 
 
-def _duckdb() -> duckdb.DuckDBPyConnection:
+def _duckdb(spill: Path) -> duckdb.DuckDBPyConnection:
+    """In memory up to the limit, then on disk beside the digests (not in the cwd)."""
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{constants.DIFF_MEMORY_LIMIT}'")
+    con.execute("SET temp_directory = '" + str(spill / ".duckdb").replace("'", "''") + "'")
     return con
 
 
 def _check_unique_ids(digests: Path, id_term: str) -> None:
-    with _duckdb() as con:
+    with _duckdb(digests.parent) as con:
         dupes = con.execute(
             "SELECT id, count(*) FROM read_parquet(?) GROUP BY id HAVING count(*) > 1 "
             "ORDER BY id LIMIT 5",
@@ -332,7 +334,7 @@ def compare_versions(
     new: Path, old: Path | None, previous: str | None, metadata_changed: bool
 ) -> ChangeSummary:
     """Added / removed / changed records between two digest files, joined by id."""
-    with _duckdb() as con:
+    with _duckdb(new.parent) as con:
         if old is None or not old.exists():
             row = con.execute("SELECT count(*) FROM read_parquet(?)", [str(new)]).fetchone()
             records = row[0] if row else 0
@@ -521,6 +523,7 @@ class _Publication:
 
     def _commit(self, changes: ChangeSummary, rejected: int) -> PublishResult:
         root = self.staging.parent
+        shutil.rmtree(self.staging / ".duckdb", ignore_errors=True)  # DuckDB's spill files
         for path in self.staging.iterdir():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())

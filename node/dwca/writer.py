@@ -95,18 +95,19 @@ class Coverage:
         self.records += table.num_rows
         names = set(table.column_names)
         if {"decimalLatitude", "decimalLongitude"} <= names:
-            self._add_points(table)
+            self._add_points(table["decimalLatitude"], table["decimalLongitude"])
         if "fed_event_start" in names and "fed_event_end" in names:
-            self._widen(_min(table["fed_event_start"]), _max(table["fed_event_end"]))
+            self.start = _least(self.start, _range(table["fed_event_start"])[0])
+            self.end = _most(self.end, _range(table["fed_event_end"])[1])
         if "year" in names and pa.types.is_integer(table.schema.field("year").type):
             # `year` only where eventDate gave nothing: it is coarser than the event dates.
             usable = pc.and_(pc.greater_equal(table["year"], 1), pc.less_equal(table["year"], 9999))
             if "fed_event_start" in names:
                 usable = pc.and_(usable, pc.is_null(table["fed_event_start"]))
-            years = table["year"].filter(pc.fill_null(usable, False))
-            low, high = _min(years), _max(years)
+            low, high = _range(table["year"].filter(pc.fill_null(usable, False)))
             if low is not None and high is not None:
-                self._widen(dt.date(low, 1, 1), dt.date(high, 12, 31))
+                self.start = _least(self.start, dt.date(low, 1, 1))
+                self.end = _most(self.end, dt.date(high, 12, 31))
         for rank, counter in (("family", self.families), ("genus", self.genera)):
             if rank in names and pa.types.is_string(table.schema.field(rank).type):
                 values = pc.utf8_trim_whitespace(table[rank])
@@ -114,8 +115,7 @@ class Coverage:
                 for item in pc.value_counts(values).to_pylist():
                     counter[item["values"]] += item["counts"]
 
-    def _add_points(self, table: pa.Table) -> None:
-        lat, lon = table["decimalLatitude"], table["decimalLongitude"]
+    def _add_points(self, lat: pa.ChunkedArray, lon: pa.ChunkedArray) -> None:
         if not (pa.types.is_floating(lat.type) and pa.types.is_floating(lon.type)):
             return
         valid = pc.and_(
@@ -126,35 +126,23 @@ class Coverage:
         zero = pc.and_(pc.equal(lat, 0.0), pc.equal(lon, 0.0))
         keep = pc.fill_null(pc.and_(valid, pc.invert(zero)), False)
         lat, lon = lat.filter(keep), lon.filter(keep)
-        if not len(lat):
-            return
         self.georeferenced += len(lat)
-        self.south = _lower(self.south, _min(lat))
-        self.north = _upper(self.north, _max(lat))
-        self.west = _lower(self.west, _min(lon))
-        self.east = _upper(self.east, _max(lon))
-
-    def _widen(self, start: dt.date | None, end: dt.date | None) -> None:
-        if start is not None:
-            self.start = _lower(self.start, start)
-        if end is not None:
-            self.end = _upper(self.end, end)
+        (south, north), (west, east) = _range(lat), _range(lon)
+        self.south, self.north = _least(self.south, south), _most(self.north, north)
+        self.west, self.east = _least(self.west, west), _most(self.east, east)
 
 
-def _min(values: pa.ChunkedArray | pa.Array) -> Any:
-    return pc.min(values).as_py() if len(values) else None
+def _range(values: pa.ChunkedArray | pa.Array) -> tuple[Any, Any]:
+    found = pc.min_max(values).as_py() if len(values) else None
+    return (found["min"], found["max"]) if found else (None, None)
 
 
-def _max(values: pa.ChunkedArray | pa.Array) -> Any:
-    return pc.max(values).as_py() if len(values) else None
+def _least(*values: Any) -> Any:
+    return min((v for v in values if v is not None), default=None)
 
 
-def _lower(current: Any, new: Any) -> Any:
-    return new if current is None or (new is not None and new < current) else current
-
-
-def _upper(current: Any, new: Any) -> Any:
-    return new if current is None or (new is not None and new > current) else current
+def _most(*values: Any) -> Any:
+    return max((v for v in values if v is not None), default=None)
 
 
 @dataclass(frozen=True)
@@ -376,6 +364,7 @@ def _meta_xml(row_type: str, core_file: str, terms: list[str], with_vernacular: 
                 "linesTerminatedBy": "\\n",
                 "fieldsEnclosedBy": "",
                 "ignoreHeaderLines": "1",
+                "dateFormat": "YYYY-MM-DD",
                 "rowType": rtype,
             },
         )
