@@ -24,6 +24,7 @@ accepted name. Pass the list you trust more as `right`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from mappings.names import (
     stem_epithet,
 )
 from mappings.review import CROSSWALK_SCHEMA, MATCH_KINDS, Decisions, crosswalk_row, left_rows
-from mappings.vernacular import keys, shared
+from mappings.vernacular import keys, related_zh, shared
 from node import constants
 from node.store import write_parquet_atomic
 
@@ -141,29 +142,51 @@ def _fuzzy(left: Entry, right: Entry, distance: int, notes: list[str]) -> Candid
     return _with_vernacular(Candidate(right, "fuzzy", min(confidence, 0.95), evidence, edits), left)
 
 
-def _homotypic(left: Entry, right: Entry) -> Candidate | None:
+def _basionym_link(left: Entry, right: Entry) -> str:
+    """Why two names of different genera or ranks are one basionym's combinations, or ''."""
     lp, rp = left.parsed, right.parsed
     if genus_key(lp.genus) == genus_key(rp.genus) and len(lp.epithets) == len(rp.epithets):
-        return None
+        return ""
     if cites_as_basionym(right.authorship, left.authorship):
-        link = f"{right.name} cites {left.authorship} as basionym authors"
-    elif cites_as_basionym(left.authorship, right.authorship):
-        link = f"{left.name} cites {right.authorship} as basionym authors"
-    else:
-        return None
+        return f"{right.name} cites {left.authorship} as basionym authors"
+    if cites_as_basionym(left.authorship, right.authorship):
+        return f"{left.name} cites {right.authorship} as basionym authors"
+    return ""
+
+
+def _homotypic(left: Entry, right: Entry, link: str, genus_links: int) -> Candidate | None:
+    """A homotypic synonym, if what else is known does not contradict it.
+
+    Same epithet and cited basionym authors alone are weak where an author named many
+    species alike (Merrill's many 'hainanensis'): a Chinese name must agree, or a Chinese
+    name that differs only in its genus part ('香花崖豆藤' / '香花鸡血藤') must come with a
+    genus transfer seen at least twice in the run (Millettia -> Callerya), or, without
+    Chinese names, the same transfer seen twice or the same family.
+    """
     common = shared(left.zh, right.zh, "zh")
-    if left.zh and right.zh and not common:
-        return None  # the Chinese names contradict the nomenclatural link
+    same_genus = genus_key(left.parsed.genus) == genus_key(right.parsed.genus)
+    supported = same_genus or genus_links >= constants.RECONCILE_GENUS_TRANSFER_MIN_LINKS
     if left.family and right.family and left.family != right.family and not common:
         return None
-    confidence = CONFIDENCE["synonym homotypic"]
     evidence = [f"homotypic synonym: same epithet, {link}"]
     if common:
-        confidence = 0.95
+        confidence = CONFIDENCE["synonym homotypic"] + 0.2
         evidence.append(f"same Chinese name {' / '.join(sorted(common))}")
+    elif left.zh and right.zh:
+        related = related_zh(left.zh, right.zh)
+        if not related or not supported:
+            return None  # the Chinese names contradict the link, or nothing backs it
+        confidence = CONFIDENCE["synonym homotypic"] + 0.1
+        evidence.append(f"Chinese names differ only in the genus part: {' / '.join(related)}")
+    elif supported or (left.family and left.family == right.family):
+        confidence = CONFIDENCE["synonym homotypic"]
+        evidence.append("no Chinese names to compare")
     else:
-        evidence.append("not confirmed by a vernacular name")
-    return Candidate(right, "synonym", confidence, evidence)
+        return None
+    if genus_links > 1:
+        transfer = f"{left.parsed.genus} -> {right.parsed.genus}"
+        evidence.append(f"genus transfer {transfer} seen {genus_links} times")
+    return Candidate(right, "synonym", round(confidence, 2), evidence)
 
 
 def _vernacular(
@@ -228,6 +251,7 @@ class Reconciler:
         self.gbif_matcher = gbif_matcher
         self.claimed: dict[int, str] = {}  # right row -> left name that matches it exactly
         self.notes: dict[str, str] = {}  # left name -> what an unresolved name's search found
+        self.genus_links: Counter[tuple[str, str]] = Counter()  # (left, right genus) -> links
 
     def allowed(self, left: Entry, entries: Iterable[Entry]) -> list[Entry]:
         rejected = self.decisions.rejected.get(left.name, set())
@@ -330,8 +354,33 @@ class Reconciler:
             last = stem_epithet(left.parsed.epithets[-1])
             bucket = (last, first_author_initial(left.authorship))
             pool = self.allowed(left, self.right.by_last_epithet.get(bucket, ()))
-            found = [c for e in pool if (c := _homotypic(left, e))]
+            for entry in pool:
+                link = _basionym_link(left, entry)
+                pair = (left.parsed.genus, entry.parsed.genus)
+                if link and (c := _homotypic(left, entry, link, self.genus_links[pair])):
+                    found.append(c)
         return self.settle(left, found)
+
+    def count_genus_links(self, lefts: Iterable[Entry]) -> None:
+        """Count genus transfers the lists show: basionym links and shared Chinese names
+        between names with one epithet, each left name counted once per genus pair."""
+        for left in lefts:
+            if not left.parsed.epithets:
+                continue
+            last = stem_epithet(left.parsed.epithets[-1])
+            pairs = set()
+            bucket = (last, first_author_initial(left.authorship))
+            for entry in self.right.by_last_epithet.get(bucket, ()):
+                if _basionym_link(left, entry):
+                    pairs.add((left.parsed.genus, entry.parsed.genus))
+            for key in keys(left.zh, "zh"):
+                for entry in self.right.by_zh.get(key, ()):
+                    ep = entry.parsed.epithets
+                    if ep and stem_epithet(ep[-1]) == last:
+                        pairs.add((left.parsed.genus, entry.parsed.genus))
+            for pair in pairs:
+                if pair[0] != pair[1]:
+                    self.genus_links[pair] += 1
 
     def through_reference(self, left: Entry, reference: Index) -> list[Candidate]:
         """Both names lead to one accepted name in the reference list."""
@@ -465,6 +514,7 @@ def reconcile(
         if len(found) == 1 and found[0].kind in ("exact", "canonical"):
             results[entry.row] = (found, found[0].kind)
             reconciler.claimed.setdefault(found[0].entry.row, entry.name)
+    reconciler.count_genus_links(e for e in left_entries if e.row not in results)
     rows: list[dict] = []
     matched: set[int] = set()
     for entry in left_entries:

@@ -156,3 +156,20 @@ def shared(left: str, right: str, language: str) -> set[str]:
     if not left or not right:
         return set()
     return keys(left, language) & keys(right, language)
+
+
+def related_zh(left: str, right: str) -> set[str]:
+    """Chinese names that differ only in their genus part: '腺苞金足草' / '腺苞马蓝'.
+
+    A Chinese species name is a modifier plus the genus's Chinese name, so a genus transfer
+    often renames the genus part and keeps the modifier; two names that share their first
+    two characters (or are identical) do not contradict a nomenclatural link.
+    """
+    if not left or not right:
+        return set()
+    found = set()
+    for a in keys(left, "zh"):
+        for b in keys(right, "zh"):
+            if a == b or (len(a) > 2 and len(b) > 2 and a[:2] == b[:2]):
+                found.add(a if a == b else f"{a} ~ {b}")
+    return found

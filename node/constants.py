@@ -52,6 +52,7 @@ SCHEDULE_JITTER_S = 30  # spread runs of many nodes so they do not hit a peer at
 EXPORT_BATCH_ROWS = 131_072  # rows read and written at once: one Parquet row group, flat memory
 EXPORT_MAX_ROWS_PER_FILE = 2_000_000  # Spark/Trino split work by file; ~100 MB files
 EXPORT_VERSIONS_KEPT = 2  # the previous export stays so a reader mid-scan can finish
+EXPORT_WORKERS = 4  # partitions written at once (capped by CPUs); each holds one batch in memory
 
 # Store
 STATE_DB = "state.sqlite"
@@ -77,3 +78,4 @@ RECONCILE_FUZZY_MAX_EDITS = 2  # per name, on epithet stems; GNverifier: more is
 RECONCILE_FUZZY_LONG_EPITHET = 10  # stem letters from which one epithet may take 2 edits (GBIF: >10)
 RECONCILE_FUZZY_MIN_GENUS_LETTERS = 5  # shorter genera are never matched with a misspelling
 RECONCILE_REVIEW_BELOW = 0.8  # rows under this confidence go first in the curator's review.csv
+RECONCILE_GENUS_TRANSFER_MIN_LINKS = 2  # one basionym link between genera is chance; two, a transfer
