@@ -205,7 +205,7 @@ class GbifClient:
             401: f"GBIF refused the user name or password of {account.user!r} "
             f"(from {account.origin})"
         }
-        return await self._call("download request", post, explain)
+        return await self._call("download request", post, explain, idempotent=False)
 
     async def download_status(self, key: str) -> dict[str, Any]:
         return dict(await self.get_json(f"occurrence/download/{key}", {}))
@@ -262,9 +262,17 @@ class GbifClient:
         return step / 2 + random.uniform(0, step / 2)
 
     async def _call(
-        self, what: str, call: Callable[[], T], explain: Mapping[int, str] | None = None
+        self,
+        what: str,
+        call: Callable[[], T],
+        explain: Mapping[int, str] | None = None,
+        idempotent: bool = True,
     ) -> T:
-        """Run `call` in a thread; retry what is worth retrying; fail in words."""
+        """Run `call` in a thread; retry what is worth retrying; fail in words.
+
+        A call that is not idempotent (the download request) is repeated only when GBIF
+        surely did not act on it: an error status, or no connection at all.
+        """
         started = time.monotonic()
         problem = ""
         attempts = max(1, self.limits.attempts)
@@ -274,6 +282,7 @@ class GbifClient:
             await self._paced()
             self.requests_sent += 1
             hint: float | None = None
+            reached = True
             try:
                 return await asyncio.to_thread(call)
             except requests.HTTPError as exc:
@@ -284,24 +293,28 @@ class GbifClient:
                     detail = (explain or {}).get(status) or _excerpt(response)
                     message = f"{what}: GBIF answered HTTP {status} {reason}: {detail}"
                     raise GbifRefused(message, status) from exc
-                problem = f"GBIF answered HTTP {status} {reason}".rstrip()
-                hint = (
-                    retry_after_s(response.headers.get("Retry-After"))
-                    if response is not None
-                    else None
-                )
+                problem, reached = f"GBIF answered HTTP {status} {reason}".rstrip(), False
+                if response is not None:
+                    hint = retry_after_s(response.headers.get("Retry-After"))
             except requests.exceptions.JSONDecodeError:
                 problem = "GBIF's answer was not complete JSON (truncated body?)"
+            except requests.exceptions.ChunkedEncodingError:
+                problem = "GBIF's answer was cut short (the connection closed mid-body)"
+            except requests.ConnectionError as exc:
+                problem = f"could not reach GBIF at {self.api_url} ({_reason(exc)})"
+                reached = not isinstance(exc, requests.ConnectTimeout) and (
+                    "NewConnectionError" not in repr(exc)
+                )
             except requests.Timeout:
                 problem = f"GBIF did not answer within {self.limits.timeout_s:g} s"
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                problem = f"the connection to GBIF broke ({type(exc).__name__}: {_first_line(exc)})"
             except Exception as exc:
                 gbifutils = sys.modules.get("pygbif.gbifutils")
                 if gbifutils and isinstance(exc, gbifutils.NoResultException):
                     # pygbif insists on exactly `application/json`; a proxy's error page is not.
                     raise HarvestError(f"{what}: GBIF's answer was not JSON ({exc})") from exc
                 raise
+            if reached and not idempotent:
+                raise HarvestError(f"{what}: {problem}; not sent again, as GBIF may have acted")
             if attempt + 1 < attempts:
                 delay = self._delay_s(attempt, hint, what)
                 log.warning("%s: %s; retrying in %.1f s", what, problem, delay)
@@ -319,8 +332,10 @@ def _excerpt(response: requests.Response | None) -> str:
     return text[:300] or "(empty body)"
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else ""
+def _reason(exc: BaseException) -> str:
+    """The OS-level cause inside urllib3's long message, e.g. `[Errno 111] Connection refused`."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(exc))
+    return found.group(0) if found else type(exc).__name__
 
 
 # -- GBIF's query language: node.toml predicate -> search parameters and download JSON ----

@@ -47,10 +47,10 @@ CASSETTES = DATA / "gbif" / "pygbif" / "vcr_cassettes"
 SAMPLE_DOWNLOAD = DATA / "dwca" / "python-dwca-reader" / "gbif-results.zip"
 IGNORED_PARAMS = frozenset({"checklistKey"})
 PAGING_PARAMS = frozenset({"limit", "offset"})
-# The body GBIF sends with a 429 (seen in kartoza/bims#4756, 2025); it sends no Retry-After.
+# The first sentence of the body GBIF sends with a 429 (kartoza/bims#4756, 2025; GBIF's
+# body goes on to point at the download API). GBIF sends no Retry-After with it.
 SLOW_DOWN = (
-    "This is not an efficient way to retrieve this data, please slow down or stop your "
-    "script. Use the occurrence download API instead."
+    "This is not an efficient way to retrieve this data, please slow down or stop your script."
 )
 Params = tuple[tuple[str, str], ...]
 
@@ -272,6 +272,7 @@ class GbifReplay:
         download["polls"] += 1
         ready = download["polls"] > self.polls_before_ready
         status = self.download_status if ready else "RUNNING"
+        assert self.server is not None
         link = str(self.server.make_url(f"/v1/occurrence/download/request/{key}.zip"))
         meta = {
             "key": key,

@@ -170,7 +170,7 @@ async def test_search__a_truncated_body_every_time_fails_and_keeps_data(
     assert (await harvester(gbif, tmp_path).harvest("run-1")).outcome == "ok"
     gbif.truncate(path="/v1/occurrence/search")
     result = await harvester(gbif, tmp_path).harvest("run-2")
-    assert result.outcome == "failed" and "connection to GBIF broke" in result.error
+    assert result.outcome == "failed" and "answer was cut short" in result.error
     assert set(stored(tmp_path)["fed_harvest_run"].to_pylist()) == {"run-1"}
 
 
@@ -181,6 +181,17 @@ async def test_search__a_slow_answer_beyond_the_timeout_fails(
     result = await harvester(gbif, tmp_path, timeout_s=0.2, attempts=2).harvest("run-1")
     assert result.outcome == "failed"
     assert "did not answer within 0.2 s" in result.error
+
+
+async def test_search__an_unreachable_gbif_fails_in_words(tmp_path: Path) -> None:
+    async with serve() as gone:
+        url = gone.api_url
+    config = NodeConfig(home=tmp_path, id="gxib", name="GXIB", gbif_api_url=url)
+    query = GbifQueryConfig(name="amanita", predicate=AMANITA)
+    client = GbifClient.for_node(config, FAST)
+    result = await GbifHarvester(config, query, Store(tmp_path), client=client).harvest("r")
+    assert result.outcome == "failed"
+    assert f"could not reach GBIF at {url} ([Errno 111] Connection refused)" in result.error
 
 
 async def test_search__the_default_client_uses_the_node_configuration(
@@ -283,6 +294,26 @@ async def test_download__refused_credentials_fail_without_the_password(
     assert result.outcome == "failed"
     assert "refused the user name or password of 'gxib-node'" in result.error
     assert ACCOUNT["GBIF_PWD"] not in result.error + caplog.text + json.dumps(result.detail)
+
+
+@pytest.mark.usefixtures("account")
+async def test_download__a_request_that_may_have_reached_gbif_is_not_repeated(
+    gbif: GbifReplay, tmp_path: Path
+) -> None:
+    gbif.slow(2.0, path="/v1/occurrence/download/request", times=1)
+    result = await harvester(gbif, tmp_path, method="download", timeout_s=0.2).harvest("run-1")
+    assert result.outcome == "failed" and "not sent again" in result.error
+    assert len(gbif.requests_to("/v1/occurrence/download/request", "POST")) == 1
+
+
+@pytest.mark.usefixtures("account")
+async def test_download__a_busy_download_service_is_asked_again(
+    gbif: GbifReplay, tmp_path: Path
+) -> None:
+    gbif.fail(420, path="/v1/occurrence/download/request", times=2)  # "Enhance Your Calm"
+    result = await harvester(gbif, tmp_path, method="download").harvest("run-1")
+    assert (result.outcome, result.records) == ("ok", SAMPLE_ROWS)
+    assert len(gbif.requests_to("/v1/occurrence/download/request", "POST")) == 3
 
 
 @pytest.mark.usefixtures("account")
