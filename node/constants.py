@@ -75,7 +75,7 @@ VALIDATION_MEMORY_LIMIT = "256MB"  # DuckDB spills id uniqueness checks to disk 
 
 # Taxon name reconciliation (mappings/reconcile.py)
 RECONCILE_FUZZY_MAX_EDITS = 2  # per name, on epithet stems; GNverifier: more is mostly noise
-RECONCILE_FUZZY_LONG_EPITHET = 10  # stem letters from which one epithet may take 2 edits (GBIF: >10)
+RECONCILE_FUZZY_LONG_EPITHET = 10  # stem letters from which an epithet may take 2 edits (GBIF: >10)
 RECONCILE_FUZZY_MIN_GENUS_LETTERS = 5  # shorter genera are never matched with a misspelling
 RECONCILE_REVIEW_BELOW = 0.8  # rows under this confidence go first in the curator's review.csv
-RECONCILE_GENUS_TRANSFER_MIN_LINKS = 2  # one basionym link between genera is chance; two, a transfer
+RECONCILE_GENUS_TRANSFER_MIN_LINKS = 2  # one basionym link across genera is chance; two, a transfer
