@@ -122,13 +122,20 @@ def end_dates(text: pa.Array) -> pa.Array:
         pc.cast(next_year, pa.string()), pc.cast(next_month, pa.string()), pa.scalar("1")
     )
     month_end = pc.subtract(pc.cast(first_of_next, pa.int32()), 1)
-    exact = pc.cast(_dates(year, month, day), pa.int32())
-    end = pc.if_else(pc.equal(day, ""), pc.if_else(valid_month, month_end, None), exact)
+    month_end = pc.if_else(valid_month, month_end, None)
+    # Day arithmetic rather than parsing: Arrow's strptime rolls 2024-02-30 into March.
+    day_int = pc.cast(pc.if_else(pc.equal(day, ""), "1", day), pa.int32())
+    first = pc.cast(_dates(year, month, pa.scalar("1")), pa.int32())
+    exact = pc.add(first, pc.subtract(day_int, 1))
+    exact = pc.if_else(
+        pc.and_(pc.greater_equal(day_int, 1), pc.less_equal(exact, month_end)), exact, None
+    )
+    end = pc.if_else(pc.equal(day, ""), month_end, exact)
     return pc.take(pc.cast(pc.cast(end, pa.int32()), pa.date32()), encoded.indices)
 
 
 def _dates(year: pa.Array, month: pa.Array, day: pa.Array | pa.Scalar) -> pa.Array:
-    """Invalid calendar dates (2024-02-30) become null, never a neighbouring day."""
+    """Year, month and day text -> date32; only for days that exist (see end_dates)."""
     padded = (pc.utf8_lpad(part, 2, "0") for part in (month, day))
     text = pc.binary_join_element_wise(year, *padded, "-")
     stamp = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)

@@ -85,12 +85,14 @@ class _Lines:
         for number, line in enumerate(text.splitlines(), 1):
             header = _HEADER_LINE.match(line)
             if header:
+                parts = _key_parts(header.group(2))
+                is_array = header.group(1) == "[["
                 path: tuple[str | int, ...] = ()
-                for part in _key_parts(header.group(2)):
+                for n, part in enumerate(parts, 1):
                     path = (*path, part)
-                    if path in counts and not (header.group(1) == "[[" and path[-1] == part):
-                        path = (*path, counts[path] - 1)
-                if header.group(1) == "[[":
+                    if path in counts and not (is_array and n == len(parts)):
+                        path = (*path, counts[path] - 1)  # the latest [[table]] of that name
+                if is_array:
                     counts[path] = counts.get(path, 0) + 1
                     self.lines.setdefault(path, number)
                     path = (*path, counts[path] - 1)
