@@ -385,6 +385,19 @@ def _discard_unfinished(root: Path, latest: str | None) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _recover_latest(dataset_id: str, root: Path) -> str | None:
+    """Without a `latest` file, the newest complete version is the latest: a lost pointer
+    must never cost the archived versions."""
+    complete = [
+        p.name for p in root.iterdir() if _is_version(p.name) and _version_info(dataset_id, p)
+    ]
+    if not complete:
+        return None
+    latest = max(complete, key=version_key)
+    _write_atomic(root / LATEST_FILE, f"{latest}\n".encode("ascii"))
+    return latest
+
+
 def _prune(root: Path, keep: int) -> tuple[str, ...]:
     versions = sorted((p.name for p in root.iterdir() if _is_version(p.name)), key=version_key)
     old = versions[: max(len(versions) - max(keep, 1), 0)]
@@ -413,7 +426,7 @@ def publish_dataset(
     root = Store(config.home).archives(dataset_id)
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        latest = _read_latest(root)
+        latest = _read_latest(root) or _recover_latest(dataset_id, root)
         _discard_unfinished(root, latest)
         previous = _version_info(dataset_id, root / latest) if latest else None
         staging = root / f"{_STAGING_PREFIX}{uuid.uuid4().hex[:12]}"

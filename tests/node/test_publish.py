@@ -289,3 +289,16 @@ def test_publish_dataset__occurrences_carry_coverage_in_eml(
     with DwCAReader(str(result.version.path)) as archive:
         licences = {r.data["http://purl.org/dc/terms/license"] for r in archive}
     assert licences == {"http://creativecommons.org/licenses/by-nc/4.0/legalcode"}
+
+
+def test_publish_dataset__a_lost_latest_pointer_costs_no_version(
+    tmp_path: Path, identity: Identity
+) -> None:
+    config = make_config(tmp_path)
+    publish(config, identity, guangxi(10))
+    publish(config, identity, guangxi(11))
+    (Store(tmp_path).archives("gx-checklist") / "latest").unlink()
+    assert latest_version(config, "gx-checklist") is None
+    result = publish(config, identity, guangxi(12))
+    assert result.version.version == "1.2"
+    assert [v.version for v in list_versions(config, "gx-checklist")] == ["1.0", "1.1", "1.2"]
