@@ -49,7 +49,7 @@ GBIF_MATCH_MIN_CONFIDENCE = 80  # GBIF's own floor for accepting a name match (m
 SCHEDULE_JITTER_S = 30  # spread runs of many nodes so they do not hit a peer at once
 
 # Exports (node/export.py)
-EXPORT_BATCH_ROWS = 131_072  # rows read and written at once: one Parquet row group, flat memory
+EXPORT_BATCH_ROWS = 65_536  # rows read and written at once (one row group): ~150 MB peak each
 EXPORT_MAX_ROWS_PER_FILE = 2_000_000  # Spark/Trino split work by file; ~100 MB files
 EXPORT_VERSIONS_KEPT = 2  # the previous export stays so a reader mid-scan can finish
 EXPORT_WORKERS = 4  # partitions written at once (capped by CPUs); each holds one batch in memory

@@ -26,11 +26,13 @@ import json
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import lru_cache, reduce
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,14 @@ class ExportError(NodeError):
     """An export could not be completed; the previous export is left as it was."""
 
     code = "export_failed"
+
+
+class _PartitionFailed(Exception):
+    """Carries which partition failed out of the worker threads."""
+
+    def __init__(self, key: str, cause: BaseException) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,13 @@ class ExportResult:
 _TEXT_MAP = pa.map_(pa.string(), pa.string())
 _NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _SCHEMA_NAMES = frozenset(EXPORT_SCHEMA.names)
+
+
+@lru_cache(maxsize=64)
+def _nulls(length: int, kind: pa.DataType) -> pa.Array:
+    """One shared all-null array per type and length: arrays are immutable, and ~160 absent
+    text columns would otherwise allocate ~80 MB of offsets per batch."""
+    return pa.nulls(length, kind)
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -189,7 +206,7 @@ def conform(
         if f.name in table.column_names:
             columns[f.name] = _typed(f.name, table.column(f.name), f.type, failed)
         else:
-            columns[f.name] = pa.nulls(length, f.type)
+            columns[f.name] = _nulls(length, f.type)
     text = pa.string()
     columns["fed_source"] = pc.coalesce(columns["fed_source"], pa.scalar(source, text))
     columns["fed_dataset"] = pc.coalesce(columns["fed_dataset"], pa.scalar(dataset, text))
@@ -434,7 +451,10 @@ def _batches(partition: Partition) -> Iterator[pa.Table]:
     with open(snapshot / PART_NAME, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         for batch in parquet.iter_batches(batch_size=constants.EXPORT_BATCH_ROWS):
-            yield pa.Table.from_batches([batch])
+            table = pa.Table.from_batches([batch])
+            del batch
+            yield table
+            del table  # before the next read, so two batches are never held at once
 
 
 class _Stats:
@@ -468,8 +488,39 @@ class _Stats:
         }
 
 
+# Identifiers and coordinates are nearly unique: a dictionary only costs time and bytes there.
+_NO_DICTIONARY = frozenset(
+    {
+        "occurrenceID",
+        "catalogNumber",
+        "otherCatalogNumbers",
+        "recordNumber",
+        "fieldNumber",
+        "eventID",
+        "materialSampleID",
+        "gbifID",
+        "decimalLatitude",
+        "decimalLongitude",
+        "verbatimCoordinates",
+        "verbatimLatitude",
+        "verbatimLongitude",
+        "footprintWKT",
+    }
+)
+
+
+def _parquet_writer(sink: _HashedSink) -> pq.ParquetWriter:
+    dictionary = [name for name in EXPORT_SCHEMA.names if name not in _NO_DICTIONARY]
+    return pq.ParquetWriter(sink, EXPORT_SCHEMA, compression="zstd", use_dictionary=dictionary)
+
+
 def _write_partition(
-    target: Target, version: str, partition: Partition, crosswalk: Crosswalk | None, build: str
+    target: Target,
+    version: str,
+    partition: Partition,
+    crosswalk: Crosswalk | None,
+    build: str,
+    stop: threading.Event,
 ) -> dict[str, Any]:
     stats = _Stats()
     files: list[dict[str, Any]] = []
@@ -485,6 +536,8 @@ def _write_partition(
 
     try:
         for batch in _batches(partition):
+            if stop.is_set():
+                raise ExportError(f"{partition.key}: stopped, another partition failed")
             table = conform(
                 batch, partition.source, partition.dataset, partition.default_licence, crosswalk
             )
@@ -493,15 +546,16 @@ def _write_partition(
             if writer is None:
                 path = f"{partition.folder}/part-{build}-{len(files)}.parquet"
                 sink = target.open_hashed(f"{version}/{path}")
-                writer = pq.ParquetWriter(sink, EXPORT_SCHEMA, compression="zstd")
+                writer = _parquet_writer(sink)
                 files.append({"path": path, "rows": 0})
             writer.write_table(table)
             files[-1]["rows"] += table.num_rows
             stats.add(table)
+            del batch, table  # let the next batch reuse the memory
         if not files:  # an empty dataset still gets a file, so its schema is discoverable
             path = f"{partition.folder}/part-{build}-0.parquet"
             sink = target.open_hashed(f"{version}/{path}")
-            writer = pq.ParquetWriter(sink, EXPORT_SCHEMA, compression="zstd")
+            writer = _parquet_writer(sink)
             files.append({"path": path, "rows": 0})
         close()
     except BaseException:
@@ -579,6 +633,65 @@ def _summary(partitions: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _partitions_into(
+    target: Target,
+    version: str,
+    home: Path,
+    partitions: list[Partition],
+    previous: dict[str, Any] | None,
+    crosswalk: Crosswalk | None,
+    result: ExportResult,
+) -> list[dict[str, Any]]:
+    """Reuse unchanged partitions, write the others a few at a time; entries in order.
+
+    Parquet encoding and compression release the GIL, so threads use more cores; if one
+    partition fails, the others stop at their next batch.
+    """
+    entries: dict[int, dict[str, Any]] = {}
+    stop = threading.Event()
+    workers = max(1, min(constants.EXPORT_WORKERS, os.cpu_count() or 1))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export")
+    futures: dict[int, tuple[Future[dict[str, Any]], dict[str, Any]]] = {}
+    try:
+        for i, partition in enumerate(partitions):
+            build = partition.build_id(crosswalk.sha256 if crosswalk else None)
+            base = {
+                "source": partition.source,
+                "dataset": partition.dataset,
+                "kind": partition.kind,
+                "store_path": partition.store_path.relative_to(home).as_posix(),
+                "snapshot": partition.snapshot,
+                "build": build,
+            }
+            old = _reusable(target, previous, partition.key, build)
+            if old is not None and previous is not None:
+                for f in old["files"]:
+                    target.link_or_copy(
+                        f"{previous['version']}/{f['path']}", f"{version}/{f['path']}"
+                    )
+                entries[i] = {**old, **base, "status": "reused"}
+                result.reused.append(partition.key)
+            else:
+                task = pool.submit(
+                    _write_partition, target, version, partition, crosswalk, build, stop
+                )
+                futures[i] = (task, base)
+        for i, (task, base) in futures.items():
+            try:
+                written = task.result()
+            except Exception as exc:
+                stop.set()
+                raise _PartitionFailed(partitions[i].key, exc) from exc
+            entries[i] = {**base, "status": "written", "written_in": version, **written}
+            result.rewritten.append(partitions[i].key)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [entries[i] for i in sorted(entries)]
+
+
 def export(
     config: NodeConfig,
     out: str | Path,
@@ -603,34 +716,13 @@ def export(
         previous = _read_previous(target)
         version = f"v-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         result = ExportResult(version, target.display, "", {})
-        entries: list[dict[str, Any]] = []
-        current = "?"
+        step = "records"
         try:
             target.make_dir(f"{version}/{RECORDS}")
-            for partition in partitions:
-                current = partition.key
-                build = partition.build_id(prepared.sha256 if prepared else None)
-                base = {
-                    "source": partition.source,
-                    "dataset": partition.dataset,
-                    "kind": partition.kind,
-                    "store_path": str(partition.store_path.relative_to(config.home)),
-                    "snapshot": partition.snapshot,
-                    "build": build,
-                }
-                old = _reusable(target, previous, partition.key, build)
-                if old is not None and previous is not None:
-                    for f in old["files"]:
-                        target.link_or_copy(
-                            f"{previous['version']}/{f['path']}", f"{version}/{f['path']}"
-                        )
-                    entries.append({**old, **base, "status": "reused"})
-                    result.reused.append(partition.key)
-                else:
-                    written = _write_partition(target, version, partition, prepared, build)
-                    entries.append({**base, "status": "written", "written_in": version, **written})
-                    result.rewritten.append(partition.key)
-            current = "crosswalk"
+            entries = _partitions_into(
+                target, version, config.home, partitions, previous, prepared, result
+            )
+            step = "crosswalk"
             manifest = {
                 "format": "fednode-export",
                 "schema_version": EXPORT_SCHEMA_VERSION,
@@ -644,20 +736,22 @@ def export(
                 "crosswalk": _write_crosswalk(target, version, prepared) if prepared else None,
                 "partitions": entries,
             }
-            current = "manifest"
+            step = "manifest"
             target.write_text(f"{version}/{MANIFEST}", json.dumps(manifest, indent=2) + "\n")
             target.sync(version)
             target.write_text_atomic(POINTER, json.dumps({"version": version}) + "\n")
             target.point(CURRENT_LINK, version)
         except BaseException as exc:
             target.discard(version)
-            if isinstance(exc, NodeError | KeyboardInterrupt | SystemExit):
+            if not isinstance(exc, Exception):
                 raise
+            failed = isinstance(exc, _PartitionFailed)
+            where, cause = (exc.key, exc.__cause__) if failed else (step, exc)
             kept = previous["version"] if previous else "none"
             raise ExportError(
-                f"export to {target.display} failed at {current}: {exc}; "
+                f"export to {target.display} failed at {where}: {cause}; "
                 f"the previous export ({kept}) is unchanged"
-            ) from exc
+            ) from cause
         target.prune(_kept_versions(target, version, previous))
     result.manifest = manifest
     result.records_path = target.reader_path(CURRENT_LINK, version, RECORDS)
