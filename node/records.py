@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 from mappings.terms import FLOAT_TERMS, INT_TERMS, PROVENANCE_FIELDS, arrow_type
 
 VERBATIM_FIELD = pa.field("fed_verbatim", pa.map_(pa.string(), pa.string()))
+# Node columns that are data, not provenance: kept as given (vernacular names in zh/vi/en).
+PASS_THROUGH_PREFIXES = ("fed_vernacular_",)
 
 _NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _INTEGER = r"^\s*[-+]?\d+\s*$"
@@ -165,6 +167,9 @@ def normalise(
     flags: list[tuple[str, pa.Array]] = []
     failures: list[tuple[str, pa.Array, pa.Array]] = []
     for name in table.column_names:
+        if name.startswith(PASS_THROUGH_PREFIXES):
+            columns[name] = table.column(name).combine_chunks()
+            continue
         if name.startswith("fed_"):
             continue
         column = table.column(name).chunk(0) if table.column(name).num_chunks else pa.array(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,29 +69,21 @@ def make_node(root: Path, node_id: str, name: str, country: str) -> TestNode:
 
 
 def add_sample_datasets(node: TestNode, sample: str, public: bool = False) -> list[str]:
-    """Copy a bundled sample (gxib or vnmn) into the node's sources and declare it."""
+    """Copy a bundled sample (gxib or vnmn) into the node's sources and declare its
+    datasets as the sample's `datasets.toml` describes them."""
     source = SAMPLES / sample
     target = node.home / "sources"
     for path in source.iterdir():
-        if path.is_file():
+        if path.is_file() and path.name != "datasets.toml":
             shutil.copy(path, target / path.name)
+    declared = tomllib.loads((source / "datasets.toml").read_text(encoding="utf-8"))["datasets"]
     datasets = []
-    for kind, stem in (("checklist", "checklist"), ("occurrence", "occurrences")):
-        if not (target / f"{stem}.csv").exists():
-            continue
-        entry = {
-            "id": f"{node.config.id}-{stem}",
-            "title": f"{sample} {kind} sample",
-            "type": kind,
-            "source": f"sources/{stem}.csv",
-            "licence": "CC-BY-4.0",
-            "public": public,
-            "abstract": f"Sample {kind} data bundled with fednode ({sample}).",
-            "creator": node.config.name,
-            "contact_email": f"data@{sample}.example",
-        }
-        if (target / f"{stem}.mapping.toml").exists():
-            entry["mapping"] = f"sources/{stem}.mapping.toml"
+    for entry in declared:
+        entry = dict(entry)
+        entry["source"] = f"sources/{entry['source']}"
+        if "mapping" in entry:
+            entry["mapping"] = f"sources/{entry['mapping']}"
+        entry["public"] = public
         datasets.append(entry)
     node.edit_config(datasets=datasets)
     return [str(d["id"]) for d in datasets]

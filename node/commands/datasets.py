@@ -99,6 +99,14 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
         change_major=major,
     )
     info = result.version
+    from node.dwca.eml import find_licence
+
+    licence = find_licence(dataset.licence)
+    if licence is not None and not licence.gbif_indexes:
+        click.echo(
+            f"note: {dataset_id} is licensed {licence.id}: partners may receive it, but GBIF "
+            "indexes only CC0-1.0, CC-BY-4.0 and CC-BY-NC-4.0", err=True,
+        )
     if result.status == "unchanged":
         return f"{dataset_id}: unchanged since version {info.version} ({info.records:,} records)"
     return (

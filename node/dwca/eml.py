@@ -47,13 +47,14 @@ _MIN_ABSTRACT = 5  # the IPT's EmlValidator: a description of at least 5 charact
 
 @dataclass(frozen=True)
 class Licence:
-    """One of the three licences GBIF accepts, with the words its parser recognises."""
+    """A licence the node can publish under, with the words GBIF's parser recognises."""
 
     id: str
     title: str
     url: str
     before: str
     after: str
+    gbif_indexes: bool = True  # False: fine between partners, but GBIF will not index it
 
 
 _LICENSED_UNDER = "This work is licensed under a "
@@ -80,6 +81,16 @@ LICENCES: dict[str, Licence] = {
         "http://creativecommons.org/licenses/by-nc/4.0/legalcode",
         _LICENSED_UNDER,
         ".",
+    ),
+    # Data taken from GPL-licensed packages (such as the bundled sample checklists) keep
+    # their licence; partners may share them, GBIF accepts only the three above.
+    "GPL-2.0-only": Licence(
+        "GPL-2.0-only",
+        "GNU General Public License v2.0 only",
+        "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
+        "This work is licensed under the ",
+        ". GBIF does not index datasets under this licence.",
+        gbif_indexes=False,
     ),
 }
 _ALIASES = {
@@ -221,8 +232,9 @@ def build_eml(
     lic = find_licence(licence or dataset.licence)
     if lic is None:
         raise ConfigError(
-            f"{where}: licence {licence or dataset.licence!r} is not one GBIF accepts; "
-            f"use one of {', '.join(LICENCES)}"
+            f"{where}: licence {licence or dataset.licence!r} is not one the node knows; "
+            f"use one of {', '.join(LICENCES)} (GBIF indexes only "
+            f"{', '.join(k for k, v in LICENCES.items() if v.gbif_indexes)})"
         )
     if len(dataset.abstract.strip()) < _MIN_ABSTRACT:
         raise ConfigError(
