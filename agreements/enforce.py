@@ -256,8 +256,9 @@ def _generalise(
     if report.generalised == 0:
         return table, None
     latitude, longitude = floats(table, "decimalLatitude"), floats(table, "decimalLongitude")
-    before = (latitude, longitude, *(floats(table, n) for n in _COORDINATES[2:]))
-    for name, values in zip(_COORDINATES, generalise_coordinates(*before, grid), strict=True):
+    uncertainty, precision = (floats(table, name) for name in _COORDINATES[2:])
+    new = generalise_coordinates(latitude, longitude, uncertainty, precision, grid)
+    for name, values in zip(_COORDINATES, new, strict=True):
         table = _put(table, name, values)
     # The decisive rule's reason: the first rule, in document order, at the record's level.
     reason = pa.nulls(rows, pa.string())

@@ -9,7 +9,7 @@ a million records with a few thousand names cost a few thousand comparisons.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,16 +71,23 @@ def basis_mask(table: pa.Table, flow: Flow) -> pa.Array:
     if not flow.basis_of_record:
         return true(table.num_rows)
     allowed = pa.array([b.replace("_", "").lower() for b in flow.basis_of_record], pa.string())
-    basis = pc.replace_substring_regex(strings(table, "basisOfRecord"), r"[_\s]", "")
-    return pc.fill_null(pc.is_in(pc.utf8_lower(basis), allowed), False)
+
+    def is_allowed(values: pa.Array) -> pa.Array:
+        return pc.is_in(pc.utf8_lower(pc.replace_substring_regex(values, r"[_\s]", "")), allowed)
+
+    return pc.fill_null(per_distinct(strings(table, "basisOfRecord"), is_allowed), False)
 
 
 def region_mask(table: pa.Table, flow: Flow) -> pa.Array:
     """countryCode in the list and the point inside the box, edges included."""
     mask = true(table.num_rows)
     if flow.region.countries:
-        country = pc.utf8_upper(pc.utf8_trim_whitespace(strings(table, "countryCode")))
-        in_country = pc.is_in(country, pa.array(flow.region.countries, pa.string()))
+        countries = pa.array(flow.region.countries, pa.string())
+
+        def is_listed(values: pa.Array) -> pa.Array:
+            return pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(values)), countries)
+
+        in_country = per_distinct(strings(table, "countryCode"), is_listed)
         mask = pc.and_(mask, pc.fill_null(in_country, False))
     if flow.region.bbox:
         min_lon, min_lat, max_lon, max_lat = flow.region.bbox
@@ -140,6 +147,12 @@ def _dates(year: pa.Array, month: pa.Array, day: pa.Array | pa.Scalar) -> pa.Arr
     text = pc.binary_join_element_wise(year, *padded, "-")
     stamp = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
     return pc.cast(stamp, pa.date32())
+
+
+def per_distinct(values: pa.Array, function: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`function` applied to each distinct value once, spread back over the records."""
+    encoded = pc.dictionary_encode(values)
+    return pc.take(function(encoded.dictionary), encoded.indices)
 
 
 def column(table: pa.Table, name: str) -> pa.Array:
