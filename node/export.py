@@ -31,10 +31,10 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, reduce
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -173,7 +173,9 @@ def _merge_maps(first: pa.ChunkedArray | pa.Array, second: pa.Array) -> pa.Chunk
     return pa.array(rows, _TEXT_MAP)
 
 
-def _typed(name: str, column: pa.ChunkedArray, kind: pa.DataType, failed: dict[str, Any]):
+def _typed(
+    name: str, column: pa.ChunkedArray, kind: pa.DataType, failed: dict[str, Any]
+) -> pa.ChunkedArray:
     """Cast a stored column to its export type; a value that will not cast is kept verbatim."""
     if column.type == kind:
         return column
@@ -427,12 +429,8 @@ def find_partitions(config: NodeConfig) -> list[Partition]:
             )
         )
     harvested = store.root / "harvested"
-    peers = (
-        sorted(p for p in harvested.iterdir() if not p.name.startswith("."))
-        if (harvested.is_dir())
-        else []
-    )
-    for peer in peers:
+    peers = sorted(harvested.iterdir()) if harvested.is_dir() else []
+    for peer in (p for p in peers if not p.name.startswith(".")):
         if peer.name in (config.id, GBIF_SOURCE):
             raise ConfigError(
                 f"{peer}: a peer named {peer.name!r} would share a partition with "
@@ -445,16 +443,29 @@ def find_partitions(config: NodeConfig) -> list[Partition]:
     return found
 
 
-def _batches(partition: Partition) -> Iterator[pa.Table]:
-    """Stream one snapshot; the open handle keeps it readable if a harvest swaps it now."""
-    snapshot = partition.store_path.resolve()
-    with open(snapshot / PART_NAME, "rb") as handle:
-        parquet = pq.ParquetFile(handle)
-        for batch in parquet.iter_batches(batch_size=constants.EXPORT_BATCH_ROWS):
-            table = pa.Table.from_batches([batch])
-            del batch
-            yield table
-            del table  # before the next read, so two batches are never held at once
+def _open_snapshot(partition: Partition) -> tuple[BinaryIO, Partition]:
+    """Open the snapshot found at discovery, or the newer one if a harvest swapped it since.
+
+    The open handle keeps the file readable even if the store deletes the snapshot now.
+    """
+    for _ in range(3):
+        folder = partition.store_path
+        if not partition.snapshot.startswith("sha256:"):
+            folder = partition.store_path.parent / partition.snapshot
+        try:
+            return open(folder / PART_NAME, "rb"), partition
+        except FileNotFoundError:
+            partition = replace(partition, snapshot=_snapshot_id(partition.store_path))
+    raise ExportError(f"{partition.store_path}: the stored data keeps changing; export again")
+
+
+def _batches(handle: BinaryIO) -> Iterator[pa.Table]:
+    parquet = pq.ParquetFile(handle)
+    for batch in parquet.iter_batches(batch_size=constants.EXPORT_BATCH_ROWS):
+        table = pa.Table.from_batches([batch])
+        del batch
+        yield table
+        del table  # before the next read, so two batches are never held at once
 
 
 class _Stats:
@@ -519,9 +530,11 @@ def _write_partition(
     version: str,
     partition: Partition,
     crosswalk: Crosswalk | None,
-    build: str,
     stop: threading.Event,
 ) -> dict[str, Any]:
+    """Stream one stored dataset into its partition's files; return its manifest entry."""
+    handle, partition = _open_snapshot(partition)
+    build = partition.build_id(crosswalk.sha256 if crosswalk else None)
     stats = _Stats()
     files: list[dict[str, Any]] = []
     writer: pq.ParquetWriter | None = None
@@ -535,7 +548,7 @@ def _write_partition(
         writer = sink = None
 
     try:
-        for batch in _batches(partition):
+        for batch in _batches(handle):
             if stop.is_set():
                 raise ExportError(f"{partition.key}: stopped, another partition failed")
             table = conform(
@@ -562,7 +575,9 @@ def _write_partition(
         with contextlib.suppress(Exception):
             close()
         raise
-    return {**stats.entry(), "files": files}
+    finally:
+        handle.close()
+    return {"snapshot": partition.snapshot, "build": build, **stats.entry(), "files": files}
 
 
 def _reusable(
@@ -672,9 +687,7 @@ def _partitions_into(
                 entries[i] = {**old, **base, "status": "reused"}
                 result.reused.append(partition.key)
             else:
-                task = pool.submit(
-                    _write_partition, target, version, partition, crosswalk, build, stop
-                )
+                task = pool.submit(_write_partition, target, version, partition, crosswalk, stop)
                 futures[i] = (task, base)
         for i, (task, base) in futures.items():
             try:
@@ -745,8 +758,10 @@ def export(
             target.discard(version)
             if not isinstance(exc, Exception):
                 raise
-            failed = isinstance(exc, _PartitionFailed)
-            where, cause = (exc.key, exc.__cause__) if failed else (step, exc)
+            where: str = step
+            cause: BaseException = exc
+            if isinstance(exc, _PartitionFailed):
+                where, cause = exc.key, exc.__cause__ or exc
             kept = previous["version"] if previous else "none"
             raise ExportError(
                 f"export to {target.display} failed at {where}: {cause}; "

@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
 from mappings.terms import KNOWN_TERMS
@@ -534,3 +535,60 @@ def test_export_schema__has_a_column_for_every_known_term() -> None:
     assert set(DWC_COLUMNS) >= KNOWN_TERMS - TERMS_NOT_COLUMNS
     assert len(set(EXPORT_SCHEMA.names)) == len(EXPORT_SCHEMA.names)
     assert not {"source", "dataset"} & set(EXPORT_SCHEMA.names)  # the hive keys
+
+
+def test_export__plain_folder_of_an_older_store_layout_is_identified_by_content(
+    config: NodeConfig, tmp_path: Path
+) -> None:
+    legacy = Store(config.home).local("legacy-specimens")
+    legacy.mkdir(parents=True)
+    table = normalise(pa.table({"occurrenceID": ["old-1"], "family": ["Gesneriaceae"]}), {})
+    pq.write_table(table, legacy / PART_NAME)
+    out = tmp_path / "exports"
+
+    first = export(config, out, now=T0)
+    second = export(config, out, now=T1)
+
+    entry = next(p for p in first.manifest["partitions"] if p["dataset"] == "legacy-specimens")
+    assert entry["snapshot"].startswith("sha256:") and entry["rows"] == 1
+    assert f"{NODE}/legacy-specimens" in second.reused
+
+
+def test_export__empty_stored_dataset_is_an_empty_readable_partition(
+    config: NodeConfig, tmp_path: Path
+) -> None:
+    schema = normalise(pa.table({"occurrenceID": ["x"]}), {}).schema
+    write_parquet_atomic(Store(config.home).gbif("no-results"), [], schema=schema)
+    out = tmp_path / "exports"
+    result = export(config, out, now=T0)
+
+    entry = next(p for p in result.manifest["partitions"] if p["dataset"] == "no-results")
+    assert entry["rows"] == 0 and len(entry["files"]) == 1
+    assert _sql(
+        f"SELECT count(*) FROM read_parquet('{_records(out)}', hive_partitioning = true) "
+        "WHERE dataset = 'no-results'"
+    ) == [(0,)]
+
+
+def test_export__text_in_typed_columns_of_older_data_is_cast_and_kept_verbatim(
+    config: NodeConfig, tmp_path: Path
+) -> None:
+    raw = pa.table(
+        {
+            "occurrenceID": ["old-1", "old-2"],
+            "decimalLatitude": ["22.5", "north"],
+            "year": ["1998", "1998.5"],
+        }
+    )
+    write_parquet_atomic(Store(config.home).harvested("vnmn", "old-harvest"), [raw])
+    out = tmp_path / "exports"
+    export(config, out, now=T0)
+
+    rows = _sql(
+        "SELECT occurrenceID, decimalLatitude, year, fed_verbatim FROM read_parquet("
+        f"'{_records(out)}', hive_partitioning = true) WHERE dataset = 'old-harvest' ORDER BY 1"
+    )
+    assert rows == [
+        ("old-1", 22.5, 1998, None),
+        ("old-2", None, None, {"decimalLatitude": "north", "year": "1998.5"}),
+    ]
