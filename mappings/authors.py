@@ -236,6 +236,8 @@ def compare_authorship(left: str, right: str) -> AuthorMatch:
         basionym_level = _team_match(a.basionym, b.basionym)
         if basionym_level == "differ":
             level = "overlap"
+    elif bool(a.basionym) != bool(b.basionym) and level == "equal":
+        level = "included"  # '(Wall.) DC.' / 'Candolle': one side omits the basionym author
     if level == "missing":
         return AuthorMatch("missing", None, "authorship missing on one side")
     score = _LEVEL_SCORE[level]

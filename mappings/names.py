@@ -58,8 +58,8 @@ _BRACKET_GLUED = re.compile(r"(?<=[a-z.])\(")  # 'eburnea(Hance)' -> 'eburnea (H
 _RTG_H = re.compile(r"([rtg])h")
 _IJY = re.compile(r"[ijy]+")
 _DOUBLE = re.compile(r"(.)\1+")
-_CONSONANT_R = re.compile(r"[^aeiou]r(a|um)$")
-_R_ENDING = re.compile(r"r(a|um)$")
+_CONSONANT_R = re.compile(r"[^aeiou]r(a|um|us)$")
+_R_ENDING = re.compile(r"r(a|um|us)$")
 _GENUS_HYBRID = re.compile(r"^× ?[A-Z]")
 _ABBREVIATED_GENUS = re.compile(r"^[A-Z][a-z]?\.$")
 _SUBGENUS = re.compile(r"^\([A-Z][a-z]+\)$")
@@ -91,8 +91,10 @@ _WG_PATTERN = re.compile(
 )
 # Connecting vowel of compound epithets: -aefolia is corrected to -iifolia (ICN Art. 60.10).
 _COMPOUND_AE = re.compile(r"ae(?=fol|flor|form|carp|phyll|lob|spic|cal)")
-_STEM_SUFFIXES = ("arum", "orum", "us", "um", "ae", "am", "is", "os", "as", "ei", "i", "o", "a",
-                  "e")  # fmt: skip
+# Endings removed from epithets, first match wins: GBIF's list, with -iae before -ae so
+# that 'edithae' and 'edithiae' (ICN Art. 60.8 genitives) share a stem.
+_STEM_SUFFIXES = ("arum", "orum", "iae", "us", "um", "ae", "am", "is", "os", "as", "ei", "i",
+                  "o", "a", "e")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def stem_epithet(epithet: str) -> str:
     word = _orthographic(word)
     if len(word) <= 3:
         return word  # short words are kept whole: never stemmed, never fuzzy-matched
-    if _CONSONANT_R.search(word):  # rubra, rubrum -> ruber
+    if _CONSONANT_R.search(word):  # rubra, rubrum -> ruber; diandrus -> diander
         return _R_ENDING.sub("er", word)
     for suffix in _STEM_SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
