@@ -22,9 +22,7 @@ import pyarrow.compute as pc
 from mappings.terms import (
     DC_NS,
     DWC_NS,
-    FLOAT_TERMS,
     GBIF_NS,
-    INT_TERMS,
     PROVENANCE_FIELDS,
     arrow_type,
     term_uri,
@@ -342,7 +340,6 @@ def _columns() -> list[dict[str, Any]]:
 
 _COLUMNS = _columns()
 EXPORT_SCHEMA = pa.schema([pa.field(c["name"], c["type"]) for c in _COLUMNS])
-TYPED_TERMS = frozenset(FLOAT_TERMS) | frozenset(INT_TERMS)
 
 
 def type_name(kind: pa.DataType) -> str:
