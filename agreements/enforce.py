@@ -180,8 +180,10 @@ def _finish(
         table = _put(table, "informationWithheld", _append_text(table, "informationWithheld", text))
     uri = licence_uri(flow.licence)
     table = _put(table, "license", _constant(uri, rows))
-    # A record naming its own rights holder keeps it: the GBIF Data User Agreement asks that
-    # the identifier of ownership stay with every record shared onward.
+    # Attribution goes to rightsHolder, not bibliographicCitation: it names the institution
+    # holding the rights, while bibliographicCitation says how to cite the record and is
+    # often the source's own. A record naming its own rights holder keeps it: the GBIF Data
+    # User Agreement asks that the identifier of ownership stay with every record shared on.
     holder = strings(table, "rightsHolder")
     named = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(holder)), 0), False)
     table = _put(table, "rightsHolder", pc.if_else(named, holder, flow.attribution))

@@ -62,6 +62,12 @@ class NamesList:
 
 @dataclass(frozen=True)
 class SensitiveRule:
+    """Matches a record whose threat category is listed OR whose name is on the list.
+
+    Either trigger suffices (more matches is the safe side); a rule with neither matches
+    every record of its flow, e.g. to generalise everything sent to the public.
+    """
+
     index: int  # 1-based position within its flow, for messages
     threat: tuple[str, ...]
     names: NamesList | None

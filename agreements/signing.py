@@ -130,6 +130,15 @@ def sign(agreement: str | Path, party_id: str, private_key: Ed25519PrivateKey) -
             f"is {own_key}: correct [parties.{party_id}] key before signing"
         )
     signature = sign_bytes(private_key, canonical_document_bytes(document))
+    return add_signature(text, party_id, signature)
+
+
+def add_signature(text: str, party_id: str, signature: str) -> str:
+    """Put a party's signature into `[signatures]`, keeping the rest of the text as is.
+
+    Used for this node's own signature and for a countersignature a peer posts; whether it
+    verifies is checked by loading the result (`verify_signatures`).
+    """
     editable = tomlkit.parse(text)
     table = editable.get(SIGNATURES_TABLE)
     if table is None:

@@ -7,6 +7,7 @@ and lists all problems at once so an admin fixes them in one round.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import re
@@ -210,17 +211,13 @@ def read_names_list(base_dir: Path | None, relative: str, pinned_sha256: str) ->
 
 
 def _parse_names(text: str) -> set[str]:
-    rows = [
-        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if not rows:
-        return set()
-    header = [cell.strip().lower() for cell in rows[0].split(",")]
-    column = header.index("scientificname") if "scientificname" in header else None
-    if column is None:
-        return {normalise_name(row.split(",")[0].strip('" ')) for row in rows}
-    cells = (row.split(",") for row in rows[1:])
-    return {normalise_name(c[column].strip('" ')) for c in cells if len(c) > column}
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    rows = [row for row in csv.reader(lines) if row and row[0].strip()]
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    if "scientificname" not in header:
+        return {normalise_name(row[0]) for row in rows}
+    column = header.index("scientificname")
+    return {normalise_name(row[column]) for row in rows[1:] if len(row) > column}
 
 
 def _agreement(
@@ -250,13 +247,12 @@ def _agreement(
         c.keys(raw, ("parties",), path)
         if party_id == PUBLIC or not _ID.match(party_id):
             c.fail(path, f"'{party_id}' cannot name a party")
-        party = Party(party_id, c.text(raw, "name", path), c.text(raw, "url", path), "")
-        key = c.text(raw, "key", path)
+        name, url, key = (c.text(raw, field, path) for field in ("name", "url", "key"))
         try:
             public_key_from_text(key)
         except ValueError as exc:
             c.fail((*path, "key"), str(exc))
-        parties.append(Party(party.id, party.name, party.url, key))
+        parties.append(Party(party_id, name, url, key))
     if not parties:
         c.fail(("parties",), "an agreement needs at least one [parties.<id>] table")
     raw_flows = document.get("flows", [])

@@ -85,6 +85,12 @@ def test_enforce__a_dataset_the_flow_does_not_name_sends_nothing() -> None:
     assert report.denied == "flow #1 gxib -> vnmn does not grant dataset 'gxib-herbarium'"
 
 
+def test_enforce__a_flow_naming_no_dataset_sends_nothing() -> None:
+    agreement = signed(agreement_text(FLOW.replace('["gxib-karst-flora"]', "[]")))
+    out, report = enforce(karst(), agreement, agreement.flows[0], NOW, DATASET)
+    assert out.num_rows == 0 and report.out_of_scope == {"dataset": 4}
+
+
 def test_enforce__an_unsigned_agreement_sends_nothing_and_says_why() -> None:
     agreement = parse_agreement(sign(agreement_text(), "gxib", KEYS["gxib"]))
     rows, report = run(karst(), agreement=agreement)
