@@ -71,7 +71,8 @@ ENCODING_SCAN_BYTES = 64 * 1024**2  # look this far for the first non-ASCII byte
 SNIFF_ROWS = 50  # rows read to choose the delimiter and find the header row
 XLSX_BATCH_ROWS = 50_000  # openpyxl yields Python rows; batch them into Arrow tables
 VALIDATION_EXAMPLES_PER_KIND = 10  # as GBIF's validator: counts are exact, examples sampled
-VALIDATION_MEMORY_LIMIT = "256MB"  # DuckDB spills id uniqueness checks to disk beyond this
+VALIDATION_MEMORY_LIMIT = "128MB"  # DuckDB spills id uniqueness checks to disk beyond this
+VALIDATION_INSERT_ROWS = 200_000  # ids buffered per DuckDB insert: each insert commits, costly
 
 # Taxon name reconciliation (mappings/reconcile.py)
 RECONCILE_FUZZY_MAX_EDITS = 2  # per name, on epithet stems; GNverifier: more is mostly noise

@@ -653,11 +653,13 @@ class _IdStore:
 
     def __enter__(self) -> _IdStore:
         self._dir = Path(tempfile.mkdtemp(prefix="fednode-validate-"))
-        self.con = duckdb.connect(str(self._dir / "ids.duckdb"))
+        # In memory, but bounded: beyond the limit DuckDB evicts blocks to temp_directory.
+        self.con = duckdb.connect(":memory:")
         self.con.execute(f"SET memory_limit = '{constants.VALIDATION_MEMORY_LIMIT}'")
         self.con.execute(f"SET temp_directory = '{self._dir / 'spill'}'")
         self.con.execute("SET preserve_insertion_order = false")
         self._tables: dict[str, str] = {}
+        self._pending: dict[str, list[pa.Table]] = {}
         return self
 
     def __exit__(
@@ -673,16 +675,25 @@ class _IdStore:
         values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
         batch = pa.table({"line": lines, "value": values.fill_null("")})
         if not keep_empty:
-            batch = batch.filter(pc.field("value") != "")
-        self.con.register("batch", batch)
-        self.con.execute(f"INSERT INTO {self._tables[name]} SELECT line, value FROM batch")
-        self.con.unregister("batch")
+            batch = batch.filter(pc.not_equal(batch.column("value"), ""))
+        pending = self._pending.setdefault(name, [])
+        pending.append(batch)
+        if sum(t.num_rows for t in pending) >= constants.VALIDATION_INSERT_ROWS:
+            self._flush(name)
+
+    def _flush(self, name: str) -> None:
+        """One INSERT per many batches: each statement commits, and commits cost."""
+        pending = self._pending.pop(name, [])
+        if pending:
+            batch = pa.concat_tables(pending)  # noqa: F841 (read by DuckDB by name)
+            self.con.execute(f"INSERT INTO {self._tables[name]} SELECT line, value FROM batch")
 
     def duplicates(self, name: str, limit: int) -> tuple[int, list[tuple[str, int, list[int]]]]:
         """(records repeating an earlier value, first repeated values with count and lines)."""
         table = self._tables.get(name)
         if table is None:
             return 0, []
+        self._flush(name)
         (extra,) = self.con.execute(
             f"SELECT count(*) - count(DISTINCT value) FROM {table}"
         ).fetchone()  # type: ignore[misc]
@@ -702,6 +713,8 @@ class _IdStore:
         table = self._tables.get(name)
         if table is None:
             return 0, []
+        self._flush(name)
+        self._flush(target)
         core = self._tables.get(target)
         source = f"{table} r ANTI JOIN {core} c USING (value)" if core else f"{table} r"
         (count,) = self.con.execute(f"SELECT count(*) FROM {source}").fetchone()  # type: ignore[misc]
