@@ -21,7 +21,7 @@ from node.constants import AGREEMENT_MAX_BYTES
 from node.errors import InvalidAgreement
 
 PUBLIC = "public"  # the `to` of a flow anyone may receive, signed request or not
-# IUCN Red List categories (version 3.1), most severe first.
+# IUCN Red List categories (version 3.1) in the Red List order: the most severe first.
 IUCN_CATEGORIES = ("EX", "EW", "CR", "EN", "VU", "NT", "LC", "DD", "NE")
 
 
