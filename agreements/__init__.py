@@ -18,6 +18,7 @@ from agreements.model import (
     render_template,
 )
 from agreements.signing import (
+    add_signature,
     canonical_bytes,
     public_key_from_text,
     public_key_to_text,
@@ -34,6 +35,7 @@ __all__ = [
     "Party",
     "SensitiveRule",
     "Status",
+    "add_signature",
     "canonical_bytes",
     "enforce",
     "load_agreement",

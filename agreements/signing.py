@@ -106,23 +106,16 @@ def sign_bytes(private_key: Ed25519PrivateKey, message: bytes) -> str:
 def sign(agreement: str | Path, party_id: str, private_key: Ed25519PrivateKey) -> str:
     """Add or replace `party_id`'s signature; return the new TOML text.
 
-    Everything outside `[signatures]` is kept byte for byte (comments included), so an
-    admin's annotations survive a round of countersigning. The key must be the one the
-    document pins for that party: a signature nobody can verify is refused here rather
-    than discovered by the peer. Validating the rest is `load_agreement`'s job.
+    The key must be the one the document pins for that party: a signature nobody can
+    verify is refused here rather than discovered by the peer. Validating the rest of the
+    document is `load_agreement`'s job.
 
     Args:
         agreement: the TOML text, or the path of the file holding it.
     """
     text = agreement.read_text(encoding="utf-8") if isinstance(agreement, Path) else agreement
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidAgreement(f"agreement is not valid TOML: {exc}") from exc
-    parties = document.get("parties")
-    party = parties.get(party_id) if isinstance(parties, dict) else None
-    if not isinstance(party, dict):
-        raise InvalidAgreement(f"'{party_id}' is not a party of this agreement")
+    document = _parse(text)
+    party = _party(document, party_id)
     own_key = public_key_to_text(private_key.public_key())
     if party.get("key") != own_key:
         raise InvalidAgreement(
@@ -133,16 +126,33 @@ def sign(agreement: str | Path, party_id: str, private_key: Ed25519PrivateKey) -
     return add_signature(text, party_id, signature)
 
 
-def add_signature(text: str, party_id: str, signature: str) -> str:
-    """Put a party's signature into `[signatures]`, keeping the rest of the text as is.
+def add_signature(text: str, party_id: str, signature_b64: str) -> str:
+    """Write a party's signature (own or received from a peer) into the TOML text.
 
-    Used for this node's own signature and for a countersignature a peer posts; whether it
-    verifies is checked by loading the result (`verify_signatures`).
+    Only the `[signatures]` table changes, appended if missing; everything else is kept
+    byte for byte, comments included, so an admin's annotations survive countersigning.
+    Whether the signature verifies is for the caller to check on the reloaded document.
     """
+    _party(_parse(text), party_id)
     editable = tomlkit.parse(text)
     table = editable.get(SIGNATURES_TABLE)
     if table is None:
         table = tomlkit.table()
         editable[SIGNATURES_TABLE] = table
-    table[party_id] = signature
+    table[party_id] = signature_b64
     return tomlkit.dumps(editable)
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidAgreement(f"agreement is not valid TOML: {exc}") from exc
+
+
+def _party(document: Mapping[str, Any], party_id: str) -> Mapping[str, Any]:
+    parties = document.get("parties")
+    party = parties.get(party_id) if isinstance(parties, dict) else None
+    if not isinstance(party, dict):
+        raise InvalidAgreement(f"'{party_id}' is not a party of this agreement")
+    return party

@@ -12,10 +12,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agreements.model import Status, parse_agreement
 from agreements.signing import (
+    add_signature,
     canonical_bytes,
     public_key_from_text,
     public_key_to_text,
     sign,
+    sign_bytes,
     verify_signatures,
 )
 from node.errors import InvalidAgreement
@@ -142,3 +144,15 @@ def test_public_key_text__round_trips_a_raw_32_byte_key() -> None:
 def test_public_key_from_text__says_what_is_wrong(text: str, expected: str) -> None:
     with pytest.raises(ValueError, match=expected):
         public_key_from_text(text)
+
+
+def test_add_signature__a_peer_countersignature_verifies_once_written() -> None:
+    text = sign(agreement_text(), "gxib", KEYS["gxib"])
+    received = sign_bytes(KEYS["vnmn"], canonical_bytes(parse_agreement(text)))
+    text = add_signature(text, "vnmn", received)
+    assert verify_signatures(parse_agreement(text)) == {"gxib": True, "vnmn": True}
+
+
+def test_add_signature__refuses_an_unknown_party() -> None:
+    with pytest.raises(InvalidAgreement, match="'iebr' is not a party"):
+        add_signature(agreement_text(), "iebr", "AAAA")
