@@ -78,6 +78,8 @@ def licence_id(value: str | None) -> str | None:
 
 
 def _text(value: object, name: str) -> str | None:
+    if isinstance(value, str):
+        return value
     if value is None or isinstance(value, dict):
         return None
     if isinstance(value, bool):
@@ -90,14 +92,19 @@ def _text(value: object, name: str) -> str | None:
 
 def results_table(results: list[dict[str, Any]]) -> pa.Table:
     """Occurrence search results -> text columns named by term (GBIF's `issues` -> `issue`)."""
-    rows = []
-    for record in results:
-        row = {k: record[k] for k in record if k in _KEEP}
-        row["issue"] = record.get("issues")
-        row.setdefault("gbifID", record.get("key"))
-        rows.append({k: _text(v, k) for k, v in row.items()})
-    names = sorted({k for row in rows for k, v in row.items() if v is not None})
-    return pa.table({n: pa.array([row.get(n) for row in rows], pa.string()) for n in names})
+    columns: dict[str, list[str | None]] = {}
+    for row, record in enumerate(results):
+        if "gbifID" not in record and "key" in record:
+            record = {**record, "gbifID": record["key"]}
+        for key, value in record.items():
+            name = "issue" if key == "issues" else key
+            if name in _KEEP and (text := _text(value, name)) is not None:
+                columns.setdefault(name, [None] * len(results))[row] = text
+    return pa.table({name: pa.array(columns[name], pa.string()) for name in sorted(columns)})
+
+
+def _page_records(results: list[dict[str, Any]], run_id: str) -> pa.Table:
+    return stored_records(results_table(results), run_id)
 
 
 def _as_text(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
@@ -139,14 +146,25 @@ def stored_records(table: pa.Table, run_id: str) -> pa.Table:
         ids = pa.array([licence_id(v) for v in encoded.dictionary.to_pylist()], pa.string())
         columns["fed_licence"] = pc.take(ids, encoded.indices)
     if "issue" in columns:
-        ours = columns["fed_issues"].to_pylist()
-        theirs = columns["issue"].to_pylist()
-        merged = [
-            mine + [f for f in (flags or "").split(";") if f and f not in mine]
-            for mine, flags in zip(ours, theirs, strict=True)
-        ]
-        columns["fed_issues"] = pa.array(merged, pa.list_(pa.string()))
+        columns["fed_issues"] = _merged_issues(columns["fed_issues"], columns["issue"])
     return pa.table(columns)
+
+
+def _merged_issues(ours: pa.ChunkedArray, theirs: pa.ChunkedArray) -> pa.Array:
+    """The node's flags, then GBIF's `;`-separated ones not already there.
+
+    Records repeat few combinations of flags, so each distinct pair is merged once.
+    """
+    mine = pc.fill_null(pc.binary_join(ours, "\x1f"), "")
+    pairs = pc.binary_join_element_wise(mine, pc.fill_null(theirs, ""), "\x1e")
+    encoded = pc.dictionary_encode(pairs.combine_chunks())
+    merged = []
+    for pair in encoded.dictionary.to_pylist():
+        node_flags, _, gbif_flags = pair.partition("\x1e")
+        flags = [f for f in node_flags.split("\x1f") if f]
+        flags += [f for f in dict.fromkeys(gbif_flags.split(";")) if f and f not in flags]
+        merged.append(flags)
+    return pc.take(pa.array(merged, pa.list_(pa.string())), encoded.indices)
 
 
 def load_account(home: Path, environ: Mapping[str, str] | None = None) -> GbifAccount:
@@ -192,9 +210,8 @@ class _Staging:
         pq.write_table(table, part)
         self.parts.append(part)
 
-    def tables(self, run_id: str) -> Iterator[pa.Table]:
+    def tables(self) -> Iterator[pa.Table]:
         if not self.parts:
-            yield stored_records(pa.table({"gbifID": pa.array([], pa.string())}), run_id)
             return
         schema = pa.unify_schemas([pq.read_schema(p) for p in self.parts])
         for part in self.parts:
@@ -270,12 +287,14 @@ class GbifHarvester:
                 # Offset paging over live data can repeat a record across pages.
                 fresh = [r for r in results if _key(r) is None or _key(r) not in seen]
                 seen.update(k for k in map(_key, fresh) if k is not None)
-                if fresh:
-                    staging.add(stored_records(results_table(fresh), run_id))
+                if fresh:  # converted in a worker thread: the node keeps serving meanwhile
+                    staging.add(await asyncio.to_thread(_page_records, fresh, run_id))
                 offset += len(results)
                 if page.get("endOfRecords") or not results:
                     break
-            return await asyncio.to_thread(write_parquet_atomic, self.dest, staging.tables(run_id))
+            return await asyncio.to_thread(
+                write_parquet_atomic, self.dest, _at_least_one(staging.tables(), run_id)
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -319,7 +338,7 @@ class GbifHarvester:
             archive = tmp / f"{key}.zip"
             size = meta.get("size")
             await self.client.fetch_download(str(link), archive, int(size) if size else None)
-            batches = self._ingest(archive, tmp, run_id)
+            batches = _at_least_one(self._ingest(archive, tmp, run_id), run_id)
             rows = await asyncio.to_thread(write_parquet_atomic, self.dest, batches)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -350,20 +369,29 @@ class GbifHarvester:
             await asyncio.sleep(limits.poll_interval_s)
 
     def _ingest(self, archive: Path, tmp: Path, run_id: str) -> Iterator[pa.Table]:
-        """Stored-layout tables from a fetched download, streamed (runs in a worker thread)."""
-        staging = _Staging(tmp / "staging")
-        staging.folder.mkdir()
+        """Stored-layout tables from a fetched download, streamed (runs in a worker thread).
+
+        One download has one layout, so its batches go straight to the atomic writer.
+        """
         if self.download_format == "DWCA":
             with open_archive(archive, workdir=tmp) as dwca:
                 for batch in dwca.iter_batches():
-                    staging.add(stored_records(pa.Table.from_batches([batch]), run_id))
-        else:
-            parts = _parquet_parts(archive, tmp / "unpacked")
-            for part in parts:
-                parquet = pq.ParquetFile(part)
-                for batch in parquet.iter_batches(constants.GBIF_DOWNLOAD_BATCH_ROWS):
-                    staging.add(stored_records(pa.Table.from_batches([batch]), run_id))
-        yield from staging.tables(run_id)
+                    yield stored_records(pa.Table.from_batches([batch]), run_id)
+            return
+        for part in _parquet_parts(archive, tmp / "unpacked"):
+            parquet = pq.ParquetFile(part)
+            for batch in parquet.iter_batches(constants.GBIF_DOWNLOAD_BATCH_ROWS):
+                yield stored_records(pa.Table.from_batches([batch]), run_id)
+
+
+def _at_least_one(tables: Iterator[pa.Table], run_id: str) -> Iterator[pa.Table]:
+    """A query that matches nothing still replaces the data: with an empty table."""
+    empty = True
+    for table in tables:
+        empty = False
+        yield table
+    if empty:
+        yield stored_records(pa.table({"gbifID": pa.array([], pa.string())}), run_id)
 
 
 def _key(record: dict[str, Any]) -> str | None:

@@ -125,6 +125,17 @@ async def test_search__refuses_a_query_beyond_the_paging_limit(
     assert not Store(tmp_path).gbif("amanita").exists()
 
 
+async def test_search__a_query_matching_nothing_stores_an_empty_dataset(
+    gbif: GbifReplay, tmp_path: Path
+) -> None:
+    assert (await harvester(gbif, tmp_path).harvest("run-1")).records == 300
+    gbif.pretend_count(0, taxonKey="3329049")
+    result = await harvester(gbif, tmp_path).harvest("run-2")
+    assert (result.outcome, result.records) == ("ok", 0)
+    table = stored(tmp_path)
+    assert table.num_rows == 0 and "gbifID" in table.column_names
+
+
 async def test_search__429_storm_fails_cleanly_and_keeps_the_last_good_data(
     gbif: GbifReplay, tmp_path: Path
 ) -> None:
