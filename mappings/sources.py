@@ -119,7 +119,10 @@ class CsvSource(Source):
         )
         self.encoding_reason = f"detected: {reason}" if self.encoding_detected else reason
         head = _head_text(self.path, self.encoding)
-        self.delimiter, self._header_index, header = _sniff(head, self.mapping.delimiter)
+        try:
+            self.delimiter, self._header_index, header = _sniff(head, self.mapping.delimiter)
+        except InvalidSource as exc:
+            raise InvalidSource(f"{self.path.name}: {exc.detail}") from exc
         if self._header_index:
             self.notes.append(
                 f"{self.path.name}: skipped {self._header_index} line(s) above the header row"
@@ -542,7 +545,10 @@ def open_source(
     suffix = path.suffix.lower()
     if suffix in XLSX_SUFFIXES:
         return XlsxSource(path, mapping, dataset_type, dataset_id).open(sheet)
-    if path.is_dir() or suffix in (".zip", ".tgz", ".gz") or _is_container(path):
+    if suffix == ".xls":
+        raise InvalidSource(f"{path.name}: old Excel format; save it as .xlsx or CSV")
+    archive_name = suffix in (".zip", ".tgz") or path.name.lower().endswith(".tar.gz")
+    if path.is_dir() or archive_name or _is_container(path):
         return ArchiveSource(path, mapping, dataset_type, dataset_id).open()
     return CsvSource(path, mapping, dataset_type, dataset_id).open(encoding)
 

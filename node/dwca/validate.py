@@ -164,7 +164,7 @@ class ValidationReport:
             out.append(f"{kind}:")
             out += [f"  {p}" for p in shown]
             if self.counts[kind] > len(shown):
-                out.append(f"  ... and {self.counts[kind] - len(shown):,} more")
+                out.append(f"  ({self.counts[kind]:,} in all)")
         if any(k not in blocking for k in kinds):
             out.append(
                 "Warnings do not stop publishing: GBIF flags such records when it indexes "
@@ -379,8 +379,8 @@ def validate_source(
                     occurrence.add(table, lines, path.name)
                 elif id_term in table.column_names:
                     run.check_ids(ids, table.column(id_term), lines, path.name, id_term)
-                for term, values in source.mapping.untranslated(table).items():
-                    untranslated.setdefault(term, set()).update(values)
+                for term, left in source.mapping.untranslated(table).items():
+                    untranslated.setdefault(term, set()).update(left)
             run.records[path.name] = count
             if occurrence is not None:
                 occurrence.finish(path.name)
@@ -389,8 +389,8 @@ def validate_source(
             run.finish_ids(ids)
     except NodeError as exc:
         run.add("SOURCE_UNREADABLE", exc.detail)
-    for term, values in untranslated.items():
-        for value in sorted(values):
+    for term, kept in untranslated.items():
+        for value in sorted(kept):
             run.add(
                 "UNTRANSLATED_VALUE",
                 f"{term} value {value!r} has no translation in the mapping; published as is",
