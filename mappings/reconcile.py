@@ -43,10 +43,9 @@ from mappings.names import (
     parse_name,
     stem_epithet,
 )
-from mappings.review import CROSSWALK_SCHEMA, MATCH_KINDS, Decisions, crosswalk_row, left_rows
+from mappings.review import CROSSWALK_SCHEMA, Crosswalk, Decisions, crosswalk_row, left_rows
 from mappings.vernacular import keys, related_zh, shared
 from node import constants
-from node.store import write_parquet_atomic
 
 GbifMatcher = Callable[[str], dict | None]
 # Confidence of each kind of evidence before adjustments: a model, documented in words in
@@ -551,56 +550,6 @@ def reconcile(
             evidence = ["no counterpart in the left list"]
             rows.append(crosswalk_row(None, entry, "none", 0.0, evidence, None, own, "algorithm"))
     return Crosswalk(pa.Table.from_pylist(rows, schema=CROSSWALK_SCHEMA))
-
-
-class Crosswalk:
-    """The result of `reconcile`: one row per name pair or unmatched name."""
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Rows per match kind (right-only names included under `none`)."""
-        kinds = self.table.column("match_kind").to_pylist()
-        return {kind: kinds.count(kind) for kind in MATCH_KINDS}
-
-    @property
-    def left_counts(self) -> dict[str, int]:
-        """Left names per match kind: each left name once, however many candidate rows."""
-        seen: dict[str, str] = {}
-        for name, kind in zip(
-            self.table.column("left_name").to_pylist(),
-            self.table.column("match_kind").to_pylist(),
-            strict=True,
-        ):
-            if name:
-                seen.setdefault(name, kind)
-        kinds = list(seen.values())
-        return {kind: kinds.count(kind) for kind in MATCH_KINDS}
-
-    def accepted_names(self) -> dict[str, str]:
-        """Verbatim name (either side) -> reconciled accepted name, for exports and scopes."""
-        mapping: dict[str, str] = {}
-        for row in self.table.select(["left_name", "right_name", "accepted_name"]).to_pylist():
-            for name in (row["left_name"], row["right_name"]):
-                if name and row["accepted_name"]:
-                    mapping.setdefault(name, row["accepted_name"])
-        return mapping
-
-    def write(self, directory: Path) -> dict[str, Path]:
-        """Parquet (`crosswalk/`), `crosswalk.csv` and `review.csv`, each swapped in whole."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "parquet": directory / "crosswalk",
-            "csv": directory / "crosswalk.csv",
-            "review": directory / "review.csv",
-        }
-        write_parquet_atomic(paths["parquet"], [self.table], schema=CROSSWALK_SCHEMA)
-        review.write_csv_atomic(paths["csv"], self.table.column_names, self.table.to_pylist())
-        review.write_review(self.table, paths["review"])
-        return paths
 
 
 def reconcile_files(

@@ -1,4 +1,4 @@
-"""The curator's side of reconciliation: the review file and the decisions kept.
+"""The crosswalk's files and the curator's side of reconciliation: review and decisions.
 
 `Crosswalk.write` puts `review.csv` beside the crosswalk: every left name, ambiguous rows
 first, then the least confident, with empty `decision` and `note` columns. A curator fills
@@ -24,6 +24,7 @@ from mappings.checklists import Entry
 from mappings.names import parse_name
 from node import constants
 from node.errors import InvalidInput
+from node.store import write_parquet_atomic
 
 DECISION_COLUMNS = ["left_name", "right_name", "decision", "note"]
 REVIEW_COLUMNS = [
@@ -103,6 +104,56 @@ class Decisions:
 
     def __len__(self) -> int:
         return len(self.rows())
+
+
+class Crosswalk:
+    """The result of `reconcile`: one row per name pair or unmatched name."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per match kind (right-only names included under `none`)."""
+        kinds = self.table.column("match_kind").to_pylist()
+        return {kind: kinds.count(kind) for kind in MATCH_KINDS}
+
+    @property
+    def left_counts(self) -> dict[str, int]:
+        """Left names per match kind: each left name once, however many candidate rows."""
+        seen: dict[str, str] = {}
+        for name, kind in zip(
+            self.table.column("left_name").to_pylist(),
+            self.table.column("match_kind").to_pylist(),
+            strict=True,
+        ):
+            if name:
+                seen.setdefault(name, kind)
+        kinds = list(seen.values())
+        return {kind: kinds.count(kind) for kind in MATCH_KINDS}
+
+    def accepted_names(self) -> dict[str, str]:
+        """Verbatim name (either side) -> reconciled accepted name, for exports and scopes."""
+        mapping: dict[str, str] = {}
+        for row in self.table.select(["left_name", "right_name", "accepted_name"]).to_pylist():
+            for name in (row["left_name"], row["right_name"]):
+                if name and row["accepted_name"]:
+                    mapping.setdefault(name, row["accepted_name"])
+        return mapping
+
+    def write(self, directory: Path) -> dict[str, Path]:
+        """Parquet (`crosswalk/`), `crosswalk.csv` and `review.csv`, each swapped in whole."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "parquet": directory / "crosswalk",
+            "csv": directory / "crosswalk.csv",
+            "review": directory / "review.csv",
+        }
+        write_parquet_atomic(paths["parquet"], [self.table], schema=CROSSWALK_SCHEMA)
+        write_csv_atomic(paths["csv"], self.table.column_names, self.table.to_pylist())
+        write_review(self.table, paths["review"])
+        return paths
 
 
 def load_decisions(path: Path | str) -> Decisions:
@@ -264,3 +315,61 @@ def left_rows(
             )
         )
     return rows
+
+
+PAIRING_KINDS = frozenset(MATCH_KINDS) - {"ambiguous", "none"}
+
+
+def score_labelled(table: pa.Table, labelled: Iterable[dict]) -> dict:
+    """Precision and recall of a crosswalk against pairs a curator labelled.
+
+    A labelled pair (`left_name`, `right_name`, `same_taxon` yes / no / unsure) is found
+    when the crosswalk pairs the two names under any kind but `ambiguous` or `none`. A
+    false positive is a pair labelled `no`, or a counterpart other than the one labelled
+    `yes` for that left name, or any pair for a name labelled as having no counterpart.
+    """
+    labelled = list(labelled)
+    predicted: dict[str, list[tuple[str, str]]] = {}
+    for row in table.select(["left_name", "right_name", "match_kind"]).to_pylist():
+        if row["left_name"]:
+            predicted.setdefault(row["left_name"], []).append(
+                (row["right_name"], row["match_kind"])
+            )
+    positives: dict[str, set[str]] = {}
+    negatives: dict[str, set[str]] = {}
+    for pair in labelled:
+        target = positives if pair["same_taxon"] == "yes" else negatives
+        target.setdefault(pair["left_name"], set()).add(pair["right_name"])
+    found, missed, kinds_agree = 0, [], 0
+    for pair in labelled:
+        if pair["same_taxon"] != "yes":
+            continue
+        kinds = [k for r, k in predicted.get(pair["left_name"], []) if r == pair["right_name"]]
+        kinds = [k for k in kinds if k in PAIRING_KINDS]
+        if kinds:
+            found += 1
+            kinds_agree += kinds[0] == pair["expected_kind"]
+        else:
+            missed.append(pair)
+    false_positives = []
+    for left_name in positives.keys() | negatives.keys():
+        for right_name, kind in predicted.get(left_name, []):
+            rejected = negatives.get(left_name, set())
+            wrong = (
+                right_name in rejected
+                or "" in rejected  # labelled as having no counterpart at all
+                or (left_name in positives and right_name not in positives[left_name])
+            )
+            if kind in PAIRING_KINDS and wrong:
+                false_positives.append({"left_name": left_name, "right_name": right_name,
+                                        "match_kind": kind})  # fmt: skip
+    claimed = found + len(false_positives)
+    return {
+        "pairs": len(labelled),
+        "true_positives": found,
+        "false_positives": false_positives,
+        "missed": missed,
+        "precision": found / claimed if claimed else 1.0,
+        "recall": found / (found + len(missed)) if found + len(missed) else 1.0,
+        "kind_agreement": kinds_agree / found if found else 1.0,
+    }
