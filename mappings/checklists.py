@@ -95,7 +95,11 @@ def from_table(table: pa.Table) -> pa.Table:
             f"checklist layout (`name`, `canonical`); it has: {', '.join(table.column_names)}"
         )
     rows = table.select(
-        [c for c in table.column_names if c in _DWC_TAXON_TERMS or c == "id"]
+        [
+            c
+            for c in table.column_names
+            if c in _DWC_TAXON_TERMS or c == "id" or c.startswith("fed_vernacular_")
+        ]
     ).to_pylist()
     return _build(_dwc_taxa(rows, {}))
 
@@ -142,6 +146,9 @@ def _dwc_taxa(rows: list[dict], vernaculars: dict[str, list[tuple[str, str]]]) -
             )
         if row.get("vernacularName"):
             taxon.add_vernacular(row["vernacularName"], row.get("language") or "")
+        for language in ("zh", "vi", "en"):  # the node's stored layout carries these columns
+            if row.get(f"fed_vernacular_{language}"):
+                taxon.add_vernacular(row[f"fed_vernacular_{language}"], language)
         for text, language in vernaculars.get(row.get("id") or taxon_id, ()):
             taxon.add_vernacular(text, language)
     return list(taxa.values())

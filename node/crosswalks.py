@@ -48,13 +48,20 @@ def name_links(config: NodeConfig) -> pa.Table | None:
     for folder in sorted(root.glob("*/crosswalk")) if root.is_dir() else []:
         if not (folder / PART_NAME).exists():
             continue
-        table = read_parquet(folder, columns=["left_name", "right_name", "accepted_name", "match_kind"])
+        columns = ["left_name", "right_name", "accepted_name", "match_kind", "confidence"]
+        table = read_parquet(folder, columns=columns)
         table = table.filter(pc.is_valid(table.column("accepted_name")))
         for side in ("left_name", "right_name"):
-            part = table.select([side, "accepted_name", "match_kind"]).rename_columns(
-                ["verbatim_name", "accepted_name", "match_kind"]
-            )
+            part = table.select([side, "accepted_name", "match_kind", "confidence"])
+            part = part.rename_columns(["verbatim_name", "accepted_name", "match_kind", "confidence"])
             tables.append(part.filter(pc.is_valid(part.column("verbatim_name"))))
     if not tables:
         return None
-    return pa.concat_tables(tables)
+    # A name may pair with several candidates (ambiguous) or appear in several crosswalks:
+    # the most confident link wins, so each verbatim name has one accepted name.
+    links = pa.concat_tables(tables).sort_by([("confidence", "descending")])
+    first = pc.equal(
+        pa.array(range(links.num_rows)),
+        pc.index_in(links.column("verbatim_name"), links.column("verbatim_name")),
+    )
+    return links.filter(first).drop_columns(["confidence"])

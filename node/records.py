@@ -150,6 +150,14 @@ def _verbatim_map(failures: list[tuple[str, pa.Array, pa.Array]], length: int) -
     return pa.array(rows, VERBATIM_FIELD.type)
 
 
+def _generalised(columns: dict[str, pa.Array], length: int) -> pa.Array:
+    """Records that arrive generalised say so in dataGeneralizations (Darwin Core)."""
+    notes = columns.get("dataGeneralizations")
+    if notes is None:
+        return pa.array([False] * length, pa.bool_())
+    return pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(notes)), 0), False)
+
+
 def normalise(
     batch: pa.RecordBatch | pa.Table,
     provenance: Mapping[str, object] | None = None,
@@ -205,9 +213,10 @@ def normalise(
             columns[field.name] = start
         elif field.name == "fed_event_end":
             columns[field.name] = stop
+        elif field.name == "fed_generalised" and "fed_generalised" not in provenance:
+            columns[field.name] = _generalised(columns, length)
         else:
-            default = False if field.name == "fed_generalised" else None
-            value = provenance.get(field.name, default)
+            value = provenance.get(field.name)
             columns[field.name] = pa.array([value] * length, field.type)
     columns[VERBATIM_FIELD.name] = _verbatim_map(failures, length)
     return pa.table(columns)

@@ -24,7 +24,7 @@ from node.agreement_book import AgreementBook
 from node.audit import AuditLog
 from node.auth import verify_request
 from node.config import NodeConfig
-from node.errors import AgreementDenied, NotFound
+from node.errors import AgreementDenied, NotFound, Unauthenticated
 from node.identity import Identity
 from node.ratelimit import RateLimiter
 from node.replay import ReplayCache
@@ -110,11 +110,11 @@ class Sharing:
             return max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
         if dataset.public:
             return None
-        detail = (
-            f"no active agreement shares dataset {dataset_id!r} with {requester.label}"
-            if requester.party
-            else f"dataset {dataset_id!r} is shared only under agreements; sign your request"
-        )
+        if requester.party is None:
+            detail = f"dataset {dataset_id!r} is shared only under agreements; sign the request"
+            self.audit.append("denied", peer=ANONYMOUS, dataset=dataset_id, detail=detail)
+            raise Unauthenticated(detail)
+        detail = f"no active agreement shares dataset {dataset_id!r} with {requester.label}"
         self.audit.append("denied", peer=requester.label, dataset=dataset_id, detail=detail)
         raise AgreementDenied(detail)
 
@@ -194,7 +194,7 @@ class Sharing:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         stats = write_archive(tmp / "dwca.zip", [shared], row_type, eml, modified=now)
-        counts = {k: int(v) for k, v in report.counts().items()}
+        counts = report_counts(report)
         served = ServedArchive(
             path=folder / "dwca.zip", sha256=stats.sha256,
             signature=self.identity.sign(stats.sha256.encode("ascii")),
@@ -219,6 +219,18 @@ class Sharing:
             dataset_version=served.dataset_version, counts=served.counts or {"sent": served.records},
             archive_sha256=served.sha256,
         )
+
+
+def report_counts(report: object) -> dict[str, int]:
+    """Flatten an enforcement report into the audit log's counts (integers per action)."""
+    data = report.to_dict()  # type: ignore[attr-defined]
+    counts = {k: int(data[k]) for k in ("total", "in_scope", "embargoed", "withheld_sensitive",
+                                         "generalised", "sent")}
+    for group in ("out_of_scope", "fields_withheld", "fields_cleared"):
+        for key, value in (data.get(group) or {}).items():
+            if value:
+                counts[f"{group}.{key}"] = int(value)
+    return counts
 
 
 def _load_info(folder: Path) -> ServedArchive | None:

@@ -8,29 +8,8 @@ import json
 from pathlib import Path
 
 import click
-import tomlkit
-
 from node.cli import home_option, main
 from node.errors import InvalidInput, NodeError
-
-
-def _fetch_well_known(url: str) -> dict[str, object]:
-    import aiohttp
-
-    from harvesters.http import client_session
-    from node.constants import WELL_KNOWN_PATH
-
-    async def fetch() -> dict[str, object]:
-        async with client_session() as session:
-            async with session.get(url.rstrip("/") + WELL_KNOWN_PATH) as response:
-                if response.status != 200:
-                    raise InvalidInput(f"{url}: {WELL_KNOWN_PATH} answered HTTP {response.status}")
-                return dict(await response.json())
-
-    try:
-        return asyncio.run(fetch())
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise InvalidInput(f"cannot reach {url}: {exc}") from exc
 
 
 @main.group()
@@ -45,43 +24,17 @@ def peer() -> None:
 @click.option("--schedule", default="every 6h", show_default=True)
 def peer_add(home: Path, url: str, expected: str, schedule: str) -> None:
     """Pin a peer's identity from its /.well-known/fednode and add it to node.toml."""
-    from harvesters.schedule import parse_schedule
-    from node.config import CONFIG_FILE, load_config
-    from node.identity import fingerprint, parse_public_key
+    from node.peering import pin_peer
 
-    config = load_config(home)
-    parse_schedule(schedule)
-    info = _fetch_well_known(url)
-    key = str(info.get("public_key", ""))
-    parse_public_key(key)
-    actual = fingerprint(key)
-    if expected and expected.replace(":", "").lower() != actual.replace(":", "").lower():
-        raise InvalidInput(
-            f"{url} presents key fingerprint {actual}, not the expected {expected}; "
-            "not pinning it (check with the partner by another channel)"
-        )
-    peer_id = str(info.get("id", ""))
-    if peer_id == config.id:
-        raise InvalidInput(f"{url} is this node ({peer_id})")
-    document = tomlkit.parse((home / CONFIG_FILE).read_text(encoding="utf-8"))
-    peers = document.setdefault("peers", tomlkit.aot())
-    for existing in peers:
-        if existing.get("id") == peer_id:
-            if existing.get("key") != key:
-                raise InvalidInput(
-                    f"peer {peer_id} is already pinned with another key; remove it from "
-                    f"{CONFIG_FILE} first if the partner really changed keys"
-                )
-            click.echo(f"peer {peer_id} already pinned ({actual})")
-            return
-    entry = tomlkit.table()
-    entry.update({"id": peer_id, "url": str(info.get("url") or url), "key": key,
-                  "datasets": [], "schedule": schedule})
-    peers.append(entry)
-    (home / CONFIG_FILE).write_text(tomlkit.dumps(document), encoding="utf-8")
-    load_config(home)
-    click.echo(f"Pinned peer {peer_id} ({info.get('name', '')}, {info.get('country', '')})")
-    click.echo(f"  key fingerprint {actual}" + ("" if expected else "  <- confirm it with the partner"))
+    pinned = pin_peer(home, url, expected, schedule)
+    if pinned.already:
+        click.echo(f"peer {pinned.id} already pinned ({pinned.fingerprint})")
+        return
+    click.echo(f"Pinned peer {pinned.id} ({pinned.name}, {pinned.country})")
+    click.echo(
+        f"  key fingerprint {pinned.fingerprint}"
+        + ("" if expected else "  <- confirm it with the partner by another channel")
+    )
 
 
 @main.group()
@@ -159,17 +112,27 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
 
 
 def _preview_lines(item: dict[str, object]) -> list[str]:
-    lines = []
-    report = item.get("report", {})
-    if isinstance(report, dict):
-        for key, value in report.items():
-            if isinstance(value, (int, float)):
-                lines.append(f"{key:<28} {value:>10,}")
-            elif isinstance(value, dict) and value:
-                for sub, count in value.items():
-                    lines.append(f"{key + ' / ' + str(sub):<28} {count:>10,}")
-    for example in item.get("examples", []) or []:  # type: ignore[union-attr]
-        lines.append(f"example: {json.dumps(example, ensure_ascii=False, default=str)}")
+    """The enforcement counts, then each example as `field: before -> after`."""
+    if item.get("denied"):
+        return [f"shares nothing: {item['denied']}"]
+    lines = [
+        f"{item.get('total', 0):,} records: {item.get('sent', 0):,} would be sent, "
+        f"{item.get('generalised', 0):,} generalised, {item.get('withheld_sensitive', 0):,} "
+        f"withheld as sensitive, {item.get('embargoed', 0):,} embargoed"
+    ]
+    for reason, count in dict(item.get("out_of_scope") or {}).items():  # type: ignore[call-overload]
+        if count:
+            lines.append(f"{count:,} out of scope by {reason}")
+    for field, count in dict(item.get("fields_withheld") or {}).items():  # type: ignore[call-overload]
+        lines.append(f"{field} withheld in {count:,} records")
+    for example in list(item.get("examples") or []):  # type: ignore[call-overload]
+        label = example.get("occurrenceID") or "a record"
+        lines.append(f"example {label}:")
+        before, after = example.get("before", {}), example.get("after", {})
+        for field in after:
+            if field.startswith("fed_"):
+                continue
+            lines.append(f"    {field}: {before.get(field)!r} -> {after[field]!r}")
     return lines
 
 

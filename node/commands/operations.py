@@ -150,7 +150,9 @@ def audit(home: Path, action: str | None, peer: str | None, since: str | None,
         click.echo("no audit entries match")
     for e in entries:
         counts = ", ".join(f"{k} {v:,}" for k, v in e.counts.items())
-        what = f"{e.dataset}@{e.dataset_version}" if e.dataset else ""
+        what = e.dataset or ""
+        if e.dataset and e.dataset_version:
+            what += f"@{e.dataset_version}"
         click.echo(
             f"#{e.seq} {e.time} {e.event:<9} {e.peer or '-':<12} {e.agreement or '-':<18} "
             f"{what} {counts}{(' - ' + e.detail) if e.detail else ''}"
