@@ -92,7 +92,11 @@ class Source:
         return ", ".join(parts)
 
     def raw_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
-        """(line of each row, verbatim text columns named by the source's headers)."""
+        """(line of each row, verbatim text columns named by the source's headers).
+
+        Lines count records as pyarrow does: a quoted value spanning lines counts once and
+        blank lines not at all, so they match the lines of skipped rows in `problems`.
+        """
         raise NotImplementedError
 
     def numbered_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
@@ -133,6 +137,7 @@ class CsvSource(Source):
     def raw_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
         name = self.path.name
         skipped: list[int] = []
+        self.problems = []
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
             skipped.append(row.number or 0)
@@ -185,7 +190,8 @@ class CsvSource(Source):
                     table = _nfc(table)
                 lines = _lines(next_line, table.num_rows, skipped)
                 next_line = (lines[-1].as_py() + 1) if len(lines) else next_line
-                skipped.clear()
+                # Rows skipped past this batch (parsed ahead) shift the next one.
+                skipped[:] = [b for b in skipped if b >= next_line]
                 yield lines, table
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise self._read_error(exc) from exc
@@ -382,6 +388,7 @@ class XlsxSource(Source):
 
     def raw_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
         book = self._workbook()
+        self.problems = []
         width = len(self.columns)
         rows: list[list[str]] = []
         lines: list[int] = []
