@@ -5,7 +5,7 @@
 MAX_ARCHIVE_BYTES = 2 * 1024**3  # refuse larger downloads before unpacking
 MAX_UNPACKED_BYTES = 20 * 1024**3  # total unpacked size, whatever the ratio
 MAX_UNPACK_RATIO = 200  # zip-bomb guard: unpacked / packed bytes, per member and in total
-MAX_ARCHIVE_MEMBERS = 1_000  # a DwC-A has a handful of files; thousands means abuse
+MAX_ARCHIVE_MEMBERS = 20_000  # GBIF downloads carry one EML per dataset; 200,000 is abuse
 MAX_XML_BYTES = 16 * 1024**2  # meta.xml / eml.xml are read whole; cap before parsing
 UNPACK_CHUNK_BYTES = 1024**2  # streaming copy size while enforcing the caps
 STREAM_MEMBER_MIN_BYTES = 4 * 1024**2  # larger zip data files are parsed from the zip, not unpacked

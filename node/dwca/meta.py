@@ -152,7 +152,12 @@ def _simple(root: Path) -> ArchiveLayout:
         )
     try:
         descriptor = DataFileDescriptor.make_from_file(str(data_files[0]))
-    except (UnicodeDecodeError, ValueError, StopIteration, OSError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise InvalidArchive(
+            f"{data_files[0].name}: not valid UTF-8 text (byte {exc.start}); an archive without "
+            "meta.xml must be UTF-8, or add a meta.xml that declares the encoding"
+        ) from exc
+    except (ValueError, StopIteration, OSError, csv.Error) as exc:
         raise InvalidArchive(
             f"{data_files[0].name}: cannot detect the delimiter or header ({exc})"
         ) from exc

@@ -111,7 +111,7 @@ class DwcArchive:
             problems.append(
                 RowProblem(
                     name,
-                    None if row.number is None else row.number + skip,
+                    row.number,  # pyarrow counts physical lines, skipped ones included
                     "column_count",
                     f"has {row.actual_columns} columns, expected {row.expected_columns}",
                 )
@@ -129,7 +129,9 @@ class DwcArchive:
             column_names=[f"f{i}" for i in range(width)],
             encoding=encoding,
             block_size=block_bytes,
-            use_threads=True,
+            # Single-threaded parsing is as fast here (decompression is the bottleneck)
+            # and is the only mode in which pyarrow reports the line of a bad row.
+            use_threads=False,
         )
         parse_options = pacsv.ParseOptions(
             delimiter=delimiter or "\t",
