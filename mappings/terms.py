@@ -26,14 +26,13 @@ for _uri in [*_DWCA_READER_TERMS, *_GBIF_TERMS]:
     TERM_URIS.setdefault(_uri.rsplit("/", 1)[-1], _uri)
 TERM_URIS.setdefault("language", DC_NS + "language")
 TERM_URIS.setdefault("source", DC_NS + "source")
-TERM_URIS.setdefault("description", DC_NS + "description")
 # GBIF indexes the IUCN category under IUCN's own namespace.
 TERM_URIS.setdefault("iucnRedListCategory", "http://iucn.org/terms/iucnRedListCategory")
 # Darwin Core terms added after the list python-dwca-reader was generated from.
 for _name in (
     "organismQuantity", "organismQuantityType", "degreeOfEstablishment", "pathway",
     "recordedByID", "identifiedByID", "georeferenceVerificationStatus", "verbatimLabel",
-    "vitality", "caste", "parentMeasurementID", "measurementMethod",
+    "vitality", "caste",
 ):
     TERM_URIS.setdefault(_name, DWC_NS + _name)
 

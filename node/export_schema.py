@@ -77,6 +77,14 @@ _DWC_CLASSES: dict[str, dict[str, str]] = {
         "catalogNumber": "Number of the object in its collection",
         "recordNumber": "Collector's field number for the record",
         "recordedBy": "People who recorded the occurrence",
+        "recordedByID": "Identifiers (e.g. ORCID) of the people who recorded it",
+        "organismQuantity": "A number or enumeration of the organisms present",
+        "organismQuantityType": "The unit of organismQuantity (e.g. individuals, % cover)",
+        "degreeOfEstablishment": "How established the organism is at the place (e.g. native)",
+        "pathway": "How the organism came to the place, if introduced",
+        "vitality": "Whether the organism was alive or dead when observed",
+        "caste": "Caste of a social organism",
+        "verbatimLabel": "The label text of a specimen, as written",
         "individualCount": "Number of individuals present",
         "individualID": "Identifier of the individual organism (legacy)",
         "sex": "Sex of the organisms",
@@ -164,6 +172,7 @@ _DWC_CLASSES: dict[str, dict[str, str]] = {
         "georeferenceSources": "Maps or gazetteers used for the coordinates",
         "georeferenceVerificationStatus": "Whether the coordinates were checked",
         "georeferenceRemarks": "Remarks about the coordinates",
+        "georeferenceVerificationStatus": "Whether the coordinates were checked, and how",
     },
     "GeologicalContext": {
         "geologicalContextID": "Identifier of the geological context",
@@ -188,6 +197,7 @@ _DWC_CLASSES: dict[str, dict[str, str]] = {
     "Identification": {
         "identificationID": "Identifier of the identification",
         "identifiedBy": "Who identified the organism",
+        "identifiedByID": "Identifiers (e.g. ORCID) of who identified it",
         "dateIdentified": "When it was identified, ISO 8601 text",
         "identificationReferences": "Works used for the identification",
         "identificationVerificationStatus": "How far the identification was checked",
@@ -231,6 +241,7 @@ _DWC_CLASSES: dict[str, dict[str, str]] = {
         "taxonomicStatus": "accepted, synonym, ... at the publisher",
         "nomenclaturalStatus": "Nomenclatural status (nom. illeg., ...)",
         "taxonRemarks": "Remarks about the taxon",
+        "iucnRedListCategory": "IUCN Red List category (CR, EN, VU, ...), as GBIF indexes it",
     },
     "GBIF": {
         "gbifID": "GBIF's identifier of the occurrence (GBIF records)",
