@@ -16,6 +16,8 @@ from bench.measure import print_table
 SUITES = (
     ("bench.bench_reader", "Reading a DwC-A (occurrence core, 20 terms)",
      {"sizes": (1_000_000, 3_000_000)}, {"sizes": (100_000,)}),
+    ("bench.bench_publish", "fednode publish of an institutional CSV",
+     {"rows": 1_000_000}, {"rows": 50_000}),
     ("bench.bench_enforce", "Enforcing an agreement flow (every rule kind)",
      {"rows": 1_000_000}, {"rows": 50_000}),
     ("bench.bench_reconcile", "Reconciling Guangxi (6,343) against Flora of China (74,068)",

@@ -236,8 +236,7 @@ class GbifHarvester:
         self.config, self.query, self.store = config, query, store
         self.source = f"gbif:{query.name}"
         self.client = client or GbifClient.for_node(config)
-        # node.toml has no per-query format yet; pick it up once GbifQueryConfig has one.
-        self.download_format = str(getattr(query, "format", "") or constants.GBIF_DOWNLOAD_FORMAT)
+        self.download_format = query.format or constants.GBIF_DOWNLOAD_FORMAT
 
     @property
     def dest(self) -> Path:

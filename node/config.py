@@ -19,6 +19,7 @@ CONFIG_FILE = "node.toml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 DATASET_TYPES = ("occurrence", "checklist")
 GBIF_METHODS = ("search", "download")
+GBIF_FORMATS = ("SIMPLE_PARQUET", "DWCA")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class GbifQueryConfig:
     predicate: dict[str, Any]
     method: str = "search"
     schedule: str = "every 24h"
+    format: str = "SIMPLE_PARQUET"  # download format: SIMPLE_PARQUET or DWCA
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ def _gbif(raw: dict[str, Any], n: int) -> GbifQueryConfig:
     if values.get("method", "search") not in GBIF_METHODS:
         raise ConfigError(f"{CONFIG_FILE}: {where} method must be one of {GBIF_METHODS}")
     values["predicate"] = dict(_require(raw, "predicate", where))
+    if values.get("format", "SIMPLE_PARQUET") not in GBIF_FORMATS:
+        raise ConfigError(f"{CONFIG_FILE}: {where} format must be one of {GBIF_FORMATS}")
     return GbifQueryConfig(**values)
 
 

@@ -44,6 +44,7 @@ url = "{gbif}"  # GBIF API base URL; point at a mirror or a test server
 # creator = "..."                      # EML creator
 # contact_email = "..."                # EML contact
 # keywords = ["karst", "Gesneriaceae"]
+# language = "zh"                      # language of the dataset's text (ISO 639-1), for the EML
 
 # One block per partner node to harvest (see `fednode peer add`).
 # [[peers]]
@@ -57,6 +58,7 @@ url = "{gbif}"  # GBIF API base URL; point at a mirror or a test server
 # [[gbif]]
 # name = "guangxi-gesneriaceae"
 # method = "search"                    # search (< 100,000 records) | download (any size)
+# format = "SIMPLE_PARQUET"            # download only: SIMPLE_PARQUET | DWCA
 # schedule = "every 24h"
 # predicate = {{ country = "CN", stateProvince = "Guangxi", family = "Gesneriaceae" }}
 """
