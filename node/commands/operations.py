@@ -14,7 +14,7 @@ from node.cli import home_option, main
 from node.errors import HarvestError, InvalidInput
 
 
-async def _harvest(home: Path, sources: list[str]) -> list[object]:
+async def _harvest(home: Path, sources: list[str], on_done=None) -> list[object]:  # noqa: ANN001
     from harvesters.http import client_session
     from harvesters.runs import RunLog
     from harvesters.schedule import Runtime, run_source
@@ -29,6 +29,8 @@ async def _harvest(home: Path, sources: list[str]) -> list[object]:
             runtime = Runtime(config, load_identity(home), session, runs)
             for source in sources:
                 results.append(await run_source(runtime, source))
+                if on_done is not None:
+                    on_done(source)
     finally:
         runs.close()
     return results
@@ -58,7 +60,12 @@ def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool) -> Non
     if not sources:
         click.echo("nothing to harvest: node.toml declares no peers or GBIF queries")
         return
-    results = asyncio.run(_harvest(home, sources))
+    if sys.stderr.isatty():
+        with click.progressbar(length=len(sources), label="harvesting", file=sys.stderr,
+                               item_show_func=lambda s: s or "") as bar:
+            results = asyncio.run(_harvest(home, sources, lambda source: bar.update(1, source)))
+    else:
+        results = asyncio.run(_harvest(home, sources))
     failed = 0
     for result in results:
         line = f"{result.source}: {result.outcome}, {result.records:,} records in {result.duration_s:.1f} s"
