@@ -65,3 +65,27 @@ def name_links(config: NodeConfig) -> pa.Table | None:
         pc.index_in(links.column("verbatim_name"), links.column("verbatim_name")),
     )
     return links.filter(first).drop_columns(["confidence"])
+
+
+def with_accepted_names(config: NodeConfig, table: pa.Table) -> pa.Table:
+    """Add `fed_accepted_name` / `fed_match_kind` from the node's crosswalks, so that
+    agreement taxon scopes also match records named under another concept."""
+    from node.export_schema import prepare_crosswalk
+
+    links = name_links(config)
+    if links is None or "scientificName" not in table.column_names:
+        return table
+    accepted, kind, _ = prepare_crosswalk(links).lookup(table.column("scientificName").combine_chunks())
+    for name, values in (("fed_accepted_name", accepted), ("fed_match_kind", kind)):
+        if name in table.column_names:
+            table = table.drop_columns([name])
+        table = table.append_column(name, values)
+    return table
+
+
+def crosswalks_fingerprint(config: NodeConfig) -> str:
+    """Changes whenever any stored crosswalk is rewritten (each write is a new snapshot)."""
+    root = Store(config.home).crosswalks()
+    if not root.is_dir():
+        return ""
+    return ",".join(sorted(str(p.resolve().name) for p in root.glob("*/crosswalk")))

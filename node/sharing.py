@@ -153,10 +153,14 @@ class Sharing:
                 records=version.records, modified=version.modified.isoformat(), counts={},
             )
         agreement, flow = grant
+        from node.crosswalks import crosswalks_fingerprint
+
         now = dt.datetime.now(dt.UTC)
+        # Everything the enforced output depends on: data, agreement, flow, the day (embargo
+        # windows move) and the crosswalks (taxon scopes match reconciled names).
         key = hashlib.sha256(
             f"{dataset_id}|{version.version}|{version.sha256}|{agreement.sha256}|{flow.index}|"
-            f"{now.date()}".encode()
+            f"{now.date()}|{crosswalks_fingerprint(self.config)}".encode()
         ).hexdigest()[:24]
         folder = self.store.cache() / "shared" / dataset_id / key
         lock = self._builds.setdefault(key, asyncio.Lock())
@@ -179,7 +183,9 @@ class Sharing:
         from mappings.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 
         dataset = self._dataset(dataset_id)
-        table = read_parquet(self.store.local(dataset_id))
+        from node.crosswalks import with_accepted_names
+
+        table = with_accepted_names(self.config, read_parquet(self.store.local(dataset_id)))
         shared, report = enforce(table, agreement, flow, now, dataset_id=dataset_id)
         row_type = TAXON_ROW_TYPE if dataset.type == "checklist" else OCCURRENCE_ROW_TYPE
         summary = f"Shared with {flow.to_party} under agreement {agreement.ref} ({flow.label})."
