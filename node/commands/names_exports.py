@@ -15,7 +15,9 @@ from node.cli import home_option, main
 @click.argument("right")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for crosswalk.csv, review.csv and Parquet (default: the node's store).")
-def reconcile(home: Path, left: str, right: str, output: Path | None) -> None:
+@click.option("--gbif-match", is_flag=True,
+              help="Ask GBIF's species matching (node.toml [gbif_api]) for names neither list resolves.")
+def reconcile(home: Path, left: str, right: str, output: Path | None, gbif_match: bool) -> None:
     """Taxon crosswalk between two checklists: own dataset, <peer>/<dataset>, gbif/<query> or a file."""
     from mappings.checklists import load_checklist
     from mappings.reconcile import reconcile as build
@@ -30,7 +32,12 @@ def reconcile(home: Path, left: str, right: str, output: Path | None) -> None:
         tables.append(found if not isinstance(found, Path) else load_checklist(str(found)))
     decisions_path = home / "mappings" / "decisions.csv"
     decisions = load_decisions(decisions_path) if decisions_path.exists() else None
-    crosswalk = build(tables[0], tables[1], decisions)
+    matcher = None
+    if gbif_match:
+        from harvesters.gbif_names import gbif_matcher
+
+        matcher = gbif_matcher(config)
+    crosswalk = build(tables[0], tables[1], decisions, gbif_matcher=matcher)
     folder = crosswalk_folder(config, left, right)
     paths = crosswalk.write(folder)
     if output:
