@@ -260,7 +260,16 @@ def cites_as_basionym(recombination: str, original: str) -> bool:
     return _team_match(a.basionym, b.original) == "equal"
 
 
-def first_author_initial(text: str) -> str:
-    """The first letter of the original author's key: how the homotypic index is bucketed."""
-    original = parse_authorship(text).original
-    return original[0][:1] if original else ""
+@lru_cache(maxsize=131072)
+def original_initial(text: str) -> str:
+    """First letter of the first original author's key (basionym author if cited).
+
+    A cheap bucket for homotypic look-ups: two names linked by a basionym citation have
+    the same original authors, so they share this letter (`Hand.-Mazz.` and
+    `(Handel-Mazzetti) D. Padgett` both give 'h'; `DC.` and `Candolle` both 'c').
+    """
+    text = ascii_fold(text or "").strip()
+    if text.startswith("("):
+        text = text[1:].split(")", 1)[0]
+    first = TEAM_SPLIT.split(re.sub(r"\s+ex\.?\s+", " & ", text), maxsplit=1)[0]
+    return _author_key(re.sub(r"\.(?=[A-Za-z])", ". ", first))[:1]

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from mappings import vernacular
-from mappings.authors import first_author_initial
+from mappings.authors import original_initial
 from mappings.names import ParsedName, parse_name, stem_epithet
 from mappings.terms import TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node.errors import InvalidSource
@@ -269,7 +269,7 @@ def _build(taxa: Iterable[_Taxon]) -> pa.Table:
 
 
 # -- the checklist as `reconcile` reads it --------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One checklist row, parsed once."""
 
@@ -316,6 +316,7 @@ class Index:
         self.by_stem: dict[str, list[Entry]] = defaultdict(list)
         self.by_genus: dict[str, list[Entry]] = defaultdict(list)
         self.by_epithets: dict[str, list[Entry]] = defaultdict(list)
+        # (last epithet stem, original author's initial) -> names: homotypic candidates
         self.by_last_epithet: dict[tuple[str, str], list[Entry]] = defaultdict(list)
         self.by_zh: dict[str, list[Entry]] = defaultdict(list)
         self.by_vi: dict[str, list[Entry]] = defaultdict(list)
@@ -333,8 +334,8 @@ class Index:
                 genus, _, epithets = parsed.stem_key.partition(" ")
                 self.by_genus[genus].append(entry)
                 self.by_epithets[epithets].append(entry)
-                last = (stem_epithet(parsed.epithets[-1]), first_author_initial(entry.authorship))
-                self.by_last_epithet[last].append(entry)
+                last = stem_epithet(parsed.epithets[-1])
+                self.by_last_epithet[(last, original_initial(entry.authorship))].append(entry)
             for key in vernacular.keys(entry.zh, "zh"):
                 self.by_zh[key].append(entry)
             for key in vernacular.keys(entry.vi, "vi"):

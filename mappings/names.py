@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
@@ -116,38 +116,42 @@ class ParsedName:
     vernacular: str = ""  # a Chinese name written after the Latin one
     flags: tuple[str, ...] = field(default=())
 
-    @cached_property
-    def canonical(self) -> str:
-        if self.hybrid == "formula":
-            return self.verbatim
-        parts = [("×" if self.hybrid == "genus" else "") + self.genus]
-        for i, epithet in enumerate(self.epithets):
-            if i == 0:
-                parts.append(("×" if self.hybrid == "species" else "") + epithet)
-            else:
-                if self.markers[i - 1]:
-                    parts.append(self.markers[i - 1])
-                parts.append(epithet)
-        if self.cultivar:
-            parts.append(f"'{self.cultivar}'")
-        return " ".join(p for p in parts if p)
+    # Derived once at construction: reconciliation reads them for every comparison.
+    canonical: str = field(init=False, default="")
+    exact_key: str = field(init=False, default="")
+    stem_key: str = field(init=False, default="")
 
-    @cached_property
-    def exact_key(self) -> str:
-        return ascii_fold(self.canonical).lower()
+    def __post_init__(self) -> None:
+        canonical = _canonical(self)
+        stem_key = ""
+        if self.genus:
+            words = [genus_key(self.genus), *(stem_epithet(e) for e in self.epithets)]
+            if self.cultivar:
+                words.append(ascii_fold(self.cultivar).lower())
+            stem_key = " ".join(words)
+        object.__setattr__(self, "canonical", canonical)
+        object.__setattr__(self, "exact_key", ascii_fold(canonical).lower())
+        object.__setattr__(self, "stem_key", stem_key)
 
-    @cached_property
-    def stem_key(self) -> str:
-        if not self.genus:
-            return ""
-        words = [genus_key(self.genus), *(stem_epithet(e) for e in self.epithets)]
-        if self.cultivar:
-            words.append(ascii_fold(self.cultivar).lower())
-        return " ".join(words)
-
-    @cached_property
+    @property
     def is_autonym(self) -> bool:
         return len(self.epithets) >= 2 and self.epithets[-1] == self.epithets[0]
+
+
+def _canonical(name: ParsedName) -> str:
+    if name.hybrid == "formula":
+        return name.verbatim
+    parts = [("×" if name.hybrid == "genus" else "") + name.genus]
+    for i, epithet in enumerate(name.epithets):
+        if i == 0:
+            parts.append(("×" if name.hybrid == "species" else "") + epithet)
+        else:
+            if name.markers[i - 1]:
+                parts.append(name.markers[i - 1])
+            parts.append(epithet)
+    if name.cultivar:
+        parts.append(f"'{name.cultivar}'")
+    return " ".join(p for p in parts if p)
 
 
 def normalise(text: str) -> tuple[str, str]:
@@ -156,12 +160,16 @@ def normalise(text: str) -> tuple[str, str]:
     NFKC turns full-width brackets, letters and spaces from Chinese input methods into
     ASCII; a Chinese name typed after the Latin one is split off rather than discarded.
     """
-    text = unicodedata.normalize("NFKC", text or "").translate(_QUOTES)
-    match = _CJK.search(text)
+    text = text or ""
     vernacular = ""
-    if match:
-        vernacular = text[match.start() :].strip()
-        text = text[: match.start()]
+    if not text.isascii():  # most names are plain ASCII: skip Unicode work for them
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+        match = _CJK.search(text)
+        if match:
+            vernacular = text[match.start() :].strip()
+            text = text[: match.start()]
+    elif '"' in text or "`" in text:
+        text = text.translate(_QUOTES)
     text = " ".join(text.split()).strip(" ,;")
     text = _GLUED_MARKER.sub(r"\1 ", text)  # 'var.bryoniifolia' -> 'var. bryoniifolia'
     if "(" in text:

@@ -34,7 +34,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA, Levenshtein
 
 from mappings import review
-from mappings.authors import cites_as_basionym, compare_authorship, first_author_initial
+from mappings.authors import cites_as_basionym, compare_authorship, original_initial
 from mappings.checklists import Entry, Index, entries, from_table, load_checklist
 from mappings.names import (
     describe_differences,
@@ -351,7 +351,7 @@ class Reconciler:
             found = self.through_reference(left, self.reference)
         if not found and left.parsed.epithets and left.authorship:
             last = stem_epithet(left.parsed.epithets[-1])
-            bucket = (last, first_author_initial(left.authorship))
+            bucket = (last, original_initial(left.authorship))
             pool = self.allowed(left, self.right.by_last_epithet.get(bucket, ()))
             for entry in pool:
                 link = _basionym_link(left, entry)
@@ -368,8 +368,9 @@ class Reconciler:
                 continue
             last = stem_epithet(left.parsed.epithets[-1])
             pairs = set()
-            bucket = (last, first_author_initial(left.authorship))
-            for entry in self.right.by_last_epithet.get(bucket, ()):
+            for entry in self.right.by_last_epithet.get(
+                (last, original_initial(left.authorship)), ()
+            ):
                 if _basionym_link(left, entry):
                     pairs.add((left.parsed.genus, entry.parsed.genus))
             for key in keys(left.zh, "zh"):

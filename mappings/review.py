@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from mappings.checklists import Entry
 from mappings.names import parse_name
@@ -151,7 +152,7 @@ class Crosswalk:
             "review": directory / "review.csv",
         }
         write_parquet_atomic(paths["parquet"], [self.table], schema=CROSSWALK_SCHEMA)
-        write_csv_atomic(paths["csv"], self.table.column_names, self.table.to_pylist())
+        _write_arrow_csv_atomic(paths["csv"], self.table)
         write_review(self.table, paths["review"])
         return paths
 
@@ -373,3 +374,17 @@ def score_labelled(table: pa.Table, labelled: Iterable[dict]) -> dict:
         "recall": found / (found + len(missed)) if found + len(missed) else 1.0,
         "kind_agreement": kinds_agree / found if found else 1.0,
     }
+
+
+def _write_arrow_csv_atomic(path: Path, table: pa.Table) -> None:
+    """The whole crosswalk as CSV, written by Arrow (fast) to a temporary file, then renamed."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(descriptor)
+    try:
+        pacsv.write_csv(table, temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -35,6 +35,7 @@ _UNRELIABLE = re.compile(r"[?？\ue000-\uf8ff\ufffd]")
 # Letters only Vietnamese uses among Latin-script languages a checklist may hold.
 _VIETNAMESE = re.compile(r"[ăâđêôơưĂÂĐÊÔƠƯạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]")
 
+_PLAIN_ZH = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 _ZH_NOISE = re.compile(r"[\s·・.\-]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -70,6 +71,8 @@ def split_names(text: str, language: str) -> list[str]:
     """One field holding several names -> the names, in display form, duplicates dropped."""
     text = unicodedata.normalize("NFC" if language == "vi" else "NFKC", text or "")
     pattern = _SPLIT_ZH if language == "zh" else _SPLIT_LATIN
+    if language == "zh" and not pattern.search(text) and " " not in text:
+        return [text] if text else []  # the usual case: one name, nothing to split
     names = []
     for part in pattern.split(text):
         part = ("" if language == "zh" else " ").join(part.split())
@@ -83,6 +86,8 @@ _ZH_KEYS_MAX = 500_000  # about 50 MB; cleared when full, a cache only
 
 
 def _zh_clean(name: str) -> str:
+    if _PLAIN_ZH.fullmatch(name):
+        return name  # the usual case: Chinese characters only, nothing to clean
     name = _ZH_NOISE.sub("", _ZH_QUALIFIER.sub("", unicodedata.normalize("NFKC", name)))
     return "" if _UNRELIABLE.search(name) else name
 
@@ -132,6 +137,8 @@ KEY_FUNCTIONS = {"zh": zh_key, "vi": vi_key, "en": en_key}
 
 def keys(field: str, language: str) -> set[str]:
     """Every match key of a display field (names joined by SEPARATOR)."""
+    if not field:
+        return set()
     function = KEY_FUNCTIONS[language]
     found = {function(name) for name in field.split(SEPARATOR) if name}
     found.discard("")
