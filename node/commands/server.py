@@ -37,12 +37,21 @@ async def serve_until_stopped(app: web.Application, host: str, port: int, announ
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload_agreements(app))
     if announce:
         click.echo(f"fednode serving on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def _reload_agreements(app: web.Application) -> None:
+    """SIGHUP: re-read every agreement file now (edits are also seen on the next request)."""
+    from node.sharing import SHARING
+
+    if SHARING in app:
+        app[SHARING].book.refresh(force=True)
 
 
 @main.command()
