@@ -7,6 +7,7 @@ scientific names. Everything is escaped: dataset titles and names come from data
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ipaddress
 import json
 from html import escape
@@ -19,17 +20,54 @@ from node.app import CONFIG
 from node.errors import AgreementDenied
 
 STYLE = """
-body{font-family:system-ui,-apple-system,"Noto Sans","Noto Sans CJK SC",sans-serif;margin:2rem;
-max-width:72rem;color:#1b1b1b}h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}
+body{font-family:system-ui,-apple-system,"Noto Sans","Noto Sans CJK SC",sans-serif;
+margin:2rem;max-width:80rem;color:#1b1b1b}h1{margin-bottom:.2rem}
+h2{margin-top:2rem;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.3rem .5rem;
 border-bottom:1px solid #eee;vertical-align:top}th{background:#f5f5f5}.muted{color:#666}
 .ok,.active{color:#11702b}.failed,.expired,.invalid,.tampered{color:#a11}.unchanged{color:#555}
-.awaiting{color:#a60}code{font-size:.9em}
+.awaiting{color:#a60}code{font-size:.9em}.when,.id{white-space:nowrap}
+.meaning{display:inline-block;min-width:11rem}
+ul.names{list-style:none;margin:0;padding:0;min-width:15rem}ul.names li{margin-bottom:.3rem}
 """
+
+
+# Colour of each agreement state (agreements.model.Status values, plus "invalid").
+STATE_CLASS = {
+    "active": "active", "awaiting signature": "awaiting", "not yet valid": "awaiting",
+    "expired": "expired", "tampered": "tampered", "names list mismatch": "invalid",
+}
+NBSP = "\u00a0"  # joins a count to its label so a narrow column never splits them
 
 
 def _cell(value: Any) -> str:
     return escape("" if value is None else str(value))
+
+
+def _when(value: Any) -> str:
+    """A timestamp to the second in UTC, the full value kept in `<time datetime>`."""
+    if not value:
+        return ""
+    try:
+        moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return _cell(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f'<time class="when" datetime="{_cell(value)}">{text}</time>'
+
+
+def _counts(counts: Any) -> str:
+    """`{"sent": 600, "total": 600}` as "sent 600, total 600", never broken inside a pair."""
+    if not isinstance(counts, dict):
+        return _cell(counts)
+    return escape(", ".join(f"{k.replace('_', NBSP)}{NBSP}{v:,}" for k, v in counts.items()))
+
+
+def _id(value: Any) -> str:
+    """An identifier such as gxib-vnmn@1, kept on one line."""
+    return f'<span class="id">{_cell(value)}</span>' if value else ""
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -46,25 +84,26 @@ def render(status: dict[str, Any]) -> str:
         f"<h1>{_cell(node['name'])}</h1>",
         f'<p class="muted">fednode <code>{_cell(node["id"])}</code> · {_cell(node["country"])} · '
         f"key fingerprint <code>{_cell(node['fingerprint'])}</code> · generated "
-        f"{_cell(status['generated'])}</p>",
+        f"{_when(status['generated'])}</p>",
         "<h2>Datasets</h2>",
     ]
     rows = []
     for d in status["datasets"]:
-        names = "<br>".join(
-            f"<i>{_cell(e.get('scientificName'))}</i> "
+        names = "".join(
+            f"<li><i>{_cell(e.get('scientificName'))}</i><br>"
             + " · ".join(
                 f'<span lang="{lang}">{_cell(e.get("fed_vernacular_" + lang))}</span>'
                 for lang in ("zh", "vi", "en")
                 if e.get("fed_vernacular_" + lang)
             )
+            + "</li>"
             for e in d["examples"]
         )
         rows.append([
             f"<b>{_cell(d['title'])}</b><br><code>{_cell(d['id'])}</code>",
             _cell(d["type"]), _cell(d["version"] or "not published"),
             f"{d['records']:,}", _cell(d["licence"]) + (" (public)" if d["public"] else ""),
-            _cell(d["modified"]), names,
+            _when(d["modified"]), f'<ul class="names">{names}</ul>' if names else "",
         ])
     parts.append(_table(
         ["Dataset", "Type", "Version", "Records", "Licence", "Published", "Names (zh · vi · en)"],
@@ -79,9 +118,9 @@ def render(status: dict[str, Any]) -> str:
             f"<code>{_cell(s['source'])}</code><br>{_cell(s.get('url', ''))}",
             _cell(s["schedule"]),
             f'<span class="{_cell(outcome)}">{_cell(outcome)}</span><br>'
-            f'<span class="muted">{_cell(s.get("meaning", ""))}</span>',
-            f"{int(run.get('records') or 0):,}", _cell(run.get("finished")),
-            _cell(s.get("next_run")), _cell(run.get("error")),
+            f'<span class="muted meaning">{_cell(s.get("meaning", ""))}</span>',
+            f"{int(run.get('records') or 0):,}", _when(run.get("finished")),
+            _when(s.get("next_run")) or "not scheduled", _cell(run.get("error")),
         ])
     parts.append(_table(
         ["Source", "Schedule", "Last run", "Records", "Finished", "Next run", "Last error"], rows
@@ -89,7 +128,7 @@ def render(status: dict[str, Any]) -> str:
     parts.append("<h2>Agreements</h2>")
     rows = []
     for a in status["agreements"]:
-        css = a["status"].split()[0]
+        css = STATE_CLASS.get(a["status"], "invalid")
         rows.append([
             f"<b>{_cell(a['ref'] or a['file'])}</b><br>{_cell(a['title'])}",
             f'<span class="{_cell(css)}">{_cell(a["status"])}</span>',
@@ -98,8 +137,9 @@ def render(status: dict[str, Any]) -> str:
     parts.append(_table(["Agreement", "State", "Why", "Flows"], rows))
     parts.append("<h2>Recent audit entries</h2>")
     rows = [
-        [_cell(e["seq"]), _cell(e["time"]), _cell(e["event"]), _cell(e["peer"]),
-         _cell(e["agreement"]), _cell(e["dataset"]), _cell(e.get("counts")), _cell(e.get("detail"))]
+        [_cell(e["seq"]), _when(e["time"]), _cell(e["event"]), _cell(e["peer"]),
+         _id(e["agreement"]), _id(e["dataset"]), _counts(e.get("counts")),
+         _cell(e.get("detail"))]
         for e in status["audit"]
     ]
     parts.append(_table(
