@@ -250,6 +250,7 @@ class Reconciler:
         self.gbif_matcher = gbif_matcher
         self.claimed: dict[int, str] = {}  # right row -> left name that matches it exactly
         self.notes: dict[str, str] = {}  # left name -> what an unresolved name's search found
+        self.accepted_elsewhere: dict[str, str] = {}  # left name -> GBIF's accepted name
         self.genus_links: Counter[tuple[str, str]] = Counter()  # (left, right genus) -> links
 
     def allowed(self, left: Entry, entries: Iterable[Entry]) -> list[Entry]:
@@ -449,6 +450,8 @@ class Reconciler:
         except Exception as exc:  # a failed lookup must not fail the whole crosswalk
             self.notes[left.name] = f"GBIF lookup failed: {exc}"
             return []
+        # v2 answers carry `usage`, `acceptedUsage`, `diagnostics`; v1 answers are flat and
+        # give the accepted species of a synonym in `species`.
         usage = answer.get("usage") or answer
         accepted = answer.get("acceptedUsage") or {}
         diagnostics = answer.get("diagnostics") or answer
@@ -469,6 +472,7 @@ class Reconciler:
         found = [Candidate(e, "synonym", confidence, [note]) for e in self.allowed(left, targets)]
         if not found:
             self.notes[left.name] = f"{note}, which the right list does not hold"
+            self.accepted_elsewhere[left.name] = name
         return found
 
     def settle(self, left: Entry, found: list[Candidate]) -> list[Candidate]:
@@ -529,10 +533,8 @@ def reconcile(
                 candidates, kind = reconciler.crosscheck(entry, candidates, kind)
             accepted = decisions.accepted.get(entry.name, set())
             picked = [c for c in candidates if c.entry.name in accepted]
-            if picked:
+            if picked:  # an accepted candidate, even one of several, settles the name
                 candidates, kind, decided_by = picked[:1], picked[0].kind, "curator"
-                if kind == "ambiguous":
-                    kind = picked[0].kind
                 picked[0].confidence = 1.0
         for candidate in candidates:
             matched.add(candidate.entry.row)
@@ -544,6 +546,7 @@ def reconcile(
             right_index.accepted_of,
             reconciler.notes.get(entry.name, ""),
             decisions,
+            reconciler.accepted_elsewhere.get(entry.name, ""),
         )
     for entry in right_index.entries:
         if entry.row not in matched:

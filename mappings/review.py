@@ -283,17 +283,19 @@ def left_rows(
     accepted_of: Callable[[Entry], Entry],
     note: str,
     decisions: Decisions,
+    accepted_elsewhere: str = "",
 ) -> list[dict]:
     """The crosswalk rows of one left name: one per candidate, or one `none` row.
 
     `accepted_name` is the right list's accepted name for a pair, the left name's own for
-    `none` and `higher_rank` rows, and empty for `ambiguous` rows until a curator decides.
+    `none` and `higher_rank` rows (or the accepted name GBIF gave for a name the right list
+    lacks), and empty for `ambiguous` rows until a curator decides.
     """
     if not candidates:
         evidence = [note or "no counterpart in the right list"]
         if entry.name in decisions.rejected:
             evidence.append("curator rejected " + ", ".join(sorted(decisions.rejected[entry.name])))
-        own = entry.accepted or entry.name
+        own = accepted_elsewhere or entry.accepted or entry.name
         return [crosswalk_row(entry, None, "none", 0.0, evidence, None, own, decided_by)]
     rows = []
     for candidate in candidates:

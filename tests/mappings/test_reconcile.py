@@ -357,3 +357,16 @@ def test_reconcile_files__writes_parquet_csv_and_review(tmp_path):
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "crosswalk", "crosswalk.csv", "review.csv"
     ]  # fmt: skip
+
+
+def test_reconcile__gbif_accepted_name_outside_the_right_list_is_kept():
+    def gbif_matcher(name: str) -> dict:  # a stand-in answering in the flat v1 shape
+        return {"matchType": "EXACT", "confidence": 97, "status": "SYNONYM",
+                "species": "Tetradium ruticarpum"}  # fmt: skip
+
+    left = _taxa([{"scientificName": "Evodia rutaecarpa (Juss.) Benth."}])
+    right = _taxa([{"scientificName": "Senna alata (Linnaeus) Roxburgh"}])
+    crosswalk = reconcile(left, right, gbif_matcher=gbif_matcher)
+    (row,) = [r for r in crosswalk.table.to_pylist() if r["left_name"]]
+    assert (row["match_kind"], row["accepted_name"]) == ("none", "Tetradium ruticarpum")
+    assert "does not hold" in row["evidence"]
