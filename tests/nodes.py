@@ -31,6 +31,8 @@ def free_port() -> int:
 
 @dataclass
 class TestNode:
+    __test__ = False  # a helper, not a test class
+
     home: Path
     port: int
 
