@@ -455,21 +455,27 @@ class Reconciler:
         usage = answer.get("usage") or answer
         accepted = answer.get("acceptedUsage") or {}
         diagnostics = answer.get("diagnostics") or answer
-        name = (
-            accepted.get("canonicalName")
-            or accepted.get("name")
-            or answer.get("species")
-            or usage.get("canonicalName")
-            or ""
-        )
+        status = (usage.get("status") or answer.get("status") or "").upper()
+        if accepted:
+            name = accepted.get("canonicalName") or accepted.get("name") or ""
+        elif status == "SYNONYM":  # v1: the accepted taxon's species, the best it gives
+            name = answer.get("species") or ""
+        else:
+            name = usage.get("canonicalName") or answer.get("species") or ""
         match_type = diagnostics.get("matchType", "NONE")
         if not name or match_type in ("NONE", "HIGHERRANK"):
             return []
-        status = (usage.get("status") or answer.get("status") or "").upper()
         confidence = min(0.9, float(diagnostics.get("confidence") or 0) / 100)
         note = f"GBIF backbone: {left.name} -> {name} ({match_type}, {status or 'status ?'})"
         targets = self.right.by_exact.get(parse_name(name).exact_key, ())
-        found = [Candidate(e, "synonym", confidence, [note]) for e in self.allowed(left, targets)]
+        # GBIF either resolves a synonym or corrects a spelling our stages did not accept.
+        found = [
+            Candidate(e, "synonym", confidence, [note])
+            if status == "SYNONYM"
+            else Candidate(e, "fuzzy", confidence, [note],
+                           Levenshtein.distance(left.parsed.exact_key, e.parsed.exact_key))
+            for e in self.allowed(left, targets)
+        ]  # fmt: skip
         if not found:
             self.notes[left.name] = f"{note}, which the right list does not hold"
             self.accepted_elsewhere[left.name] = name
