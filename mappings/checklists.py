@@ -4,7 +4,10 @@ Sources: the two real Chinese checklist formats (the `cnplants` table of helixcn
 Flora of China names of helixcn/herblabel), a Darwin Core taxon CSV, a Darwin Core Archive
 (core Taxon + VernacularName extension), or a table already in the store. Whatever the
 source, `reconcile` sees `CHECKLIST_SCHEMA`: one row per distinct scientific name, the
-verbatim name kept as written and the parsed parts beside it.
+verbatim name kept as written and the parsed parts beside it. `Index` is that table as
+reconciliation reads it: each row parsed once, and dictionaries by canonical name, stem
+key, genus, epithets, basionym bucket and vernacular name, so that reconciling two
+50,000-name lists costs look-ups and per-genus scans instead of all-pairs comparisons.
 """
 
 from __future__ import annotations
@@ -94,14 +97,17 @@ def from_table(table: pa.Table) -> pa.Table:
             "the table has neither a `scientificName` column (Darwin Core) nor the "
             f"checklist layout (`name`, `canonical`); it has: {', '.join(table.column_names)}"
         )
-    rows = table.select(
-        [
-            c
-            for c in table.column_names
-            if c in _DWC_TAXON_TERMS or c == "id" or c.startswith("fed_vernacular_")
-        ]
-    ).to_pylist()
-    return _build(_dwc_taxa(rows, {}))
+    columns = [
+        c
+        for c in table.column_names
+        if c in _DWC_TAXON_TERMS or c == "id" or c.startswith("fed_vernacular_")
+    ]
+    selected = table.select(columns)
+    if "taxonID" not in columns and "id" not in columns:
+        # Occurrences: millions of rows, a few thousand names; Arrow finds the distinct
+        # combinations before any row becomes a Python object.
+        selected = selected.group_by(columns, use_threads=False).aggregate([])
+    return _build(_dwc_taxa(selected.to_pylist(), {}))
 
 
 _DWC_TAXON_TERMS = {
