@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -25,7 +26,16 @@ CONFIG = web.AppKey("config", NodeConfig)
 IDENTITY = web.AppKey("identity", Identity)
 METRICS = web.AppKey("metrics", "Metrics")
 STARTED = web.AppKey("started", float)
-READY = web.AppKey("ready", bool)
+
+
+@dataclass
+class RunState:
+    """Mutable while the app runs (aiohttp freezes the app's own mapping at start-up)."""
+
+    ready: bool = False
+
+
+STATE = web.AppKey("state", RunState)
 
 
 class Metrics:
@@ -77,7 +87,7 @@ async def errors_middleware(
     started = time.perf_counter()
     status = 500
     try:
-        if not request.app[READY] and request.path != "/health":
+        if not request.app[STATE].ready and request.path != "/health":
             raise _Starting("the node is starting or stopping; retry shortly")
         response = await handler(request)
         status = response.status
@@ -140,7 +150,7 @@ async def well_known(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    ready = request.app[READY]
+    ready = request.app[STATE].ready
     return web.json_response(
         {
             "status": "ok" if ready else "starting",
@@ -165,10 +175,15 @@ def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     app[IDENTITY] = identity
     app[METRICS] = Metrics()
     app[STARTED] = time.monotonic()
-    app[READY] = False
+    app[STATE] = RunState()
     app.router.add_get(WELL_KNOWN_PATH, well_known)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    from node.services import SERVICES, Services
+    from node.sharing import SHARING, Sharing
+
+    app[SERVICES] = Services()
+    app[SHARING] = Sharing(config, identity)
     api_datasets.add_routes(app)
     api_agreements.add_routes(app)
     status_page.add_routes(app)

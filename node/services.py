@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,19 +21,35 @@ from harvesters.schedule import (
     sync_jobs,
     unregister_runtime,
 )
-from node.app import CONFIG, IDENTITY, METRICS, READY
+from node.app import CONFIG, IDENTITY, METRICS, STATE
 
 log = logging.getLogger("fednode.node")
 
-RUNTIME = web.AppKey("runtime", Runtime)
-SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 SCHEDULE_ENABLED = web.AppKey("schedule_enabled", bool)
 
 
+@dataclass
+class Services:
+    """What the lifecycle starts; a holder set before the app starts, filled while it runs
+    (an aiohttp app's own state must not change after start-up)."""
+
+    runtime: Runtime | None = None
+    scheduler: AsyncIOScheduler | None = None
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def scheduler_of(app: web.Application) -> AsyncIOScheduler | None:
+    services = app.get(SERVICES)
+    return services.scheduler if services else None
+
+
 async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-    from node.sharing import Sharing, SHARING
+    from node.sharing import SHARING
 
     config = app[CONFIG]
+    services = app[SERVICES]
     session = client_session()
     runs = RunLog(config.home)
     runtime = Runtime(config, app[IDENTITY], session, runs)
@@ -43,20 +60,19 @@ async def lifecycle(app: web.Application) -> AsyncIterator[None]:
 
     runtime.on_result.append(count)
     register_runtime(runtime)
-    app[RUNTIME] = runtime
-    app[SHARING] = Sharing(config, app[IDENTITY])
+    services.runtime = runtime
     scheduler = None
     if app.get(SCHEDULE_ENABLED, True):
         scheduler = build_scheduler(config)
         scheduler.start()
         sync_jobs(scheduler, config)
-        app[SCHEDULER] = scheduler
-    app[READY] = True
+        services.scheduler = scheduler
+    app[STATE].ready = True
     log.info("node %s ready", config.id)
     try:
         yield
     finally:
-        app[READY] = False
+        app[STATE].ready = False
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         app[SHARING].close()

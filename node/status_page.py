@@ -164,21 +164,21 @@ def _local_only(request: web.Request) -> None:
 
 async def page(request: web.Request) -> web.Response:
     _local_only(request)
-    from node.services import SCHEDULER
+    from node.services import scheduler_of
     from node.status import collect_status
 
     config = request.app[CONFIG]
-    runs = next_runs(request.app.get(SCHEDULER))
+    runs = next_runs(scheduler_of(request.app))
     status = await asyncio.to_thread(collect_status, config, runs)
     return web.Response(text=render(status), content_type="text/html", charset="utf-8")
 
 
 async def status_json(request: web.Request) -> web.Response:
     _local_only(request)
-    from node.services import SCHEDULER
+    from node.services import scheduler_of
     from node.status import collect_status
 
-    runs = next_runs(request.app.get(SCHEDULER))
+    runs = next_runs(scheduler_of(request.app))
     status = await asyncio.to_thread(collect_status, request.app[CONFIG], runs)
     return web.json_response(status, dumps=lambda o: json.dumps(o, default=str))
 
