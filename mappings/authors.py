@@ -232,9 +232,10 @@ def compare_authorship(left: str, right: str) -> AuthorMatch:
     level = _team_match(a.combination, b.combination)
     if level == "missing":
         level = _team_match(a.original, b.original)
-    if a.basionym and b.basionym and level != "differ":
+    if a.basionym and b.basionym:
+        # Two combinations of one basionym overlap; one basionym cited two ways does too.
         basionym_level = _team_match(a.basionym, b.basionym)
-        if basionym_level == "differ":
+        if (level == "differ") != (basionym_level == "differ"):
             level = "overlap"
     elif bool(a.basionym) != bool(b.basionym) and level == "equal":
         level = "included"  # '(Wall.) DC.' / 'Candolle': one side omits the basionym author

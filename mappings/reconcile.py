@@ -124,6 +124,11 @@ def _variant(left: Entry, right: Entry) -> Candidate | None:
 
 def _fuzzy(left: Entry, right: Entry, distance: int, notes: list[str]) -> Candidate | None:
     level, _, detail = _authors(left, right)
+    if level == "differ" and (
+        cites_as_basionym(right.authorship, left.authorship)
+        or cites_as_basionym(left.authorship, right.authorship)
+    ):
+        level, detail = "included", f"{detail}, but one cites the other's as basionym authors"
     common = shared(left.zh, right.zh, "zh") or shared(left.vi, right.vi, "vi")
     if level == "differ" and not common:
         return None  # another author's similar name: a different species until shown
@@ -252,6 +257,7 @@ class Reconciler:
         self.notes: dict[str, str] = {}  # left name -> what an unresolved name's search found
         self.accepted_elsewhere: dict[str, str] = {}  # left name -> GBIF's accepted name
         self.genus_links: Counter[tuple[str, str]] = Counter()  # (left, right genus) -> links
+        self.linked_genera: dict[str, set[str]] = {}  # left genus -> right genera it moved to
 
     def allowed(self, left: Entry, entries: Iterable[Entry]) -> list[Entry]:
         rejected = self.decisions.rejected.get(left.name, set())
@@ -307,27 +313,17 @@ class Reconciler:
         return [found[0], *others], "ambiguous"
 
     def fuzzy(self, left: Entry) -> list[Candidate]:
+        """Misspelt epithets in the same genus, then in genera the names moved to."""
         genus, _, epithets = left.parsed.stem_key.partition(" ")
-        pool = self.allowed(left, self.right.by_genus.get(genus, ()))
-        found = []
-        if pool:
-            choices = [e.parsed.stem_key.partition(" ")[2] for e in pool]
-            for _, _, position in process.extract(
-                epithets,
-                choices,
-                scorer=OSA.distance,
-                limit=None,
-                score_cutoff=constants.RECONCILE_FUZZY_MAX_EDITS,
-            ):
-                entry = pool[position]
-                edits = epithet_edits(
-                    left.parsed,
-                    entry.parsed,
-                    constants.RECONCILE_FUZZY_LONG_EPITHET,
-                    constants.RECONCILE_FUZZY_MAX_EDITS,
-                )
-                if edits and (candidate := _fuzzy(left, entry, *edits)):
-                    found.append(candidate)
+        found = self.fuzzy_in(left, genus, epithets)
+        for other in sorted(self.linked_genera.get(left.parsed.genus, ())):
+            if not found:
+                found = self.fuzzy_in(left, genus_key(other), epithets)
+                links = self.genus_links[(left.parsed.genus, other)]
+                for candidate in found:
+                    candidate.evidence.append(
+                        f"in {other}, where {links} {left.parsed.genus} names moved"
+                    )
         if not found and len(genus) >= constants.RECONCILE_FUZZY_MIN_GENUS_LETTERS:
             # A genus misspelt by one letter, epithets identical (Trewia / Trevia).
             for entry in self.allowed(left, self.right.by_epithets.get(epithets, ())):
@@ -339,6 +335,22 @@ class Reconciler:
         if len(found) > 1:
             best = min(c.edit_distance or 0 for c in found)
             found = [c for c in found if c.edit_distance == best]
+        return found
+
+    def fuzzy_in(self, left: Entry, genus: str, epithets: str) -> list[Candidate]:
+        pool = self.allowed(left, self.right.by_genus.get(genus, ()))
+        choices = [e.parsed.stem_key.partition(" ")[2] for e in pool]
+        found = []
+        for _, _, position in process.extract(
+            epithets, choices, scorer=OSA.distance, limit=None,
+            score_cutoff=constants.RECONCILE_FUZZY_MAX_EDITS,
+        ):  # fmt: skip
+            entry = pool[position]
+            edits = epithet_edits(left.parsed, entry.parsed,
+                                  constants.RECONCILE_FUZZY_LONG_EPITHET,
+                                  constants.RECONCILE_FUZZY_MAX_EDITS)  # fmt: skip
+            if edits and (candidate := _fuzzy(left, entry, *edits)):
+                found.append(candidate)
         return found
 
     def synonym(self, left: Entry) -> list[Candidate]:
@@ -382,6 +394,9 @@ class Reconciler:
             for pair in pairs:
                 if pair[0] != pair[1]:
                     self.genus_links[pair] += 1
+        for (left_genus, right_genus), count in self.genus_links.items():
+            if count >= constants.RECONCILE_GENUS_TRANSFER_MIN_LINKS:
+                self.linked_genera.setdefault(left_genus, set()).add(right_genus)
 
     def through_reference(self, left: Entry, reference: Index) -> list[Candidate]:
         """Both names lead to one accepted name in the reference list."""

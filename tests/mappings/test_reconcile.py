@@ -370,3 +370,25 @@ def test_reconcile__gbif_accepted_name_outside_the_right_list_is_kept():
     (row,) = [r for r in crosswalk.table.to_pylist() if r["left_name"]]
     assert (row["match_kind"], row["accepted_name"]) == ("none", "Tetradium ruticarpum")
     assert "does not hold" in row["evidence"]
+
+
+def test_reconcile__fuzzy_search_follows_a_genus_transfer_seen_twice():
+    left = _taxa([
+        {"scientificName": "Millettia dielsiana Harms", "vernacularName": "香花崖豆藤"},
+        {"scientificName": "Millettia nitida Benth.", "vernacularName": "亮叶崖豆藤"},
+        {"scientificName": "Millettia reticulta Benth."},  # misspelt on purpose: no Chinese name
+    ])  # fmt: skip
+    right = _taxa([
+        {"scientificName": "Callerya dielsiana (Harms) P. K. Loc ex Z. Wei & Pedley",
+         "vernacularName": "香花鸡血藤"},
+        {"scientificName": "Callerya nitida (Bentham) R. Geesink", "vernacularName": "亮叶鸡血藤"},
+        {"scientificName": "Callerya reticulata (Bentham) Schot", "vernacularName": "网络鸡血藤"},
+    ])  # fmt: skip
+    rows = {r["left_name"]: r for r in reconcile(left, right).table.to_pylist() if r["left_name"]}
+    assert rows["Millettia dielsiana Harms"]["match_kind"] == "synonym"
+    typo = rows["Millettia reticulta Benth."]
+    assert (typo["match_kind"], typo["right_name"]) == (
+        "fuzzy",
+        "Callerya reticulata (Bentham) Schot",
+    )
+    assert "Millettia names moved" in typo["evidence"]
