@@ -25,7 +25,12 @@ async def _party(request: web.Request, sharing: Sharing) -> tuple[Entry, str]:
     if entry is None or entry.agreement is None:
         raise NotFound(f"no agreement {agreement_id!r} on this node")
     keys = {p.key: p.id for p in entry.agreement.parties}
-    peer = await verify_request(request, lambda keyid: keyid if keyid in keys else None, sharing.replay)
+    # As for archives: a signature made for another node is refused here (DESIGN.md).
+    origins = [sharing.config.url] if sharing.config.url else None
+    peer = await verify_request(
+        request, lambda keyid: keyid if keyid in keys else None, sharing.replay,
+        own_origins=origins,
+    )
     if peer is None:
         raise Unauthenticated("agreements are shown only to their parties; sign the request")
     return entry, keys[peer.key]

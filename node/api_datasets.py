@@ -128,6 +128,11 @@ async def archive(request: web.Request) -> web.StreamResponse:
     )
     response.content_length = size
     await response.prepare(request)
+    if request.method == "HEAD":
+        # aiohttp leaves HEAD to the handler: send the headers only, and since no archive
+        # left the node, record no export.
+        await response.write_eof()
+        return response
     with open(served.path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             await response.write(chunk)
