@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from agreement_builders import FLOW, KEYS, NOW, agreement_text, signed
+from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text, signed
 
 from agreements.model import (
     Party,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-from agreement_builders import DATASET, FLOW, NOW, agreement_text, records
+from tests.agreements.agreement_builders import DATASET, FLOW, NOW, agreement_text, records
 
 from agreements.model import parse_agreement
 from agreements.preview import preview

@@ -7,7 +7,7 @@ import json
 import tomllib
 
 import pytest
-from agreement_builders import FLOW, KEYS, NOW, agreement_text
+from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agreements.model import Status, parse_agreement

@@ -7,7 +7,7 @@ import json
 
 import pyarrow as pa
 import pytest
-from agreement_builders import DATASET, FLOW, KEYS, NOW, agreement_text, records, signed
+from tests.agreements.agreement_builders import DATASET, FLOW, KEYS, NOW, agreement_text, records, signed
 
 from agreements.enforce import enforce, licence_uri
 from agreements.model import Agreement, parse_agreement

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 
 import pyarrow as pa
-from agreement_builders import DATASET, NOW, agreement_text, records, signed
+from tests.agreements.agreement_builders import DATASET, NOW, agreement_text, records, signed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
