@@ -1,17 +1,17 @@
 """Scientific plant names: normalisation, parsing into parts, and the keys names match on.
 
 Why a parser written here rather than the `gnparser` wheel (research/names.md §5, measured
-again on this project's machine): gnparser 0.1.3 leaks memory on every call (its
-`FreeMemory` call is commented out: RSS grew 53 MB over the 46,302 names of the two
-checklists), which a daemon reconciling lists on a schedule cannot afford; it ships
-binaries for Linux x86-64 and macOS arm64 only, so a node on Windows, Linux aarch64 or an
-Intel Mac fails at import; it has no licence file; and it is slower here (30.5 s for those
-names against 3.1 s). The names a node reconciles are plant checklist names under the
-botanical Code, a narrow grammar: genus, epithets, rank markers, hybrid sign, cultivar,
+again on this project's machine over the 46,302 distinct names of the two checklists):
+gnparser 0.1.3 leaks memory on every call (its `FreeMemory` call is commented out: RSS grew
+54 MB over those names), which a daemon reconciling lists on a schedule cannot afford; it
+ships binaries for Linux x86-64 and macOS arm64 only, so a node on Windows, Linux aarch64
+or an Intel Mac fails at import; it has no licence file; and it is slower here (15.6 s for
+those names against 1.3 s). The names a node reconciles are plant checklist names under
+the botanical Code, a narrow grammar: genus, epithets, rank markers, hybrid sign, cultivar,
 authorship. This parser covers that grammar plus the defects of the real checklists
 (full-width brackets, appended Chinese names, a canonical name repeated before the full
 name, species authorship inside infraspecific names, `?` for lost letters, lower-case
-authors). Its canonical forms agree with gnparser's on 99.6% of those names; the rest are
+authors). Its canonical forms agree with gnparser's on 99.7% of those names; the rest are
 the repeated canonical names and lower-case authors, which gnparser reads as epithets. A
 test compares the two where the wheel imports.
 
@@ -221,7 +221,7 @@ def _is_epithet(token: str) -> bool:
     return bool(_EPITHET.match(token)) and token not in AUTHOR_PARTICLES
 
 
-@lru_cache(maxsize=131072)
+@lru_cache(maxsize=65536)
 def parse_name(text: str) -> ParsedName:
     """Take a scientific name apart; never raises, flags what it could not read.
 
