@@ -14,18 +14,37 @@ from bench.measure import print_table
 
 # (module, title, full-size kwargs, quick kwargs)
 SUITES = (
-    ("bench.bench_reader", "Reading a DwC-A (occurrence core, 20 terms)",
-     {"sizes": (1_000_000, 3_000_000)}, {"sizes": (100_000,)}),
-    ("bench.bench_publish", "fednode publish of an institutional CSV",
-     {"rows": 1_000_000}, {"rows": 50_000}),
-    ("bench.bench_enforce", "Enforcing an agreement flow (every rule kind)",
-     {"rows": 1_000_000}, {"rows": 50_000}),
-    ("bench.bench_reconcile", "Reconciling Guangxi (6,343) against Flora of China (74,068)",
-     {}, {}),
-    ("bench.bench_harvest", "Harvesting a peer over loopback", {"rows": 1_000_000},
-     {"rows": 50_000}),
-    ("bench.bench_export", "Parquet export across sources", {"rows": 3_000_000},
-     {"rows": 100_000}),
+    (
+        "bench.bench_reader",
+        "Reading a DwC-A (occurrence core, 20 terms)",
+        {"sizes": (1_000_000, 3_000_000)},
+        {"sizes": (100_000,)},
+    ),
+    (
+        "bench.bench_publish",
+        "fednode publish of an institutional CSV",
+        {"rows": 1_000_000},
+        {"rows": 50_000},
+    ),
+    (
+        "bench.bench_enforce",
+        "Enforcing an agreement flow (every rule kind)",
+        {"rows": 1_000_000},
+        {"rows": 50_000},
+    ),
+    (
+        "bench.bench_reconcile",
+        "Reconciling Guangxi (6,343) against Flora of China (74,068)",
+        {},
+        {},
+    ),
+    (
+        "bench.bench_harvest",
+        "Harvesting a peer over loopback",
+        {"rows": 1_000_000},
+        {"rows": 50_000},
+    ),
+    ("bench.bench_export", "Parquet export across sources", {"rows": 3_000_000}, {"rows": 100_000}),
 )
 
 

@@ -21,10 +21,26 @@ from bench.measure import emit, print_table, run_child
 
 WORK = Path(__file__).parent / ".work"
 TERMS = [
-    "occurrenceID", "basisOfRecord", "scientificName", "kingdom", "family", "genus",
-    "specificEpithet", "taxonRank", "countryCode", "stateProvince", "county", "locality",
-    "decimalLatitude", "decimalLongitude", "coordinateUncertaintyInMeters", "eventDate",
-    "year", "recordedBy", "recordNumber", "iucnRedListCategory",
+    "occurrenceID",
+    "basisOfRecord",
+    "scientificName",
+    "kingdom",
+    "family",
+    "genus",
+    "specificEpithet",
+    "taxonRank",
+    "countryCode",
+    "stateProvince",
+    "county",
+    "locality",
+    "decimalLatitude",
+    "decimalLongitude",
+    "coordinateUncertaintyInMeters",
+    "eventDate",
+    "year",
+    "recordedBy",
+    "recordNumber",
+    "iucnRedListCategory",
 ]
 
 
@@ -39,21 +55,48 @@ def _meta_xml() -> str:
         '  <core encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" '
         'fieldsEnclosedBy="" ignoreHeaderLines="1" '
         'rowType="http://rs.tdwg.org/dwc/terms/Occurrence">\n'
-        '    <files><location>occurrence.txt</location></files>\n'
+        "    <files><location>occurrence.txt</location></files>\n"
         '    <id index="0"/>\n' + fields + "\n  </core>\n</archive>\n"
     )
 
 
 def synthetic_table(start: int, rows: int, seed: int = 7) -> pa.Table:
     rng = np.random.default_rng(seed + start)
-    genera = np.array(["Primulina", "Begonia", "Paphiopedilum", "Chirita", "Aspidistra",
-                       "Impatiens", "Elatostema", "Lysionotus"])
-    epithets = np.array(["eburnea", "longgangensis", "hirsutum", "fimbrisepala", "tonkinensis",
-                         "napoensis", "debaoensis", "pauciflora", "guangxiensis"])
-    families = {"Primulina": "Gesneriaceae", "Chirita": "Gesneriaceae",
-                "Lysionotus": "Gesneriaceae", "Begonia": "Begoniaceae",
-                "Paphiopedilum": "Orchidaceae", "Aspidistra": "Asparagaceae",
-                "Impatiens": "Balsaminaceae", "Elatostema": "Urticaceae"}
+    genera = np.array(
+        [
+            "Primulina",
+            "Begonia",
+            "Paphiopedilum",
+            "Chirita",
+            "Aspidistra",
+            "Impatiens",
+            "Elatostema",
+            "Lysionotus",
+        ]
+    )
+    epithets = np.array(
+        [
+            "eburnea",
+            "longgangensis",
+            "hirsutum",
+            "fimbrisepala",
+            "tonkinensis",
+            "napoensis",
+            "debaoensis",
+            "pauciflora",
+            "guangxiensis",
+        ]
+    )
+    families = {
+        "Primulina": "Gesneriaceae",
+        "Chirita": "Gesneriaceae",
+        "Lysionotus": "Gesneriaceae",
+        "Begonia": "Begoniaceae",
+        "Paphiopedilum": "Orchidaceae",
+        "Aspidistra": "Asparagaceae",
+        "Impatiens": "Balsaminaceae",
+        "Elatostema": "Urticaceae",
+    }
     g = genera[rng.integers(0, len(genera), rows)]
     e = epithets[rng.integers(0, len(epithets), rows)]
     ids = np.arange(start, start + rows)
@@ -78,7 +121,9 @@ def synthetic_table(start: int, rows: int, seed: int = 7) -> pa.Table:
         "coordinateUncertaintyInMeters": rng.integers(10, 5000, rows).astype(str),
         "eventDate": [f"{y}-{m:02d}-{d:02d}" for y, m, d in zip(year, month, day, strict=True)],
         "year": year.astype(str),
-        "recordedBy": np.array(["Collector A", "Collector B", "Collector C"])[rng.integers(0, 3, rows)],
+        "recordedBy": np.array(["Collector A", "Collector B", "Collector C"])[
+            rng.integers(0, 3, rows)
+        ],
         "recordNumber": [f"GX{i:07d}" for i in ids],
         "iucnRedListCategory": np.array(["LC", "NT", "VU", "EN", "CR"])[rng.integers(0, 5, rows)],
     }
@@ -106,7 +151,9 @@ def make_archive(rows: int) -> Path:
     tmp = path.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("meta.xml", _meta_xml())
-        archive.writestr("eml.xml", "<eml:eml xmlns:eml='https://eml.ecoinformatics.org/eml-2.2.0'/>")
+        archive.writestr(
+            "eml.xml", "<eml:eml xmlns:eml='https://eml.ecoinformatics.org/eml-2.2.0'/>"
+        )
         archive.write(data, "occurrence.txt")
     tmp.rename(path)
     data.unlink()
@@ -136,11 +183,19 @@ def _child(method: str, path: str) -> None:
                 rows += chunk.count(b"\n")
         rows -= 1  # header line
     seconds = time.perf_counter() - started
-    emit({"reader": method, "rows": rows, "seconds": round(seconds, 2),
-          "rows_per_s": round(rows / seconds)})
+    emit(
+        {
+            "reader": method,
+            "rows": rows,
+            "seconds": round(seconds, 2),
+            "rows_per_s": round(rows / seconds),
+        }
+    )
 
 
-def run(sizes: tuple[int, ...] = (1_000_000, 3_000_000), reference: bool = True) -> list[dict[str, object]]:
+def run(
+    sizes: tuple[int, ...] = (1_000_000, 3_000_000), reference: bool = True
+) -> list[dict[str, object]]:
     results = []
     for rows in sizes:
         path = make_archive(rows)

@@ -8,6 +8,7 @@ calls `run_source` directly: the same code path as the daemon.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -86,20 +87,25 @@ def configured_sources(config: NodeConfig) -> dict[str, str]:
     return sources
 
 
-def _harvester(runtime: Runtime, source: str):  # noqa: ANN202
+def _harvester(runtime: Runtime, source: str):
     kind, _, name = source.partition(":")
     if kind == "peer":
         from harvesters.peer import PeerHarvester
 
         return PeerHarvester(
-            runtime.config, runtime.config.peer(name), runtime.identity, runtime.session,
+            runtime.config,
+            runtime.config.peer(name),
+            runtime.identity,
+            runtime.session,
             runtime.runs,
         )
     if kind == "gbif":
         from harvesters.gbif import GbifHarvester
         from node.store import Store
 
-        return GbifHarvester(runtime.config, runtime.config.gbif_query(name), Store(runtime.config.home))
+        return GbifHarvester(
+            runtime.config, runtime.config.gbif_query(name), Store(runtime.config.home)
+        )
     raise ConfigError(f"unknown source {source!r}: use peer:<id> or gbif:<query>")
 
 
@@ -110,7 +116,9 @@ async def run_source(runtime: Runtime, source: str) -> HarvestResult:
         with source_lock(runtime.config.home, source):
             if runtime.runs.circuit_open(source):
                 result = HarvestResult(
-                    source, run_id, "skipped",
+                    source,
+                    run_id,
+                    "skipped",
                     error=f"{constants.CIRCUIT_FAILURES} failures in a row; resting for "
                     f"{constants.CIRCUIT_OPEN_S // 60} min before trying again",
                 )
@@ -124,8 +132,12 @@ async def run_source(runtime: Runtime, source: str) -> HarvestResult:
     for callback in runtime.on_result:
         callback(result)
     log.info(
-        "harvest %s: %s, %d records in %.1f s%s", source, result.outcome, result.records,
-        result.duration_s, f" ({result.error})" if result.error else "",
+        "harvest %s: %s, %d records in %.1f s%s",
+        source,
+        result.outcome,
+        result.records,
+        result.duration_s,
+        f" ({result.error})" if result.error else "",
     )
     return result
 
@@ -141,7 +153,9 @@ async def scheduled_job(home: str, source: str) -> None:
 
 def build_scheduler(config: NodeConfig) -> AsyncIOScheduler:
     """A scheduler whose jobs match node.toml, keeping persisted next-run times."""
-    store = SQLAlchemyJobStore(url=f"sqlite:///{state_path(config.home)}", tablename="scheduler_jobs")
+    store = SQLAlchemyJobStore(
+        url=f"sqlite:///{state_path(config.home)}", tablename="scheduler_jobs"
+    )
     scheduler = AsyncIOScheduler(
         jobstores={"default": store},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -157,18 +171,24 @@ def sync_jobs(scheduler: AsyncIOScheduler, config: NodeConfig) -> None:
     for job in scheduler.get_jobs():
         source = job.id.removeprefix(JOB_PREFIX)
         if source not in wanted:
-            try:
+            with contextlib.suppress(JobLookupError):
                 scheduler.remove_job(job.id)
-            except JobLookupError:
-                pass
     for source, schedule in wanted.items():
         trigger = parse_schedule(schedule)
         job_id = JOB_PREFIX + source
         existing = scheduler.get_job(job_id)
-        if existing is not None and str(existing.trigger) == str(trigger) and existing.args == (home, source):
+        if (
+            existing is not None
+            and str(existing.trigger) == str(trigger)
+            and existing.args == (home, source)
+        ):
             continue
         scheduler.add_job(
-            scheduled_job, trigger, args=(home, source), id=job_id, name=source,
+            scheduled_job,
+            trigger,
+            args=(home, source),
+            id=job_id,
+            name=source,
             replace_existing=True,
         )
 

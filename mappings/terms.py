@@ -30,9 +30,16 @@ TERM_URIS.setdefault("source", DC_NS + "source")
 TERM_URIS.setdefault("iucnRedListCategory", "http://iucn.org/terms/iucnRedListCategory")
 # Darwin Core terms added after the list python-dwca-reader was generated from.
 for _name in (
-    "organismQuantity", "organismQuantityType", "degreeOfEstablishment", "pathway",
-    "recordedByID", "identifiedByID", "georeferenceVerificationStatus", "verbatimLabel",
-    "vitality", "caste",
+    "organismQuantity",
+    "organismQuantityType",
+    "degreeOfEstablishment",
+    "pathway",
+    "recordedByID",
+    "identifiedByID",
+    "georeferenceVerificationStatus",
+    "verbatimLabel",
+    "vitality",
+    "caste",
 ):
     TERM_URIS.setdefault(_name, DWC_NS + _name)
 

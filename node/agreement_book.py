@@ -71,7 +71,12 @@ class AgreementBook:
         entries = {}
         for path, stamp in stamps.items():
             previous = self._entries.get(path)
-            if not force and previous and self._stamps.get(path) == stamp and self._checked == now.date():
+            if (
+                not force
+                and previous
+                and self._stamps.get(path) == stamp
+                and self._checked == now.date()
+            ):
                 entries[path] = previous
                 continue
             entries[path] = self._load(path, known, now)
@@ -100,7 +105,11 @@ class AgreementBook:
 
     def get(self, agreement_id: str) -> Entry | None:
         return next(
-            (e for e in self.entries() if e.agreement is not None and e.agreement.id == agreement_id),
+            (
+                e
+                for e in self.entries()
+                if e.agreement is not None and e.agreement.id == agreement_id
+            ),
             None,
         )
 

@@ -28,7 +28,9 @@ async def _party(request: web.Request, sharing: Sharing) -> tuple[Entry, str]:
     # As for archives: a signature made for another node is refused here (DESIGN.md).
     origins = [sharing.config.url] if sharing.config.url else None
     peer = await verify_request(
-        request, lambda keyid: keyid if keyid in keys else None, sharing.replay,
+        request,
+        lambda keyid: keyid if keyid in keys else None,
+        sharing.replay,
         own_origins=origins,
     )
     if peer is None:
@@ -66,15 +68,24 @@ async def post_signature(request: web.Request) -> web.Response:
 
     candidate = parse_agreement(text, entry.path.name, base_dir=entry.path.parent)
     if verify_signatures(candidate).get(party) is not True:
-        raise InvalidAgreement(f"the signature does not verify for {party!r} over version {entry.agreement.version}")
+        raise InvalidAgreement(
+            f"the signature does not verify for {party!r} over version {entry.agreement.version}"
+        )
     tmp = entry.path.with_suffix(".toml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(entry.path)
     sharing.book.refresh(force=True)
-    sharing.audit.append("agreement", peer=party, agreement=candidate.ref,
-                         agreement_sha256=candidate.sha256, detail=f"countersigned by {party}")
+    sharing.audit.append(
+        "agreement",
+        peer=party,
+        agreement=candidate.ref,
+        agreement_sha256=candidate.sha256,
+        detail=f"countersigned by {party}",
+    )
     state = candidate.status(dt.datetime.now(dt.UTC))
-    return web.json_response({"agreement": candidate.ref, "status": state.status.value, "reason": state.reason})
+    return web.json_response(
+        {"agreement": candidate.ref, "status": state.status.value, "reason": state.reason}
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -83,7 +83,8 @@ async def rss(request: web.Request) -> web.Response:
     ):
         ET.SubElement(channel, tag).text = text
     ET.SubElement(
-        channel, "{http://www.w3.org/2005/Atom}link",
+        channel,
+        "{http://www.w3.org/2005/Atom}link",
         {"href": f"{base}/rss", "rel": "self", "type": "application/rss+xml"},
     )
     ET.SubElement(channel, "{http://ipt.gbif.org/}identifier").text = config.id
@@ -123,7 +124,9 @@ async def archive(request: web.Request) -> web.StreamResponse:
         headers={
             **headers,
             "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="{dataset_id}-{served.dataset_version}.zip"',
+            "Content-Disposition": (
+                f'attachment; filename="{dataset_id}-{served.dataset_version}.zip"'
+            ),
         }
     )
     response.content_length = size

@@ -44,27 +44,39 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "fednode_http_requests", "HTTP requests served", ["route", "status"],
+            "fednode_http_requests",
+            "HTTP requests served",
+            ["route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "fednode_http_request_seconds", "Time to answer a request", ["route"],
+            "fednode_http_request_seconds",
+            "Time to answer a request",
+            ["route"],
             registry=self.registry,
         )
         self.archives = Counter(
-            "fednode_archives_served", "Archives sent", ["dataset", "party"],
+            "fednode_archives_served",
+            "Archives sent",
+            ["dataset", "party"],
             registry=self.registry,
         )
         self.denied = Counter(
-            "fednode_requests_denied", "Requests refused by authentication or agreements",
-            ["reason"], registry=self.registry,
+            "fednode_requests_denied",
+            "Requests refused by authentication or agreements",
+            ["reason"],
+            registry=self.registry,
         )
         self.harvests = Counter(
-            "fednode_harvest_runs", "Harvest runs finished", ["source", "outcome"],
+            "fednode_harvest_runs",
+            "Harvest runs finished",
+            ["source", "outcome"],
             registry=self.registry,
         )
         self.records = Gauge(
-            "fednode_harvested_records", "Records held from each source", ["source"],
+            "fednode_harvested_records",
+            "Records held from each source",
+            ["source"],
             registry=self.registry,
         )
 

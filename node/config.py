@@ -176,7 +176,9 @@ def load_config(home: Path) -> NodeConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    _check_keys(raw, {"node", "server", "gbif_api", "publishing", "datasets", "peers", "gbif"}, "top level")
+    _check_keys(
+        raw, {"node", "server", "gbif_api", "publishing", "datasets", "peers", "gbif"}, "top level"
+    )
     node = raw.get("node", {})
     _check_keys(node, {"id", "name", "country", "url", "contact_email"}, "[node]")
     server = raw.get("server", {})

@@ -11,7 +11,9 @@ UNPACK_CHUNK_BYTES = 1024**2  # streaming copy size while enforcing the caps
 STREAM_MEMBER_MIN_BYTES = 4 * 1024**2  # larger zip data files are parsed from the zip, not unpacked
 
 # Reading data files
-CSV_BLOCK_BYTES = 1024**2  # pyarrow.csv block: 1 MiB measured fastest (decompression and parsing overlap)
+CSV_BLOCK_BYTES = (
+    1024**2
+)  # pyarrow.csv block: 1 MiB measured fastest (decompression and parsing overlap)
 
 # Writing archives
 ARCHIVE_VERSIONS_KEPT = 5  # like the IPT's "number of archived versions"

@@ -53,7 +53,9 @@ def name_links(config: NodeConfig) -> pa.Table | None:
         table = table.filter(pc.is_valid(table.column("accepted_name")))
         for side in ("left_name", "right_name"):
             part = table.select([side, "accepted_name", "match_kind", "confidence"])
-            part = part.rename_columns(["verbatim_name", "accepted_name", "match_kind", "confidence"])
+            part = part.rename_columns(
+                ["verbatim_name", "accepted_name", "match_kind", "confidence"]
+            )
             tables.append(part.filter(pc.is_valid(part.column("verbatim_name"))))
     if not tables:
         return None
@@ -75,7 +77,9 @@ def with_accepted_names(config: NodeConfig, table: pa.Table) -> pa.Table:
     links = name_links(config)
     if links is None or "scientificName" not in table.column_names:
         return table
-    accepted, kind, _ = prepare_crosswalk(links).lookup(table.column("scientificName").combine_chunks())
+    accepted, kind, _ = prepare_crosswalk(links).lookup(
+        table.column("scientificName").combine_chunks()
+    )
     for name, values in (("fed_accepted_name", accepted), ("fed_match_kind", kind)):
         if name in table.column_names:
             table = table.drop_columns([name])

@@ -91,12 +91,12 @@ valid_until = {(today + dt.timedelta(days=730)).isoformat()}
 [parties.gxib]
 name = "{gxib.name}"
 url = "{gxib.url}"
-key = "{keys['gxib']}"
+key = "{keys["gxib"]}"
 
 [parties.vnmn]
 name = "{vnmn.name}"
 url = "{vnmn.url}"
-key = "{keys['vnmn']}"
+key = "{keys["vnmn"]}"
 
 [[flows]]
 from = "gxib"
@@ -170,10 +170,12 @@ def _wait_healthy(node: DemoNode, process: subprocess.Popen[bytes], timeout_s: f
         if process.poll() is not None:
             log = (node.home / "serve.log").read_text(errors="replace")[-2000:]
             raise NodeError(f"{node.id} daemon exited early:\n{log}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{node.url}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{node.url}/health", timeout=1) as response,
+        ):
+            if response.status == 200:
+                return
         time.sleep(0.2)
     raise NodeError(f"{node.id} daemon did not become healthy within {timeout_s:.0f} s")
 
@@ -187,7 +189,8 @@ def daemons(nodes: list[DemoNode]) -> Iterator[None]:
             log = open(node.home / "serve.log", "wb")  # noqa: SIM115 (closed with the process)
             process = subprocess.Popen(
                 [sys.executable, "-m", "node", "serve", "--home", str(node.home)],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
             processes.append((node, process, log))
@@ -221,7 +224,11 @@ def _summary(gxib: DemoNode) -> None:
     ).to_pylist()
     interesting = ("vernacular", "synonym", "variant", "fuzzy", "canonical", "exact")
     rows = sorted(
-        (r for r in crosswalk if r["match_kind"] in interesting and r["left_name"] and r["right_name"]),
+        (
+            r
+            for r in crosswalk
+            if r["match_kind"] in interesting and r["left_name"] and r["right_name"]
+        ),
         key=lambda r: interesting.index(r["match_kind"]),
     )
     picked, seen = [], set()
@@ -237,7 +244,10 @@ def _summary(gxib: DemoNode) -> None:
         zh = row.get("left_zh") or row.get("right_zh") or "-"
         vi = row.get("left_vi") or row.get("right_vi") or "-"
         en = row.get("left_en") or row.get("right_en") or "-"
-        _say(f"  {row['match_kind']:<11} {row['left_name'][:43]:<44} {row['right_name'][:43]:<44} {zh:<10} {vi:<6} {en}")
+        _say(
+            f"  {row['match_kind']:<11} {row['left_name'][:43]:<44} "
+            f"{row['right_name'][:43]:<44} {zh:<10} {vi:<6} {en}"
+        )
     records = gxib.home / "store" / "exports" / "current" / "records"
     query = (
         "SELECT source, dataset, family, fed_licence AS licence, count(*) AS records "
@@ -261,13 +271,18 @@ def _received(vnmn: DemoNode) -> None:
     generalised = pc.sum(pc.cast(table.column("fed_generalised"), "int64")).as_py() or 0
     families = sorted(set(table.column("family").to_pylist()))
     collectors = sorted(set(table.column("recordedBy").to_pylist()))
-    _say(f"  vnmn holds {table.num_rows:,} of gxib's 600 occurrences (families: {', '.join(families)});")
+    _say(
+        f"  vnmn holds {table.num_rows:,} of gxib's 600 occurrences "
+        f"(families: {', '.join(families)});"
+    )
     _say(f"  {generalised:,} generalised to 0.1 degrees; recordedBy values: {collectors}")
     example = table.filter(table.column("fed_generalised")).slice(0, 1).to_pylist()
     if example:
         row = example[0]
-        _say(f"  e.g. {row['scientificName']}: {row['decimalLatitude']}, {row['decimalLongitude']} "
-             f"(+/- {row['coordinateUncertaintyInMeters']:,.0f} m) - {row['dataGeneralizations']}")
+        _say(
+            f"  e.g. {row['scientificName']}: {row['decimalLatitude']}, {row['decimalLongitude']} "
+            f"(+/- {row['coordinateUncertaintyInMeters']:,.0f} m) - {row['dataGeneralizations']}"
+        )
 
 
 def run_demo(directory: Path | None, keep: bool) -> None:
@@ -282,11 +297,15 @@ def run_demo(directory: Path | None, keep: bool) -> None:
         for node in (gxib, vnmn):
             if (node.home / CONFIG_FILE).exists():
                 raise NodeError(f"{node.home} already holds a node; choose an empty --dir")
-            identity = init_home(node.home, node.id, node.name, url=node.url, country=node.country,
-                                 port=node.port)
+            identity = init_home(
+                node.home, node.id, node.name, url=node.url, country=node.country, port=node.port
+            )
             keys[node.id] = identity.public_key_text
             ids = declare_sample(node.home, node.id)
-            _say(f"  {node.id}: {node.name} ({node.country}) on {node.url}, key {identity.fingerprint}")
+            _say(
+                f"  {node.id}: {node.name} ({node.country}) on {node.url}, "
+                f"key {identity.fingerprint}"
+            )
             _say(f"    datasets: {', '.join(ids)}")
         _step(2, "Publish: validate the institutions' files and build versioned, signed DwC-As")
         for node in (gxib, vnmn):
@@ -298,22 +317,41 @@ def run_demo(directory: Path | None, keep: bool) -> None:
             for node, other in ((gxib, vnmn), (vnmn, gxib)):
                 from node.identity import fingerprint
 
-                _cli("peer", "add", other.url, "--home", str(node.home),
-                     "--fingerprint", fingerprint(keys[other.id]), "--schedule", "every 6h")
+                _cli(
+                    "peer",
+                    "add",
+                    other.url,
+                    "--home",
+                    str(node.home),
+                    "--fingerprint",
+                    fingerprint(keys[other.id]),
+                    "--schedule",
+                    "every 6h",
+                )
                 _say(f"  {node.id} pinned {other.id} ({fingerprint(keys[other.id])})")
             _step(4, "Agreement gxib-vnmn: written, checked on real data, signed by both")
             draft = gxib.home / "agreements" / "gxib-vnmn.toml"
             draft.write_text(agreement_text(gxib, vnmn, keys), encoding="utf-8")
-            check = _cli("agreement", "check", str(draft), "--home", str(gxib.home), "--examples", "1")
+            check = _cli(
+                "agreement", "check", str(draft), "--home", str(gxib.home), "--examples", "1"
+            )
             for line in check.splitlines()[:24]:
                 _say(f"  {line[:150]}")
-            _say("  " + _cli("agreement", "sign", str(draft), "--home", str(gxib.home)).splitlines()[0])
+            _say(
+                "  "
+                + _cli("agreement", "sign", str(draft), "--home", str(gxib.home)).splitlines()[0]
+            )
             peer_copy = vnmn.home / "agreements" / "gxib-vnmn.toml"
             shutil.copy(draft, peer_copy)
-            signed = _cli("agreement", "sign", str(peer_copy), "--home", str(vnmn.home), "--send", "gxib")
+            signed = _cli(
+                "agreement", "sign", str(peer_copy), "--home", str(vnmn.home), "--send", "gxib"
+            )
             for line in signed.splitlines():
                 _say(f"  {line}")
-            _step(5, "Harvest each way over signed HTTP (enforced, signed archives; 304 when unchanged)")
+            _step(
+                5,
+                "Harvest each way over signed HTTP (enforced, signed archives; 304 when unchanged)",
+            )
             for node, other in ((vnmn, gxib), (gxib, vnmn)):
                 for line in _cli("harvest", other.id, "--home", str(node.home)).splitlines():
                     _say(f"  {node.id} <- {line}")
@@ -323,8 +361,13 @@ def run_demo(directory: Path | None, keep: bool) -> None:
             anonymous = _anonymous_attempt(gxib)
             _say(f"  an unsigned request for gxib's occurrences: {anonymous}")
             _step(6, "Reconcile gxib's checklist with vnmn's (harvested) checklist")
-            for line in _cli("reconcile", "gxib-karst-checklist", "vnmn/vnmn-karst-checklist",
-                             "--home", str(gxib.home)).splitlines()[:4]:
+            for line in _cli(
+                "reconcile",
+                "gxib-karst-checklist",
+                "vnmn/vnmn-karst-checklist",
+                "--home",
+                str(gxib.home),
+            ).splitlines()[:4]:
                 _say(f"  {line}")
             _step(7, "Export Parquet on gxib and ask DuckDB a question")
             for line in _cli("export", "--home", str(gxib.home)).splitlines()[:3]:
@@ -334,15 +377,18 @@ def run_demo(directory: Path | None, keep: bool) -> None:
             for line in _cli("audit", "--home", str(gxib.home), "--limit", "5").splitlines():
                 _say(f"  {line[:160]}")
             _say("  " + _cli("audit", "verify", "--home", str(gxib.home)).strip())
-            _say("\n  While the daemons run, the status pages are at "
-                 f"{gxib.url}/ and {vnmn.url}/")
+            _say(f"\n  While the daemons run, the status pages are at {gxib.url}/ and {vnmn.url}/")
         _step(9, f"Done in {time.monotonic() - started:.0f} s")
         if keep:
             _say(f"  Homes kept in {root}. Look around:")
             _say(f"    fednode status --home {gxib.home}")
             _say(f"    fednode audit --home {gxib.home}")
             _say(f"    fednode serve --home {gxib.home}    # then open {gxib.url}/")
-            _say(f"    duckdb -c \"SELECT * FROM read_parquet('{gxib.home}/store/exports/current/records/**/*.parquet', hive_partitioning=true) LIMIT 5\"")
+            _say(
+                '    duckdb -c "SELECT * FROM read_parquet('
+                f"'{gxib.home}/store/exports/current/records/**/*.parquet', "
+                'hive_partitioning=true) LIMIT 5"'
+            )
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -172,7 +172,6 @@ _DWC_CLASSES: dict[str, dict[str, str]] = {
         "georeferenceSources": "Maps or gazetteers used for the coordinates",
         "georeferenceVerificationStatus": "Whether the coordinates were checked",
         "georeferenceRemarks": "Remarks about the coordinates",
-        "georeferenceVerificationStatus": "Whether the coordinates were checked, and how",
     },
     "GeologicalContext": {
         "geologicalContextID": "Identifier of the geological context",

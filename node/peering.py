@@ -31,11 +31,13 @@ class PinnedPeer:
 
 def fetch_well_known(url: str) -> dict[str, object]:
     async def fetch() -> dict[str, object]:
-        async with client_session() as session:
-            async with session.get(url.rstrip("/") + WELL_KNOWN_PATH) as response:
-                if response.status != 200:
-                    raise InvalidInput(f"{url}: {WELL_KNOWN_PATH} answered HTTP {response.status}")
-                return dict(await response.json())
+        async with (
+            client_session() as session,
+            session.get(url.rstrip("/") + WELL_KNOWN_PATH) as response,
+        ):
+            if response.status != 200:
+                raise InvalidInput(f"{url}: {WELL_KNOWN_PATH} answered HTTP {response.status}")
+            return dict(await response.json())
 
     try:
         return asyncio.run(fetch())
@@ -59,8 +61,12 @@ def pin_peer(home: Path, url: str, expected: str = "", schedule: str = "every 6h
     if peer_id == config.id:
         raise InvalidInput(f"{url} is this node ({peer_id})")
     pinned = PinnedPeer(
-        peer_id, str(info.get("name", "")), str(info.get("country", "")),
-        str(info.get("url") or url), key, actual,
+        peer_id,
+        str(info.get("name", "")),
+        str(info.get("country", "")),
+        str(info.get("url") or url),
+        key,
+        actual,
     )
     path = Path(home) / CONFIG_FILE
     document = tomlkit.parse(path.read_text(encoding="utf-8"))
@@ -74,7 +80,9 @@ def pin_peer(home: Path, url: str, expected: str = "", schedule: str = "every 6h
                 )
             return PinnedPeer(**{**pinned.__dict__, "already": True})
     entry = tomlkit.table()
-    entry.update({"id": peer_id, "url": pinned.url, "key": key, "datasets": [], "schedule": schedule})
+    entry.update(
+        {"id": peer_id, "url": pinned.url, "key": key, "datasets": [], "schedule": schedule}
+    )
     peers.append(entry)
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(tomlkit.dumps(document), encoding="utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,9 +24,7 @@ PASS_THROUGH_PREFIXES = ("fed_vernacular_",)
 
 _NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _INTEGER = r"^\s*[-+]?\d+\s*$"
-_DATE_PART = re.compile(
-    r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:[T ][0-9:.,+\-Z]*)?\s*$"
-)
+_DATE_PART = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:[T ][0-9:.,+\-Z]*)?\s*$")
 
 # GBIF-style flag per typed term when the text cannot be cast.
 _INVALID_FLAG = {
@@ -180,8 +178,10 @@ def normalise(
             continue
         if name.startswith("fed_"):
             continue
-        column = table.column(name).chunk(0) if table.column(name).num_chunks else pa.array(
-            [], pa.string()
+        column = (
+            table.column(name).chunk(0)
+            if table.column(name).num_chunks
+            else pa.array([], pa.string())
         )
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = pc.cast(column, pa.string())

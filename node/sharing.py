@@ -88,7 +88,9 @@ class Sharing:
         self.book.refresh()
         origins = [self.config.url] if self.config.url else None
         try:
-            peer = await verify_request(request, self.book.pinned_key, self.replay, own_origins=origins)
+            peer = await verify_request(
+                request, self.book.pinned_key, self.replay, own_origins=origins
+            )
         except AgreementDenied as exc:
             self.audit.append("denied", peer="unknown key", detail=f"{request.path}: {exc.detail}")
             raise
@@ -118,20 +120,24 @@ class Sharing:
         self.audit.append("denied", peer=requester.label, dataset=dataset_id, detail=detail)
         raise AgreementDenied(detail)
 
-    def visible_datasets(self, requester: Requester) -> list[tuple[str, Agreement | None, Flow | None]]:
+    def visible_datasets(
+        self, requester: Requester
+    ) -> list[tuple[str, Agreement | None, Flow | None]]:
         """Datasets this requester may download, with the governing agreement and flow."""
         visible = []
         for dataset in self.config.datasets:
             flows = self.book.flows_to(requester.party, dataset.id) if requester.party else []
             flows = flows or self.book.flows_to(None, dataset.id)
             if flows:
-                agreement, flow = max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
+                agreement, flow = max(
+                    flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id)
+                )
                 visible.append((dataset.id, agreement, flow))
             elif dataset.public:
                 visible.append((dataset.id, None, None))
         return visible
 
-    def _dataset(self, dataset_id: str):  # noqa: ANN202
+    def _dataset(self, dataset_id: str):
         for dataset in self.config.datasets:
             if dataset.id == dataset_id:
                 return dataset
@@ -144,13 +150,22 @@ class Sharing:
         grant = self.grant(requester, dataset_id)
         version = latest_version(self.config, dataset_id)
         if version is None:
-            raise NotFound(f"dataset {dataset_id!r} has not been published yet; run `fednode publish`")
+            raise NotFound(
+                f"dataset {dataset_id!r} has not been published yet; run `fednode publish`"
+            )
         if grant is None:
             return ServedArchive(
-                path=version.path, sha256=version.sha256, signature=version.signature,
-                dataset=dataset_id, dataset_version=version.version, agreement=None,
-                agreement_sha256=None, licence=self._dataset(dataset_id).licence,
-                records=version.records, modified=version.modified.isoformat(), counts={},
+                path=version.path,
+                sha256=version.sha256,
+                signature=version.signature,
+                dataset=dataset_id,
+                dataset_version=version.version,
+                agreement=None,
+                agreement_sha256=None,
+                licence=self._dataset(dataset_id).licence,
+                records=version.records,
+                modified=version.modified.isoformat(),
+                counts={},
             )
         agreement, flow = grant
         from node.crosswalks import crosswalks_fingerprint
@@ -173,14 +188,19 @@ class Sharing:
         return served
 
     def _build(
-        self, folder: Path, dataset_id: str, version, agreement: Agreement, flow: Flow,  # noqa: ANN001
+        self,
+        folder: Path,
+        dataset_id: str,
+        version,
+        agreement: Agreement,
+        flow: Flow,
         now: dt.datetime,
     ) -> ServedArchive:
         from agreements.enforce import enforce
+        from mappings.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
         from node.dwca.eml import build_eml
         from node.dwca.writer import write_archive
         from node.store import read_parquet
-        from mappings.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 
         dataset = self._dataset(dataset_id)
         from node.crosswalks import with_accepted_names
@@ -192,8 +212,13 @@ class Sharing:
 
         def eml(coverage: object) -> bytes:
             return build_eml(
-                dataset, self.config, coverage, version.version, now.date(),  # type: ignore[arg-type]
-                licence=flow.licence, change_summary=summary,
+                dataset,
+                self.config,
+                coverage,
+                version.version,
+                now.date(),  # type: ignore[arg-type]
+                licence=flow.licence,
+                change_summary=summary,
             )
 
         tmp = folder.with_name(folder.name + ".tmp")
@@ -202,11 +227,17 @@ class Sharing:
         stats = write_archive(tmp / "dwca.zip", [shared], row_type, eml, modified=now)
         counts = report_counts(report)
         served = ServedArchive(
-            path=folder / "dwca.zip", sha256=stats.sha256,
+            path=folder / "dwca.zip",
+            sha256=stats.sha256,
             signature=self.identity.sign(stats.sha256.encode("ascii")),
-            dataset=dataset_id, dataset_version=version.version, agreement=agreement.ref,
-            agreement_sha256=agreement.sha256, licence=flow.licence,
-            records=stats.core_records, modified=now.isoformat(), counts=counts,
+            dataset=dataset_id,
+            dataset_version=version.version,
+            agreement=agreement.ref,
+            agreement_sha256=agreement.sha256,
+            licence=flow.licence,
+            records=stats.core_records,
+            modified=now.isoformat(),
+            counts=counts,
         )
         info = {**asdict(served), "path": "dwca.zip"}
         (tmp / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
@@ -220,9 +251,13 @@ class Sharing:
 
     def record_export(self, requester: Requester, served: ServedArchive) -> None:
         self.audit.append(
-            "export", peer=requester.label, agreement=served.agreement,
-            agreement_sha256=served.agreement_sha256, dataset=served.dataset,
-            dataset_version=served.dataset_version, counts=served.counts or {"sent": served.records},
+            "export",
+            peer=requester.label,
+            agreement=served.agreement,
+            agreement_sha256=served.agreement_sha256,
+            dataset=served.dataset,
+            dataset_version=served.dataset_version,
+            counts=served.counts or {"sent": served.records},
             archive_sha256=served.sha256,
         )
 
@@ -230,8 +265,10 @@ class Sharing:
 def report_counts(report: object) -> dict[str, int]:
     """Flatten an enforcement report into the audit log's counts (integers per action)."""
     data = report.to_dict()  # type: ignore[attr-defined]
-    counts = {k: int(data[k]) for k in ("total", "in_scope", "embargoed", "withheld_sensitive",
-                                         "generalised", "sent")}
+    counts = {
+        k: int(data[k])
+        for k in ("total", "in_scope", "embargoed", "withheld_sensitive", "generalised", "sent")
+    }
     for group in ("out_of_scope", "fields_withheld", "fields_cleared"):
         for key, value in (data.get(group) or {}).items():
             if value:

@@ -33,7 +33,7 @@ def _examples(config: NodeConfig, dataset_id: str, limit: int = 5) -> list[dict[
     columns = ["scientificName", "fed_vernacular_zh", "fed_vernacular_vi", "fed_vernacular_en"]
     try:
         table = read_parquet(path)
-    except Exception:  # noqa: BLE001  (a status page must render even over a broken file)
+    except Exception:
         return []
     present = [c for c in columns if c in table.column_names]
     if "scientificName" not in present or len(present) == 1:
@@ -50,7 +50,9 @@ def _examples(config: NodeConfig, dataset_id: str, limit: int = 5) -> list[dict[
 
 
 def collect_status(
-    config: NodeConfig, next_runs: dict[str, dt.datetime | None] | None = None, audit_limit: int = 10
+    config: NodeConfig,
+    next_runs: dict[str, dt.datetime | None] | None = None,
+    audit_limit: int = 10,
 ) -> dict[str, Any]:
     from node.publish import list_versions
 
@@ -61,8 +63,12 @@ def collect_status(
         latest = versions[-1] if versions else None
         datasets.append(
             {
-                "id": d.id, "title": d.title, "type": d.type, "licence": d.licence,
-                "public": d.public, "versions": [v.version for v in versions],
+                "id": d.id,
+                "title": d.title,
+                "type": d.type,
+                "licence": d.licence,
+                "public": d.public,
+                "versions": [v.version for v in versions],
                 "version": latest.version if latest else None,
                 "records": latest.records if latest else 0,
                 "modified": latest.modified.isoformat() if latest else None,
@@ -76,8 +82,12 @@ def collect_status(
         sources = []
         for source, schedule in configured_sources(config).items():
             run = latest_runs.get(source)
-            entry: dict[str, Any] = {"source": source, "schedule": schedule, "last_run": run,
-                                     "circuit_open": runs.circuit_open(source)}
+            entry: dict[str, Any] = {
+                "source": source,
+                "schedule": schedule,
+                "last_run": run,
+                "circuit_open": runs.circuit_open(source),
+            }
             if source.startswith("peer:"):
                 peer = config.peer(source.removeprefix("peer:"))
                 entry.update(url=peer.url, fingerprint=fingerprint(peer.key))
@@ -98,7 +108,9 @@ def collect_status(
                 "file": entry.path.name,
                 "ref": a.ref if a else None,
                 "title": a.title if a else "",
-                "status": entry.state.status.value if entry.state and not entry.error else "invalid",
+                "status": entry.state.status.value
+                if entry.state and not entry.error
+                else "invalid",
                 "reason": entry.state.reason if entry.state and not entry.error else entry.error,
                 "awaiting": list(entry.state.awaiting) if entry.state else [],
                 "flows": [f.label for f in a.flows] if a else [],
@@ -110,9 +122,14 @@ def collect_status(
     finally:
         conn.close()
     return {
-        "node": {"id": config.id, "name": config.name, "country": config.country,
-                 "url": config.url, "fingerprint": identity.fingerprint,
-                 "public_key": identity.public_key_text},
+        "node": {
+            "id": config.id,
+            "name": config.name,
+            "country": config.country,
+            "url": config.url,
+            "fingerprint": identity.fingerprint,
+            "public_key": identity.public_key_text,
+        },
         "datasets": datasets,
         "sources": sources,
         "agreements": agreements,

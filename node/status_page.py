@@ -34,8 +34,12 @@ ul.names{list-style:none;margin:0;padding:0;min-width:15rem}ul.names li{margin-b
 
 # Colour of each agreement state (agreements.model.Status values, plus "invalid").
 STATE_CLASS = {
-    "active": "active", "awaiting signature": "awaiting", "not yet valid": "awaiting",
-    "expired": "expired", "tampered": "tampered", "names list mismatch": "invalid",
+    "active": "active",
+    "awaiting signature": "awaiting",
+    "not yet valid": "awaiting",
+    "expired": "expired",
+    "tampered": "tampered",
+    "names list mismatch": "invalid",
 }
 NBSP = "\u00a0"  # joins a count to its label so a narrow column never splits them
 
@@ -99,52 +103,84 @@ def render(status: dict[str, Any]) -> str:
             + "</li>"
             for e in d["examples"]
         )
-        rows.append([
-            f"<b>{_cell(d['title'])}</b><br><code>{_cell(d['id'])}</code>",
-            _cell(d["type"]), _cell(d["version"] or "not published"),
-            f"{d['records']:,}", _cell(d["licence"]) + (" (public)" if d["public"] else ""),
-            _when(d["modified"]), f'<ul class="names">{names}</ul>' if names else "",
-        ])
-    parts.append(_table(
-        ["Dataset", "Type", "Version", "Records", "Licence", "Published", "Names (zh · vi · en)"],
-        rows,
-    ))
+        rows.append(
+            [
+                f"<b>{_cell(d['title'])}</b><br><code>{_cell(d['id'])}</code>",
+                _cell(d["type"]),
+                _cell(d["version"] or "not published"),
+                f"{d['records']:,}",
+                _cell(d["licence"]) + (" (public)" if d["public"] else ""),
+                _when(d["modified"]),
+                f'<ul class="names">{names}</ul>' if names else "",
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                "Dataset",
+                "Type",
+                "Version",
+                "Records",
+                "Licence",
+                "Published",
+                "Names (zh · vi · en)",
+            ],
+            rows,
+        )
+    )
     parts.append("<h2>Harvested sources</h2>")
     rows = []
     for s in status["sources"]:
         run = s.get("last_run") or {}
         outcome = str(run.get("outcome", "never run"))
-        rows.append([
-            f"<code>{_cell(s['source'])}</code><br>{_cell(s.get('url', ''))}",
-            _cell(s["schedule"]),
-            f'<span class="{_cell(outcome)}">{_cell(outcome)}</span><br>'
-            f'<span class="muted meaning">{_cell(s.get("meaning", ""))}</span>',
-            f"{int(run.get('records') or 0):,}", _when(run.get("finished")),
-            _when(s.get("next_run")) or "not scheduled", _cell(run.get("error")),
-        ])
-    parts.append(_table(
-        ["Source", "Schedule", "Last run", "Records", "Finished", "Next run", "Last error"], rows
-    ))
+        rows.append(
+            [
+                f"<code>{_cell(s['source'])}</code><br>{_cell(s.get('url', ''))}",
+                _cell(s["schedule"]),
+                f'<span class="{_cell(outcome)}">{_cell(outcome)}</span><br>'
+                f'<span class="muted meaning">{_cell(s.get("meaning", ""))}</span>',
+                f"{int(run.get('records') or 0):,}",
+                _when(run.get("finished")),
+                _when(s.get("next_run")) or "not scheduled",
+                _cell(run.get("error")),
+            ]
+        )
+    parts.append(
+        _table(
+            ["Source", "Schedule", "Last run", "Records", "Finished", "Next run", "Last error"],
+            rows,
+        )
+    )
     parts.append("<h2>Agreements</h2>")
     rows = []
     for a in status["agreements"]:
         css = STATE_CLASS.get(a["status"], "invalid")
-        rows.append([
-            f"<b>{_cell(a['ref'] or a['file'])}</b><br>{_cell(a['title'])}",
-            f'<span class="{_cell(css)}">{_cell(a["status"])}</span>',
-            _cell(a["reason"]), "<br>".join(_cell(f) for f in a["flows"]),
-        ])
+        rows.append(
+            [
+                f"<b>{_cell(a['ref'] or a['file'])}</b><br>{_cell(a['title'])}",
+                f'<span class="{_cell(css)}">{_cell(a["status"])}</span>',
+                _cell(a["reason"]),
+                "<br>".join(_cell(f) for f in a["flows"]),
+            ]
+        )
     parts.append(_table(["Agreement", "State", "Why", "Flows"], rows))
     parts.append("<h2>Recent audit entries</h2>")
     rows = [
-        [_cell(e["seq"]), _when(e["time"]), _cell(e["event"]), _cell(e["peer"]),
-         _id(e["agreement"]), _id(e["dataset"]), _counts(e.get("counts")),
-         _cell(e.get("detail"))]
+        [
+            _cell(e["seq"]),
+            _when(e["time"]),
+            _cell(e["event"]),
+            _cell(e["peer"]),
+            _id(e["agreement"]),
+            _id(e["dataset"]),
+            _counts(e.get("counts")),
+            _cell(e.get("detail")),
+        ]
         for e in status["audit"]
     ]
-    parts.append(_table(
-        ["#", "Time", "Event", "Party", "Agreement", "Dataset", "Counts", "Detail"], rows
-    ))
+    parts.append(
+        _table(["#", "Time", "Event", "Party", "Agreement", "Dataset", "Counts", "Detail"], rows)
+    )
     body = "\n".join(parts)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -69,7 +69,9 @@ def _fsync_dir(path: Path) -> None:
 def _snapshots(dest: Path) -> list[Path]:
     if not dest.parent.is_dir():
         return []
-    return [p for p in dest.parent.iterdir() if p.name.startswith(f"{_SNAPSHOT_PREFIX}{dest.name}.")]
+    return [
+        p for p in dest.parent.iterdir() if p.name.startswith(f"{_SNAPSHOT_PREFIX}{dest.name}.")
+    ]
 
 
 def write_parquet_atomic(

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import click
+
 from node.cli import home_option, main
 from node.errors import InvalidInput, NodeError
 
@@ -20,7 +21,12 @@ def peer() -> None:
 @peer.command("add")
 @home_option
 @click.argument("url")
-@click.option("--fingerprint", "expected", default="", help="Refuse the peer unless its key has this fingerprint (from the partner, out of band).")
+@click.option(
+    "--fingerprint",
+    "expected",
+    default="",
+    help="Refuse the peer unless its key has this fingerprint (from the partner, out of band).",
+)
 @click.option("--schedule", default="every 6h", show_default=True)
 def peer_add(home: Path, url: str, expected: str, schedule: str) -> None:
     """Pin a peer's identity from its /.well-known/fednode and add it to node.toml."""
@@ -78,12 +84,17 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
     from node.store import PART_NAME, Store, read_parquet
 
     config = load_config(home)
-    document = load_agreement(file, known_datasets={d.id for d in config.datasets}, own_party=config.id)
+    document = load_agreement(
+        file, known_datasets={d.id for d in config.datasets}, own_party=config.id
+    )
     now = dt.datetime.now(dt.UTC)
     state = document.status(now)
     result: dict[str, object] = {
-        "agreement": document.ref, "status": state.status.value, "reason": state.reason,
-        "sha256": document.sha256, "flows": [],
+        "agreement": document.ref,
+        "status": state.status.value,
+        "reason": state.reason,
+        "sha256": document.sha256,
+        "flows": [],
     }
     store = Store(home)
     for flow in document.flows:
@@ -93,8 +104,13 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
         for dataset_id in flow.datasets:
             path = store.local(dataset_id)
             if not (path / PART_NAME).exists():
-                result["flows"].append({"flow": flow.label, "dataset": dataset_id,  # type: ignore[union-attr]
-                                        "note": "not published yet: nothing to preview"})
+                result["flows"].append(
+                    {
+                        "flow": flow.label,
+                        "dataset": dataset_id,  # type: ignore[union-attr]
+                        "note": "not published yet: nothing to preview",
+                    }
+                )
                 continue
             shown = preview(read_parquet(path), document, flow, now, dataset_id, examples=examples)
             result["flows"].append({"flow": flow.label, "dataset": dataset_id, **shown})  # type: ignore[union-attr]
@@ -103,7 +119,9 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
         return
     click.echo(f"{document.ref}: valid document; state: {state.status.value} ({state.reason})")
     for item in result["flows"]:  # type: ignore[union-attr]
-        click.echo(f"\n{item['flow']}" + (f", dataset {item['dataset']}" if "dataset" in item else ""))
+        click.echo(
+            f"\n{item['flow']}" + (f", dataset {item['dataset']}" if "dataset" in item else "")
+        )
         if "note" in item:
             click.echo(f"  {item['note']}")
             continue
@@ -139,7 +157,9 @@ def _preview_lines(item: dict[str, object]) -> list[str]:
 @agreement.command("sign")
 @home_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--send", "send_to", default="", help="Also post the signature to this pinned peer's node.")
+@click.option(
+    "--send", "send_to", default="", help="Also post the signature to this pinned peer's node."
+)
 def agreement_sign(home: Path, file: Path, send_to: str) -> None:
     """Add this node's signature over the agreement's canonical form."""
     from agreements.model import load_agreement
@@ -156,7 +176,9 @@ def agreement_sign(home: Path, file: Path, send_to: str) -> None:
     tmp.replace(file)
     document = load_agreement(file, own_party=config.id)
     state = document.status(dt.datetime.now(dt.UTC))
-    click.echo(f"Signed {document.ref} as {config.id}; state: {state.status.value} ({state.reason})")
+    click.echo(
+        f"Signed {document.ref} as {config.id}; state: {state.status.value} ({state.reason})"
+    )
     installed = home / "agreements" / file.name
     if file.resolve() != installed.resolve():
         click.echo(f"Copy it to {installed} (or give it to the partner) to put it in force.")
@@ -186,7 +208,9 @@ def _send_signature(home: Path, file: Path, peer_id: str) -> None:
             async with session.post(url, json=body, headers=headers) as response:
                 answer = await response.json(content_type=None)
                 if response.status != 200:
-                    raise InvalidInput(f"{peer_id} refused the signature: {answer.get('detail', answer)}")
+                    raise InvalidInput(
+                        f"{peer_id} refused the signature: {answer.get('detail', answer)}"
+                    )
                 return dict(answer)
 
     try:

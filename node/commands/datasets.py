@@ -21,10 +21,20 @@ def _is_archive(path: Path) -> bool:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Column mapping for a CSV/XLSX source file.")
-@click.option("--type", "dataset_type", type=click.Choice(["occurrence", "checklist"]), default="occurrence",
-              show_default=True, help="Dataset type of a source file.")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Column mapping for a CSV/XLSX source file.",
+)
+@click.option(
+    "--type",
+    "dataset_type",
+    type=click.Choice(["occurrence", "checklist"]),
+    default="occurrence",
+    show_default=True,
+    help="Dataset type of a source file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool) -> None:
     """Check a DwC-A or source file; exit 0 when GBIF's rules would accept it, else 1."""
@@ -41,7 +51,7 @@ def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool)
     sys.exit(0 if report.publishable else 1)
 
 
-def _screened(source, skip_invalid: bool, rejects: list[dict[str, object]]):  # noqa: ANN001,ANN202
+def _screened(source, skip_invalid: bool, rejects: list[dict[str, object]]):
     """Mapped batches; with --skip-invalid, rows GBIF would refuse (no id, a repeated id)
     are held back and listed in `rejects` with their line and reason."""
     import pyarrow as pa
@@ -62,7 +72,13 @@ def _screened(source, skip_invalid: bool, rejects: list[dict[str, object]]):  # 
                 rejects.append({"line": line, "id": "", "reason": f"{source.id_term} is empty"})
                 keep.append(False)
             elif value in seen:
-                rejects.append({"line": line, "id": value, "reason": f"{source.id_term} repeats an earlier row"})
+                rejects.append(
+                    {
+                        "line": line,
+                        "id": value,
+                        "reason": f"{source.id_term} repeats an earlier row",
+                    }
+                )
                 keep.append(False)
             else:
                 seen.add(value)
@@ -90,12 +106,22 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
             f"{dataset_id}: not published; fix the problems above, or publish the valid rows "
             "with --skip-invalid (rejects are written beside the archive with their reasons)"
         )
-    source = open_source(source_path, mapping, dataset.encoding, dataset.type, dataset_id=dataset.id)
-    provenance = {"fed_source": config.id, "fed_dataset": dataset.id, "fed_licence": dataset.licence}
+    source = open_source(
+        source_path, mapping, dataset.encoding, dataset.type, dataset_id=dataset.id
+    )
+    provenance = {
+        "fed_source": config.id,
+        "fed_dataset": dataset.id,
+        "fed_licence": dataset.licence,
+    }
     rejects: list[dict[str, object]] = []
     records = (normalise(t, provenance) for t in _screened(source, skip_invalid, rejects))
     result = publish_dataset(
-        config, dataset_id, load_identity(home), records, rejects if skip_invalid else None,
+        config,
+        dataset_id,
+        load_identity(home),
+        records,
+        rejects if skip_invalid else None,
         change_major=major,
     )
     info = result.version
@@ -105,22 +131,31 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
     if licence is not None and not licence.gbif_indexes:
         click.echo(
             f"note: {dataset_id} is licensed {licence.id}: partners may receive it, but GBIF "
-            "indexes only CC0-1.0, CC-BY-4.0 and CC-BY-NC-4.0", err=True,
+            "indexes only CC0-1.0, CC-BY-4.0 and CC-BY-NC-4.0",
+            err=True,
         )
     if result.status == "unchanged":
         return f"{dataset_id}: unchanged since version {info.version} ({info.records:,} records)"
     return (
         f"{dataset_id}: published version {info.version}, {info.records:,} records, "
         f"{info.vernacular_records:,} vernacular names. {result.changes.text()}"
-        + (f" {len(rejects):,} rows rejected: see rejects.csv beside the archive." if rejects else "")
+        + (
+            f" {len(rejects):,} rows rejected: see rejects.csv beside the archive."
+            if rejects
+            else ""
+        )
     )
 
 
 @main.command()
 @home_option
 @click.argument("dataset", required=False)
-@click.option("--skip-invalid", is_flag=True, help="Publish valid rows; write rejects with reasons.")
-@click.option("--major", is_flag=True, help="A scientifically significant change: next major version.")
+@click.option(
+    "--skip-invalid", is_flag=True, help="Publish valid rows; write rejects with reasons."
+)
+@click.option(
+    "--major", is_flag=True, help="A scientifically significant change: next major version."
+)
 def publish(home: Path, dataset: str | None, skip_invalid: bool, major: bool) -> None:
     """Build and version the DwC-A(s) from the sources declared in node.toml."""
     from node.config import load_config

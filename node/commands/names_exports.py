@@ -13,12 +13,23 @@ from node.cli import home_option, main
 @home_option
 @click.argument("left")
 @click.argument("right")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for crosswalk.csv, review.csv and Parquet (default: the node's store).")
-@click.option("--gbif-match", is_flag=True,
-              help="Ask GBIF's species matching (node.toml [gbif_api]) for names neither list resolves.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for crosswalk.csv, review.csv and Parquet (default: the node's store).",
+)
+@click.option(
+    "--gbif-match",
+    is_flag=True,
+    help="Ask GBIF's species matching (node.toml [gbif_api]) for names neither list resolves.",
+)
 def reconcile(home: Path, left: str, right: str, output: Path | None, gbif_match: bool) -> None:
-    """Taxon crosswalk between two checklists: own dataset, <peer>/<dataset>, gbif/<query> or a file."""
+    """Taxon crosswalk between two checklists.
+
+    LEFT and RIGHT are each an own dataset id, <peer>/<dataset>, gbif/<query>, or a file.
+    """
     from mappings.checklists import load_checklist
     from mappings.reconcile import reconcile as build
     from mappings.review import load_decisions
@@ -48,15 +59,21 @@ def reconcile(home: Path, left: str, right: str, output: Path | None, gbif_match
     for kind, path in paths.items():
         click.echo(f"  {kind:<8} {path}")
     if decisions is None:
-        click.echo(f"Curator decisions go in {decisions_path} (see review.csv); they win on later runs.")
+        click.echo(
+            f"Curator decisions go in {decisions_path} (see review.csv); they win on later runs."
+        )
 
 
 @main.command()
 @home_option
-@click.option("-o", "--output", default=None,
-              help="Folder or pyarrow.fs URI (s3://bucket/prefix); default store/exports.")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    help="Folder or pyarrow.fs URI (s3://bucket/prefix); default store/exports.",
+)
 def export(home: Path, output: str | None) -> None:
-    """Parquet for downstream tools: own, harvested and GBIF records in one hive-partitioned dataset."""
+    """Parquet for downstream tools: own, harvested and GBIF records in one dataset."""
     from node.config import load_config
     from node.crosswalks import name_links
     from node.export import export as run_export

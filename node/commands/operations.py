@@ -14,7 +14,7 @@ from node.cli import home_option, main
 from node.errors import HarvestError, InvalidInput
 
 
-async def _harvest(home: Path, sources: list[str], on_done=None) -> list[object]:  # noqa: ANN001
+async def _harvest(home: Path, sources: list[str], on_done=None) -> list[object]:
     from harvesters.http import client_session
     from harvesters.runs import RunLog
     from harvesters.schedule import Runtime, run_source
@@ -61,20 +61,29 @@ def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool) -> Non
         click.echo("nothing to harvest: node.toml declares no peers or GBIF queries")
         return
     if sys.stderr.isatty():
-        with click.progressbar(length=len(sources), label="harvesting", file=sys.stderr,
-                               item_show_func=lambda s: s or "") as bar:
+        with click.progressbar(
+            length=len(sources),
+            label="harvesting",
+            file=sys.stderr,
+            item_show_func=lambda s: s or "",
+        ) as bar:
             results = asyncio.run(_harvest(home, sources, lambda source: bar.update(1, source)))
     else:
         results = asyncio.run(_harvest(home, sources))
     failed = 0
     for result in results:
-        line = f"{result.source}: {result.outcome}, {result.records:,} records in {result.duration_s:.1f} s"
+        line = (
+            f"{result.source}: {result.outcome}, {result.records:,} records "
+            f"in {result.duration_s:.1f} s"
+        )
         if result.error:
             line += f" ({result.error})"
         click.echo(line)
         failed += result.outcome == "failed"
     if failed:
-        raise HarvestError(f"{failed} of {len(results)} harvests failed; the last good data is kept")
+        raise HarvestError(
+            f"{failed} of {len(results)} harvests failed; the last good data is kept"
+        )
 
 
 @main.command()
@@ -97,7 +106,10 @@ def status(home: Path, as_json: bool) -> None:
             click.echo(f"  {d['id']}")
             continue
         version = d["version"] or "not published"
-        click.echo(f"  {d['id']:<28} {d['type']:<10} v{version:<6} {d['records']:>10,} records  {d['licence']}{'  public' if d['public'] else ''}")
+        click.echo(
+            f"  {d['id']:<28} {d['type']:<10} v{version:<6} {d['records']:>10,} records  "
+            f"{d['licence']}{'  public' if d['public'] else ''}"
+        )
     click.echo("\nSources")
     if not report["sources"]:
         click.echo("  (none: declare [[peers]] or [[gbif]] in node.toml)")
@@ -106,7 +118,10 @@ def status(home: Path, as_json: bool) -> None:
         if run is None:
             click.echo(f"  {s['source']:<28} never run ({s.get('schedule', '')})")
             continue
-        click.echo(f"  {s['source']:<28} {run['outcome']:<9} {int(run['records']):>10,} records  {run['finished']}")
+        click.echo(
+            f"  {s['source']:<28} {run['outcome']:<9} {int(run['records']):>10,} records  "
+            f"{run['finished']}"
+        )
         if run.get("error"):
             click.echo(f"      last error: {run['error']}")
         if s.get("circuit_open"):
@@ -115,7 +130,10 @@ def status(home: Path, as_json: bool) -> None:
     if not report["agreements"]:
         click.echo("  (none: see `fednode agreement new`)")
     for a in report["agreements"]:
-        click.echo(f"  {a['ref'] or a.get('file')}: {a['status']} {('- ' + a['reason']) if a['reason'] else ''}")
+        click.echo(
+            f"  {a['ref'] or a.get('file')}: {a['status']}"
+            + (f" - {a['reason']}" if a["reason"] else "")
+        )
 
 
 @main.command()
@@ -126,8 +144,15 @@ def status(home: Path, as_json: bool) -> None:
 @click.option("--event", default=None, help="export, denied, agreement, ...")
 @click.option("--limit", default=None, type=int, help="Only the newest N entries.")
 @click.option("--json", "as_json", is_flag=True)
-def audit(home: Path, action: str | None, peer: str | None, since: str | None,
-          event: str | None, limit: int | None, as_json: bool) -> None:
+def audit(
+    home: Path,
+    action: str | None,
+    peer: str | None,
+    since: str | None,
+    event: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """What left the node, to whom, under which agreement; `verify` checks the hash chain."""
     from node.audit import AuditLog
     from node.config import load_config

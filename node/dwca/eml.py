@@ -35,10 +35,29 @@ DATASET_TYPE_THESAURUS = (
 _DATASET_TYPE_KEYWORD = {"occurrence": "Occurrence", "checklist": "Checklist"}
 
 # Children of <dataset> in the profile schema's sequence; anything else is refused.
-DATASET_ORDER = tuple(
-    "alternateIdentifier shortName title creator metadataProvider associatedParty pubDate "
-    "language abstract keywordSet additionalInfo intellectualRights licensed distribution "
-    "coverage purpose maintenance contact publisher methods project literatureCited".split()
+DATASET_ORDER = (
+    "alternateIdentifier",
+    "shortName",
+    "title",
+    "creator",
+    "metadataProvider",
+    "associatedParty",
+    "pubDate",
+    "language",
+    "abstract",
+    "keywordSet",
+    "additionalInfo",
+    "intellectualRights",
+    "licensed",
+    "distribution",
+    "coverage",
+    "purpose",
+    "maintenance",
+    "contact",
+    "publisher",
+    "methods",
+    "project",
+    "literatureCited",
 )
 _YEAR_DATE = re.compile(r"^\d{4}(-\d{2}-\d{2})?$")
 _VERSION = re.compile(r"/v(\d+(?:\.\d+)*)$")

@@ -110,7 +110,8 @@ def _from_metafile(root: Path) -> ArchiveLayout:
             reason = "a required element (<core>, <id>, <coreid> or <files>) is missing"
         raise InvalidArchive(f"meta.xml: {reason}") from exc
     core = DataFile(
-        descriptor.core, _resolve(root, descriptor.core.file_location, "core"),
+        descriptor.core,
+        _resolve(root, descriptor.core.file_location, "core"),
         column_names(descriptor.core),
     )
     extensions = [
@@ -129,9 +130,7 @@ def _from_metafile(root: Path) -> ArchiveLayout:
                 "which is not in the archive"
             )
     if metadata is None:
-        metadata = next(
-            (root / n for n in DEFAULT_METADATA_NAMES if (root / n).is_file()), None
-        )
+        metadata = next((root / n for n in DEFAULT_METADATA_NAMES if (root / n).is_file()), None)
     return ArchiveLayout(root, core, extensions, metadata, True, warnings)
 
 
@@ -139,7 +138,8 @@ def _simple(root: Path) -> ArchiveLayout:
     """An archive without meta.xml: exactly one data file whose header names the terms."""
     metadata = next((root / n for n in DEFAULT_METADATA_NAMES if (root / n).is_file()), None)
     data_files = [
-        p for p in sorted(root.iterdir())
+        p
+        for p in sorted(root.iterdir())
         if p.is_file() and p.suffix.lower() != ".xml" and not p.name.startswith(".")
     ]
     if not data_files:

@@ -241,7 +241,7 @@ def _column_plan(data_file: DataFile, width: int) -> dict[str, _Source]:
     key_index = descriptor.id_index if descriptor.represents_corefile else descriptor.coreid_index
     if not descriptor.created_from_file:
         plan[data_file.columns[0]] = _Source(key_index, None)
-    for f, column in zip(descriptor.fields, data_file.columns[len(plan):], strict=False):
+    for f, column in zip(descriptor.fields, data_file.columns[len(plan) :], strict=False):
         plan.setdefault(column, _Source(f["index"], f["default"]))
     for column, source in plan.items():
         if source.index is not None and source.index >= width:

@@ -83,7 +83,9 @@ class _BudgetStream(io.RawIOBase):
         try:
             data = self._source.read(len(buffer))
         except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-            raise InvalidArchive(f"member {self._member!r} is corrupt or truncated ({exc})") from exc
+            raise InvalidArchive(
+                f"member {self._member!r} is corrupt or truncated ({exc})"
+            ) from exc
         self._budget.spend(len(data), self._member)
         buffer[: len(data)] = data
         return len(data)
@@ -132,7 +134,10 @@ def _unzip(path: Path, dest: Path, budget: _Budget, lazy: dict[Path, str]) -> No
             if info.is_dir():
                 continue
             target = dest.joinpath(*member.parts)
-            if info.file_size >= constants.STREAM_MEMBER_MIN_BYTES and not info.filename.lower().endswith(".xml"):
+            if (
+                info.file_size >= constants.STREAM_MEMBER_MIN_BYTES
+                and not info.filename.lower().endswith(".xml")
+            ):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.exists():
                     raise UnsafeArchive(f"archive member {info.filename!r} appears twice")
@@ -154,7 +159,7 @@ def _unzip(path: Path, dest: Path, budget: _Budget, lazy: dict[Path, str]) -> No
 
 def _untar(path: Path, dest: Path, budget: _Budget) -> None:
     try:
-        archive = tarfile.open(path, "r:*")
+        archive = tarfile.open(path, "r:*")  # noqa: SIM115  (closed by the `with` below)
     except (tarfile.TarError, OSError) as exc:
         raise InvalidArchive(f"{path.name}: not a readable tar archive ({exc})") from exc
     count = 0

@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text, signed
 
 from agreements.model import (
     Party,
@@ -18,6 +17,7 @@ from agreements.model import (
 )
 from agreements.signing import public_key_to_text, sign
 from node.errors import InvalidAgreement
+from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text, signed
 
 SENSITIVE = """
 [[flows.sensitive]]

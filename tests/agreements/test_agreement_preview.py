@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-from tests.agreements.agreement_builders import DATASET, FLOW, NOW, agreement_text, records
 
 from agreements.model import parse_agreement
 from agreements.preview import preview
+from tests.agreements.agreement_builders import DATASET, FLOW, NOW, agreement_text, records
 
 RULES = """withhold = ["recordedBy"]
 

@@ -7,7 +7,6 @@ import json
 import tomllib
 
 import pytest
-from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agreements.model import Status, parse_agreement
@@ -21,6 +20,7 @@ from agreements.signing import (
     verify_signatures,
 )
 from node.errors import InvalidAgreement
+from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text
 
 
 def sign_all(text: str) -> str:

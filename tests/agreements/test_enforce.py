@@ -7,11 +7,19 @@ import json
 
 import pyarrow as pa
 import pytest
-from tests.agreements.agreement_builders import DATASET, FLOW, KEYS, NOW, agreement_text, records, signed
 
 from agreements.enforce import enforce, licence_uri
 from agreements.model import Agreement, parse_agreement
 from agreements.signing import sign
+from tests.agreements.agreement_builders import (
+    DATASET,
+    FLOW,
+    KEYS,
+    NOW,
+    agreement_text,
+    records,
+    signed,
+)
 
 
 def karst(**overrides: list[str | None]) -> pa.Table:

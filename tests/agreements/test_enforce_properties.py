@@ -13,7 +13,6 @@ import datetime as dt
 import json
 
 import pyarrow as pa
-from tests.agreements.agreement_builders import DATASET, NOW, agreement_text, records, signed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from agreements.generalise import GRID_DEGREES
 from agreements.model import Flow, SensitiveRule
 from mappings.terms import CLASSIFICATION_TERMS
 from node.records import parse_event_date
+from tests.agreements.agreement_builders import DATASET, NOW, agreement_text, records, signed
 
 TAXA = [  # family, genus, scientificName
     ("Gesneriaceae", "Primulina", "Primulina eburnea (Hance) Yin Z.Wang"),

@@ -15,7 +15,9 @@ def test_demo__runs_the_whole_federation_and_keeps_the_homes(tmp_path: Path) -> 
     root = tmp_path / "fed"
     done = subprocess.run(
         [sys.executable, "-m", "node", "demo", "--dir", str(root), "--keep"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -28,9 +30,13 @@ def test_demo__runs_the_whole_federation_and_keeps_the_homes(tmp_path: Path) -> 
     assert out.count("daemon stopped (exit 0)") == 2
 
     # What vnmn received obeys the agreement: scope, withheld collectors, generalisation.
-    received = pq.read_table(root / "vnmn" / "store" / "harvested" / "gxib" / "gxib-karst-occurrences" / "part-0.parquet")
+    received = pq.read_table(
+        root / "vnmn" / "store" / "harvested" / "gxib" / "gxib-karst-occurrences" / "part-0.parquet"
+    )
     assert set(received.column("family").to_pylist()) <= {"Gesneriaceae", "Begoniaceae"}
-    assert set(received.column("recordedBy").to_pylist()) == {"withheld under agreement gxib-vnmn@1"}
+    assert set(received.column("recordedBy").to_pylist()) == {
+        "withheld under agreement gxib-vnmn@1"
+    }
     for row in received.filter(received.column("fed_generalised")).to_pylist():
         assert row["iucnRedListCategory"] in ("CR", "EN")
         assert round(row["decimalLatitude"] * 10) == row["decimalLatitude"] * 10
@@ -53,6 +59,7 @@ def test_demo__runs_the_whole_federation_and_keeps_the_homes(tmp_path: Path) -> 
     # The export answers a downstream question in DuckDB.
     records = root / "gxib" / "store" / "exports" / "current" / "records"
     sources = duckdb.sql(
-        f"SELECT DISTINCT source FROM read_parquet('{records}/**/*.parquet', hive_partitioning=true)"
+        f"SELECT DISTINCT source FROM read_parquet('{records}/**/*.parquet', "
+        "hive_partitioning=true)"
     ).fetchall()
     assert {s for (s,) in sources} == {"gxib", "vnmn"}

@@ -22,15 +22,32 @@ def test_config__every_setting_is_documented_in_the_template() -> None:
         *(f.name for f in dataclasses.fields(DatasetConfig)),
         *(f.name for f in dataclasses.fields(PeerConfig)),
         *(f.name for f in dataclasses.fields(GbifQueryConfig)),
-        "host", "port", "versions_kept", "contact_email", "country",
+        "host",
+        "port",
+        "versions_kept",
+        "contact_email",
+        "country",
     ]
-    missing = [name for name in fields if f"{name} =" not in documented and f"# {name} =" not in documented]
+    missing = [
+        name for name in fields if f"{name} =" not in documented and f"# {name} =" not in documented
+    ]
     assert missing == []
 
 
 def test_config__init_writes_a_loadable_home_with_a_private_key(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        main, ["init", "--home", str(tmp_path / "n"), "--id", "gxib", "--name", "Guangxi", "--country", "cn"]
+        main,
+        [
+            "init",
+            "--home",
+            str(tmp_path / "n"),
+            "--id",
+            "gxib",
+            "--name",
+            "Guangxi",
+            "--country",
+            "cn",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "fingerprint" in result.output
@@ -44,32 +61,52 @@ def test_config__init_writes_a_loadable_home_with_a_private_key(tmp_path: Path) 
 
 def test_config__init_refuses_to_overwrite_a_node(tmp_path: Path) -> None:
     init_home(tmp_path, "gxib", "Guangxi")
-    result = CliRunner().invoke(main, ["init", "--home", str(tmp_path), "--id", "gxib", "--name", "x"])
+    result = CliRunner().invoke(
+        main, ["init", "--home", str(tmp_path), "--id", "gxib", "--name", "x"]
+    )
     assert result.exit_code == 1
     assert "refusing to overwrite" in result.output
 
 
 def test_config__bad_id_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["init", "--home", str(tmp_path), "--id", "Bad Id!", "--name", "x"])
+    result = CliRunner().invoke(
+        main, ["init", "--home", str(tmp_path), "--id", "Bad Id!", "--name", "x"]
+    )
     assert result.exit_code == 1
     assert "lower-case" in result.output
+
+
+DATASET = (
+    '[[datasets]]\nid = "d1"\ntitle = "t"\ntype = "checklist"\nsource = "s.csv"\n'
+    'licence = "CC0-1.0"\n'
+)
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ('[[datasets]]\nid = "d1"\ntitle = "t"\ntype = "specimens"\nsource = "s.csv"\nlicence = "CC0-1.0"\n',
-         "type 'specimens' must be one of"),
-        ('[[datasets]]\nid = "d1"\ntitle = "t"\ntype = "checklist"\nsource = "s.csv"\nlicence = "CC0-1.0"\ncolour = "red"\n',
-         "unknown setting(s) colour"),
+        (
+            DATASET.replace("checklist", "specimens"),
+            "type 'specimens' must be one of",
+        ),
+        (
+            DATASET + 'colour = "red"\n',
+            "unknown setting(s) colour",
+        ),
         ('[[peers]]\nid = "vnmn"\nurl = "http://x"\nkey = "rsa:abc"\n', "key must look like"),
-        ('[[gbif]]\nname = "q1"\nmethod = "scrape"\npredicate = {country = "CN"}\n', "method must be one of"),
-        ('[[datasets]]\nid = "d1"\ntitle = "t"\ntype = "checklist"\nsource = "s.csv"\nlicence = "CC0-1.0"\n'
-         '[[datasets]]\nid = "d1"\ntitle = "t"\ntype = "checklist"\nsource = "s.csv"\nlicence = "CC0-1.0"\n',
-         "declared twice"),
+        (
+            '[[gbif]]\nname = "q1"\nmethod = "scrape"\npredicate = {country = "CN"}\n',
+            "method must be one of",
+        ),
+        (
+            DATASET + DATASET,
+            "declared twice",
+        ),
     ],
 )
-def test_config__invalid_settings_are_refused_with_the_reason(tmp_path: Path, extra: str, message: str) -> None:
+def test_config__invalid_settings_are_refused_with_the_reason(
+    tmp_path: Path, extra: str, message: str
+) -> None:
     init_home(tmp_path, "gxib", "Guangxi")
     with open(tmp_path / "node.toml", "a", encoding="utf-8") as handle:
         handle.write("\n" + extra)

@@ -70,8 +70,11 @@ def test_reader__default_values_fill_missing_columns() -> None:
 
 
 def test_reader__windows1252_and_tgz_and_subfolder_archives_read() -> None:
-    for name in ("dwca-metadata-windows1252-encoding", "dwca-simple-test-archive.tgz",
-                 "dwca-simple-subdir.zip"):
+    for name in (
+        "dwca-metadata-windows1252-encoding",
+        "dwca-simple-test-archive.tgz",
+        "dwca-simple-subdir.zip",
+    ):
         with open_archive(SAMPLES / name) as archive:
             assert archive.read_table().num_rows >= 2
 
@@ -85,7 +88,7 @@ def test_reader__streams_in_batches_of_bounded_size(tmp_path: Path) -> None:
         '<archive xmlns="http://rs.tdwg.org/dwc/text/"><core encoding="UTF-8" '
         'fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" fieldsEnclosedBy="" '
         'ignoreHeaderLines="1" rowType="http://rs.tdwg.org/dwc/terms/Occurrence">'
-        "<files><location>occurrence.txt</location></files><id index=\"0\"/>"
+        '<files><location>occurrence.txt</location></files><id index="0"/>'
         '<field index="1" term="http://rs.tdwg.org/dwc/terms/scientificName"/></core></archive>'
     )
     path = tmp_path / "big.zip"
@@ -98,7 +101,9 @@ def test_reader__streams_in_batches_of_bounded_size(tmp_path: Path) -> None:
     assert len(sizes) > 5 and max(sizes) < rows
 
 
-def test_reader__row_with_wrong_column_count_is_recorded_not_dropped_silently(tmp_path: Path) -> None:
+def test_reader__row_with_wrong_column_count_is_recorded_not_dropped_silently(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "archive"
     folder.mkdir()
     (folder / "occurrence.txt").write_text(
@@ -118,6 +123,5 @@ def test_reader__undeclared_encoding_gives_a_clear_error(tmp_path: Path) -> None
     (folder / "occurrence.txt").write_bytes(
         "occurrenceID\tvernacularName\n1\t报春苣苔\n".encode("gb18030")
     )
-    with pytest.raises(InvalidArchive, match="not valid"):
-        with open_archive(folder) as archive:
-            archive.read_table()
+    with pytest.raises(InvalidArchive, match="not valid"), open_archive(folder) as archive:
+        archive.read_table()

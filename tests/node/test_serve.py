@@ -37,7 +37,9 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 def _serve(node: TestNode) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "node", "serve", "--home", str(node.home)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -76,8 +78,13 @@ def test_serve__public_dataset_is_served_signed_and_reads_back_whole(public_node
         assert headers["ETag"] == f'"{digest}"'
         key = parse_public_key(identity["public_key"])
         assert verify(key, headers["Fednode-Signature"], digest.encode())
-        assert _get(f"{public_node.url}/datasets/gxib-karst-checklist/archive",
-                    {"If-None-Match": headers["ETag"]})[0] == 304
+        assert (
+            _get(
+                f"{public_node.url}/datasets/gxib-karst-checklist/archive",
+                {"If-None-Match": headers["ETag"]},
+            )[0]
+            == 304
+        )
         path = public_node.home / "downloaded.zip"
         path.write_bytes(archive)
         with DwCAReader(str(path)) as reader:
@@ -89,7 +96,9 @@ def test_serve__public_dataset_is_served_signed_and_reads_back_whole(public_node
         eml = ET.fromstring(_get(f"{public_node.url}/datasets/gxib-karst-checklist/eml")[2])
         assert eml.find("dataset/title") is not None
         metrics = _get(f"{public_node.url}/metrics")[2].decode()
-        assert "fednode_http_requests_total" in metrics and "fednode_archives_served_total" in metrics
+        assert (
+            "fednode_http_requests_total" in metrics and "fednode_archives_served_total" in metrics
+        )
         status, _, body = _get(f"{public_node.url}/datasets/nothing/archive")
         assert status == 404 and json.loads(body)["error"] == "not_found"
     finally:
@@ -103,7 +112,9 @@ def test_serve__a_taken_port_gives_a_clear_message(public_node: TestNode) -> Non
         blocker.listen()
         done = subprocess.run(
             [sys.executable, "-m", "node", "serve", "--home", str(public_node.home)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert done.returncode == 1
     assert f"port {public_node.port} on 127.0.0.1 is already in use" in done.stderr
