@@ -330,8 +330,8 @@ class Reconciler:
                 other = genus_key(entry.parsed.genus)
                 if other[:1] == genus[:1] and Levenshtein.distance(genus, other) == 1:
                     note = f"genus {left.parsed.genus} / {entry.parsed.genus}: 1 edit"
-                    if candidate := _fuzzy(left, entry, 1, [note]):
-                        found.append(candidate)
+                    if genus_fix := _fuzzy(left, entry, 1, [note]):
+                        found.append(genus_fix)
         if len(found) > 1:
             best = min(c.edit_distance or 0 for c in found)
             found = [c for c in found if c.edit_distance == best]

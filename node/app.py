@@ -24,7 +24,6 @@ log = logging.getLogger("fednode.http")
 
 CONFIG = web.AppKey("config", NodeConfig)
 IDENTITY = web.AppKey("identity", Identity)
-METRICS = web.AppKey("metrics", "Metrics")
 STARTED = web.AppKey("started", float)
 
 
@@ -79,6 +78,9 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 
 def error_response(exc: NodeError) -> web.Response:

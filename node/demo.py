@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import tomlkit
@@ -231,7 +232,8 @@ def _summary(gxib: DemoNode) -> None:
         ),
         key=lambda r: interesting.index(r["match_kind"]),
     )
-    picked, seen = [], set()
+    picked: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for row in rows:
         if row["match_kind"] not in seen or len(picked) < 4:
             picked.append(row)

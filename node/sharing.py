@@ -16,6 +16,7 @@ import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -31,9 +32,11 @@ from node.replay import ReplayCache
 from node.state import connect
 from node.store import Store
 
+if TYPE_CHECKING:
+    from node.dwca.writer import Coverage
+
 log = logging.getLogger("fednode.sharing")
 
-SHARING = web.AppKey("sharing", "Sharing")
 ANONYMOUS = "anonymous"
 
 
@@ -124,7 +127,7 @@ class Sharing:
         self, requester: Requester
     ) -> list[tuple[str, Agreement | None, Flow | None]]:
         """Datasets this requester may download, with the governing agreement and flow."""
-        visible = []
+        visible: list[tuple[str, Agreement | None, Flow | None]] = []
         for dataset in self.config.datasets:
             flows = self.book.flows_to(requester.party, dataset.id) if requester.party else []
             flows = flows or self.book.flows_to(None, dataset.id)
@@ -210,7 +213,7 @@ class Sharing:
         row_type = TAXON_ROW_TYPE if dataset.type == "checklist" else OCCURRENCE_ROW_TYPE
         summary = f"Shared with {flow.to_party} under agreement {agreement.ref} ({flow.label})."
 
-        def eml(coverage: object) -> bytes:
+        def eml(coverage: Coverage) -> bytes:
             return build_eml(
                 dataset,
                 self.config,
@@ -260,6 +263,9 @@ class Sharing:
             counts=served.counts or {"sent": served.records},
             archive_sha256=served.sha256,
         )
+
+
+SHARING: web.AppKey[Sharing] = web.AppKey("sharing")
 
 
 def report_counts(report: object) -> dict[str, int]:

@@ -101,18 +101,16 @@ def collect_status(
         runs.close()
     book = AgreementBook(config)
     agreements = []
-    for entry in book.entries():
-        a = entry.agreement
+    for held in book.entries():
+        a = held.agreement
         agreements.append(
             {
-                "file": entry.path.name,
+                "file": held.path.name,
                 "ref": a.ref if a else None,
                 "title": a.title if a else "",
-                "status": entry.state.status.value
-                if entry.state and not entry.error
-                else "invalid",
-                "reason": entry.state.reason if entry.state and not entry.error else entry.error,
-                "awaiting": list(entry.state.awaiting) if entry.state else [],
+                "status": held.state.status.value if held.state and not held.error else "invalid",
+                "reason": held.state.reason if held.state and not held.error else held.error,
+                "awaiting": list(held.state.awaiting) if held.state else [],
                 "flows": [f.label for f in a.flows] if a else [],
             }
         )

@@ -96,6 +96,7 @@ def write_parquet_atomic(
             if writer is None:
                 schema = schema or table.schema
                 writer = pq.ParquetWriter(snapshot / PART_NAME, schema, compression="zstd")
+            assert schema is not None
             if table.schema != schema:
                 table = table.select(schema.names).cast(schema)
             writer.write_table(table)

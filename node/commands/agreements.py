@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -89,36 +90,37 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
     )
     now = dt.datetime.now(dt.UTC)
     state = document.status(now)
+    flows: list[dict[str, Any]] = []
     result: dict[str, object] = {
         "agreement": document.ref,
         "status": state.status.value,
         "reason": state.reason,
         "sha256": document.sha256,
-        "flows": [],
+        "flows": flows,
     }
     store = Store(home)
     for flow in document.flows:
         if flow.from_party != config.id:
-            result["flows"].append({"flow": flow.label, "note": "sent by the other party"})  # type: ignore[union-attr]
+            flows.append({"flow": flow.label, "note": "sent by the other party"})
             continue
         for dataset_id in flow.datasets:
             path = store.local(dataset_id)
             if not (path / PART_NAME).exists():
-                result["flows"].append(
+                flows.append(
                     {
                         "flow": flow.label,
-                        "dataset": dataset_id,  # type: ignore[union-attr]
+                        "dataset": dataset_id,
                         "note": "not published yet: nothing to preview",
                     }
                 )
                 continue
             shown = preview(read_parquet(path), document, flow, now, dataset_id, examples=examples)
-            result["flows"].append({"flow": flow.label, "dataset": dataset_id, **shown})  # type: ignore[union-attr]
+            flows.append({"flow": flow.label, "dataset": dataset_id, **shown})
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
         return
     click.echo(f"{document.ref}: valid document; state: {state.status.value} ({state.reason})")
-    for item in result["flows"]:  # type: ignore[union-attr]
+    for item in flows:
         click.echo(
             f"\n{item['flow']}" + (f", dataset {item['dataset']}" if "dataset" in item else "")
         )

@@ -6,15 +6,19 @@ import asyncio
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from harvesters.base import HarvestResult
 from node.cli import home_option, main
 from node.errors import HarvestError, InvalidInput
 
 
-async def _harvest(home: Path, sources: list[str], on_done=None) -> list[object]:
+async def _harvest(
+    home: Path, sources: list[str], on_done: Callable[[str], None] | None = None
+) -> list[HarvestResult]:
     from harvesters.http import client_session
     from harvesters.runs import RunLog
     from harvesters.schedule import Runtime, run_source
@@ -23,7 +27,7 @@ async def _harvest(home: Path, sources: list[str], on_done=None) -> list[object]
 
     config = load_config(home)
     runs = RunLog(home)
-    results = []
+    results: list[HarvestResult] = []
     try:
         async with client_session() as session:
             runtime = Runtime(config, load_identity(home), session, runs)
