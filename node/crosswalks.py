@@ -4,6 +4,7 @@ them: the export's `fed_accepted_name`, and agreements' taxon scopes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -11,6 +12,9 @@ import pyarrow.compute as pc
 from node.config import NodeConfig
 from node.errors import InvalidInput, NotFound
 from node.store import PART_NAME, Store, read_parquet
+
+if TYPE_CHECKING:
+    from node.export_schema import Crosswalk
 
 
 def resolve_checklist(config: NodeConfig, spec: str) -> pa.Table | Path:
@@ -69,17 +73,21 @@ def name_links(config: NodeConfig) -> pa.Table | None:
     return links.filter(first).drop_columns(["confidence"])
 
 
-def with_accepted_names(config: NodeConfig, table: pa.Table) -> pa.Table:
-    """Add `fed_accepted_name` / `fed_match_kind` from the node's crosswalks, so that
-    agreement taxon scopes also match records named under another concept."""
+def accepted_name_lookup(config: NodeConfig) -> Crosswalk | None:
+    """The node's crosswalks, checked and indexed once for many batches."""
     from node.export_schema import prepare_crosswalk
 
     links = name_links(config)
-    if links is None or "scientificName" not in table.column_names:
+    return prepare_crosswalk(links) if links is not None else None
+
+
+def with_accepted_names(table: pa.Table, lookup: Crosswalk | None) -> pa.Table:
+    """Add `fed_accepted_name` / `fed_match_kind`, so that agreement taxon scopes also
+    match records named under another concept."""
+    if lookup is None or "scientificName" not in table.column_names:
         return table
-    accepted, kind, _ = prepare_crosswalk(links).lookup(
-        table.column("scientificName").combine_chunks()
-    )
+    names = table.column("scientificName").combine_chunks()
+    accepted, kind, _ = lookup.lookup(names)
     for name, values in (("fed_accepted_name", accepted), ("fed_match_kind", kind)):
         if name in table.column_names:
             table = table.drop_columns([name])

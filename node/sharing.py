@@ -14,10 +14,12 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from aiohttp import web
 
 from agreements.model import Agreement, Flow
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fednode.sharing")
 
 ANONYMOUS = "anonymous"
+ENFORCE_BATCH_ROWS = 100_000  # records enforced and written at a time when building an archive
 
 
 @dataclass(frozen=True)
@@ -199,17 +202,13 @@ class Sharing:
         flow: Flow,
         now: dt.datetime,
     ) -> ServedArchive:
-        from agreements.enforce import enforce
         from mappings.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
         from node.dwca.eml import build_eml
         from node.dwca.writer import write_archive
-        from node.store import read_parquet
 
         dataset = self._dataset(dataset_id)
-        from node.crosswalks import with_accepted_names
-
-        table = with_accepted_names(self.config, read_parquet(self.store.local(dataset_id)))
-        shared, report = enforce(table, agreement, flow, now, dataset_id=dataset_id)
+        counts: dict[str, int] = {}
+        shared = self._enforced_batches(dataset_id, agreement, flow, now, counts)
         row_type = TAXON_ROW_TYPE if dataset.type == "checklist" else OCCURRENCE_ROW_TYPE
         summary = f"Shared with {flow.to_party} under agreement {agreement.ref} ({flow.label})."
 
@@ -227,8 +226,7 @@ class Sharing:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        stats = write_archive(tmp / "dwca.zip", [shared], row_type, eml, modified=now)
-        counts = report_counts(report)
+        stats = write_archive(tmp / "dwca.zip", shared, row_type, eml, modified=now)
         served = ServedArchive(
             path=folder / "dwca.zip",
             sha256=stats.sha256,
@@ -251,6 +249,32 @@ class Sharing:
                 shutil.rmtree(stale, ignore_errors=True)
         log.info("built %s for %s under %s: %s", dataset_id, flow.to_party, agreement.ref, counts)
         return served
+
+    def _enforced_batches(
+        self,
+        dataset_id: str,
+        agreement: Agreement,
+        flow: Flow,
+        now: dt.datetime,
+        counts: dict[str, int],
+    ) -> Iterator[pa.Table]:
+        """Enforce batch by batch, so memory stays flat whatever the dataset's size; every
+        rule decides per record, so batches give the same result as the whole table."""
+        import pyarrow.parquet as pq
+
+        from agreements.enforce import enforce
+        from node.crosswalks import accepted_name_lookup, with_accepted_names
+        from node.store import PART_NAME
+
+        state = agreement.status(now)
+        lookup = accepted_name_lookup(self.config)
+        source = pq.ParquetFile(self.store.local(dataset_id) / PART_NAME)
+        for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
+            table = with_accepted_names(pa.Table.from_batches([batch]), lookup)
+            shared, report = enforce(table, agreement, flow, now, dataset_id, state=state)
+            for key, value in report_counts(report).items():
+                counts[key] = counts.get(key, 0) + value
+            yield shared
 
     def record_export(self, requester: Requester, served: ServedArchive) -> None:
         self.audit.append(
