@@ -56,21 +56,25 @@ async def request_with_retries(
     url: str,
     headers: Callable[[], Mapping[str, str]],
     handle: Callable[[aiohttp.ClientResponse], Awaitable[object]],
-    retries: int = constants.HARVEST_RETRIES,
+    retries: int | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> object:
     """Send, retrying transient failures; `headers()` is called per attempt (fresh nonce).
 
     `handle` consumes the response (e.g. streams the body to disk); errors it raises for a
-    truncated body are retried too.
+    truncated body are retried too. `retries` defaults to HARVEST_RETRIES, read per call.
     """
+    if retries is None:
+        retries = constants.HARVEST_RETRIES
     last_error = ""
     for attempt in range(retries + 1):
         try:
             async with session.request(method, url, headers=dict(headers())) as response:
                 if response.status in RETRY_STATUSES and attempt < retries:
                     last_error = f"HTTP {response.status} from {url}"
-                    await sleep(backoff_s(attempt, retry_after_s(response.headers.get("Retry-After"))))
+                    await sleep(
+                        backoff_s(attempt, retry_after_s(response.headers.get("Retry-After")))
+                    )
                     continue
                 return await handle(response)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:

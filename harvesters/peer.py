@@ -8,16 +8,19 @@ parsed, and the Parquet snapshot replaced only when every step succeeded.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pyarrow as pa
+from multidict import CIMultiDict
 
 from harvesters.base import HarvestResult
 from harvesters.http import request_with_retries
@@ -25,7 +28,7 @@ from harvesters.runs import RunLog
 from node import constants
 from node.auth import sign_headers
 from node.config import NodeConfig, PeerConfig
-from node.errors import ArchiveTooLarge, HarvestError, NodeError
+from node.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
 from node.identity import Identity, parse_public_key, verify
 from node.records import normalise
 from node.store import Store, write_parquet_atomic
@@ -55,7 +58,7 @@ class PeerHarvester:
         self.store = Store(config.home)
         self.source = f"peer:{peer.id}"
 
-    def _signed(self, method: str, url: str, extra: dict[str, str] | None = None):  # noqa: ANN202
+    def _signed(self, method: str, url: str, extra: dict[str, str] | None = None):
         def headers() -> dict[str, str]:
             return {**(extra or {}), **sign_headers(method, url, self.identity)}
 
@@ -67,7 +70,9 @@ class PeerHarvester:
                 raise HarvestError(f"{url}: HTTP {response.status}: {await _detail(response)}")
             return await response.json()
 
-        return await request_with_retries(self.session, "GET", url, self._signed("GET", url), handle)
+        return await request_with_retries(
+            self.session, "GET", url, self._signed("GET", url), handle
+        )
 
     async def datasets(self) -> list[dict[str, object]]:
         """Datasets the peer lists for this node, narrowed to those node.toml asks for."""
@@ -80,11 +85,16 @@ class PeerHarvester:
     async def harvest(self, run_id: str) -> HarvestResult:
         result = HarvestResult(self.source, run_id, "ok")
         try:
+            # Downloads left by a killed run; runs of one source never overlap (source lock).
+            for stale in self.store.tmp().glob(f"{self._tmp_prefix}*"):
+                shutil.rmtree(stale, ignore_errors=True)
             datasets = await self.datasets()
             unchanged = 0
             for entry in datasets:
                 dataset_id = str(entry["id"])
-                records = await self._harvest_dataset(dataset_id, str(entry.get("type", "")), run_id)
+                records = await self._harvest_dataset(
+                    dataset_id, str(entry.get("type", "")), run_id
+                )
                 result.datasets.append(dataset_id)
                 if records is None:
                     unchanged += 1
@@ -97,6 +107,9 @@ class PeerHarvester:
             result.outcome, result.error = "failed", exc.detail
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             result.outcome, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        except (ValueError, pa.ArrowException) as exc:
+            result.outcome = "failed"
+            result.error = f"the archive could not be read: {type(exc).__name__}: {exc}"
         result.finished = dt.datetime.now(dt.UTC)
         return result
 
@@ -109,11 +122,11 @@ class PeerHarvester:
             conditional["If-None-Match"] = etag
             if last_modified:
                 conditional["If-Modified-Since"] = last_modified
-        tmp = Path(tempfile.mkdtemp(prefix="fednode-harvest-", dir=self.store.tmp()))
+        tmp = Path(tempfile.mkdtemp(prefix=self._tmp_prefix, dir=self.store.tmp()))
         try:
             target = tmp / "dwca.zip"
 
-            async def handle(response: aiohttp.ClientResponse) -> dict[str, str] | None:
+            async def handle(response: aiohttp.ClientResponse) -> CIMultiDict[str] | None:
                 if response.status == 304:
                     return None
                 if response.status != 200:
@@ -121,15 +134,18 @@ class PeerHarvester:
                         f"{dataset_id}: HTTP {response.status}: {await _detail(response)}"
                     )
                 digest = await _stream_to_file(response, target)
-                return {"sha256": digest, **{k: v for k, v in response.headers.items()}}
+                headers = CIMultiDict(response.headers)
+                headers["sha256"] = digest
+                return headers
 
             headers = await request_with_retries(
                 self.session, "GET", url, self._signed("GET", url, conditional), handle
             )
             if headers is None:
                 return None
-            assert isinstance(headers, dict)
+            assert isinstance(headers, CIMultiDict)
             self._verify_signature(dataset_id, headers)
+            _require_zip(dataset_id, target)
             agreement = headers.get(AGREEMENT_HEADER, "")
             provenance = {
                 "fed_source": self.peer.id,
@@ -138,7 +154,9 @@ class PeerHarvester:
                 "fed_harvest_run": run_id,
                 "fed_licence": headers.get(LICENCE_HEADER) or None,
             }
-            rows = write_parquet_atomic(
+            # Parsing and writing are CPU-bound: a worker thread keeps the node answering.
+            rows = await asyncio.to_thread(
+                write_parquet_atomic,
                 self.store.harvested(self.peer.id, dataset_id),
                 _normalised_batches(target, kind, provenance),
             )
@@ -149,7 +167,12 @@ class PeerHarvester:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _verify_signature(self, dataset_id: str, headers: dict[str, str]) -> None:
+    @property
+    def _tmp_prefix(self) -> str:
+        # A dot cannot occur in a peer id, so one peer's prefix never matches another's.
+        return f"fednode-harvest-{self.peer.id}."
+
+    def _verify_signature(self, dataset_id: str, headers: CIMultiDict[str]) -> None:
         signature = headers.get(constants.SIGNATURE_HEADER, "")
         key = parse_public_key(self.peer.key)
         if not signature or not verify(key, signature, headers["sha256"].encode("ascii")):
@@ -166,8 +189,25 @@ def _normalised_batches(
     from mappings.sources import open_source
 
     source = open_source(archive, dataset_type=kind or "occurrence")
+    empty = True
     for batch in source.batches():
+        empty = False
         yield normalise(batch, provenance)
+    if empty:
+        # The peer shares no records (say its agreement now filters them all): store none.
+        yield normalise(pa.table({source.id_term: pa.array([], pa.string())}), provenance)
+
+
+def _require_zip(dataset_id: str, archive: Path) -> None:
+    """A peer's archive is a zip DwC-A; anything else (an HTML error page) is refused."""
+    if zipfile.is_zipfile(archive):
+        return
+    with open(archive, "rb") as handle:
+        head = handle.read(32)
+    raise InvalidArchive(
+        f"{dataset_id}: the peer sent {archive.stat().st_size:,} bytes that are not a zip "
+        f"archive (they start with {head!r}); keeping the last good copy"
+    )
 
 
 async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> str:
