@@ -16,6 +16,7 @@ from node.agreement_book import Entry
 from node.auth import verify_request
 from node.errors import AgreementDenied, InvalidAgreement, InvalidInput, NotFound, Unauthenticated
 from node.sharing import SHARING, Sharing
+from node.store import write_atomic
 
 
 async def _party(request: web.Request, sharing: Sharing) -> tuple[Entry, str]:
@@ -71,9 +72,7 @@ async def post_signature(request: web.Request) -> web.Response:
         raise InvalidAgreement(
             f"the signature does not verify for {party!r} over version {entry.agreement.version}"
         )
-    tmp = entry.path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(entry.path)
+    write_atomic(entry.path, text.encode("utf-8"))
     sharing.book.refresh(force=True)
     sharing.audit.append(
         "agreement",

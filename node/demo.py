@@ -49,14 +49,15 @@ class DemoNode:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def declare_sample(home: Path, sample: str) -> list[str]:
-    """Copy a bundled sample into the node's sources and declare its datasets."""
+def declare_sample(home: Path, sample: str, public: bool = False) -> list[str]:
+    """Copy a bundled sample (gxib or vnmn) into the node's sources and declare its datasets
+    as the sample's `datasets.toml` describes them."""
     source = SAMPLES / sample
     for path in source.iterdir():
         if path.is_file() and path.name != "datasets.toml":
@@ -70,6 +71,8 @@ def declare_sample(home: Path, sample: str) -> list[str]:
         entry["source"] = f"sources/{entry['source']}"
         if "mapping" in entry:
             entry["mapping"] = f"sources/{entry['mapping']}"
+        if public:
+            entry["public"] = True
         datasets.append(entry)
         ids.append(entry["id"])
     (home / CONFIG_FILE).write_text(tomlkit.dumps(document), encoding="utf-8")
@@ -291,8 +294,8 @@ def run_demo(directory: Path | None, keep: bool) -> None:
     started = time.monotonic()
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="fednode-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    gxib = DemoNode("gxib", "Guangxi Institute of Botany", "CN", root / "gxib", _free_port())
-    vnmn = DemoNode("vnmn", "Vietnam National Museum of Nature", "VN", root / "vnmn", _free_port())
+    gxib = DemoNode("gxib", "Guangxi Institute of Botany", "CN", root / "gxib", free_port())
+    vnmn = DemoNode("vnmn", "Vietnam National Museum of Nature", "VN", root / "vnmn", free_port())
     try:
         _step(1, f"Two node homes in {root}")
         keys = {}

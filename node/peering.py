@@ -16,6 +16,7 @@ from node.config import CONFIG_FILE, load_config
 from node.constants import WELL_KNOWN_PATH
 from node.errors import InvalidInput
 from node.identity import fingerprint, parse_public_key
+from node.store import write_atomic
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,6 @@ def pin_peer(home: Path, url: str, expected: str = "", schedule: str = "every 6h
         {"id": peer_id, "url": pinned.url, "key": key, "datasets": [], "schedule": schedule}
     )
     peers.append(entry)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, tomlkit.dumps(document).encode("utf-8"))
     load_config(home)
     return pinned

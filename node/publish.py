@@ -42,7 +42,7 @@ from node.dwca.eml import build_eml
 from node.dwca.writer import Coverage, write_archive
 from node.errors import InvalidInput, InvalidSource
 from node.identity import Identity
-from node.store import Store, write_parquet_atomic
+from node.store import Store, fsync_dir, write_atomic, write_parquet_atomic
 
 ARCHIVE_FILE = "dwca.zip"
 SIGNATURE_FILE = "dwca.zip.sig"
@@ -148,26 +148,6 @@ def next_version(previous: str | None, change_major: bool = False) -> str:
         return "1.0"
     major, minor = version_key(previous)
     return f"{major + 1}.0" if change_major else f"{major}.{minor + 1}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _json(data: Mapping[str, Any]) -> bytes:
@@ -394,7 +374,7 @@ def _recover_latest(dataset_id: str, root: Path) -> str | None:
     if not complete:
         return None
     latest = max(complete, key=version_key)
-    _write_atomic(root / LATEST_FILE, f"{latest}\n".encode("ascii"))
+    write_atomic(root / LATEST_FILE, f"{latest}\n".encode("ascii"))
     return latest
 
 
@@ -540,11 +520,11 @@ class _Publication:
         for path in self.staging.iterdir():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
-        _fsync_dir(self.staging)
+        fsync_dir(self.staging)
         os.rename(self.staging, root / self.version)
-        _fsync_dir(root)
-        _write_atomic(root / LATEST_FILE, f"{self.version}\n".encode("ascii"))
-        _fsync_dir(root)
+        fsync_dir(root)
+        write_atomic(root / LATEST_FILE, f"{self.version}\n".encode("ascii"))
+        fsync_dir(root)
         pruned = _prune(root, self.config.archive_versions_kept)
         info = _version_info(self.dataset.id, root / self.version)
         assert info is not None  # just written and synced

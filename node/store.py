@@ -58,12 +58,26 @@ class Store:
         return path
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable (POSIX needs the folder itself synced)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace a small file whole: readers see the old bytes or the new, never a mix."""
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _snapshots(dest: Path) -> list[Path]:
@@ -109,7 +123,7 @@ def write_parquet_atomic(
         writer = None
         with open(snapshot / PART_NAME, "rb") as handle:
             os.fsync(handle.fileno())
-        _fsync_dir(snapshot)
+        fsync_dir(snapshot)
         swap_in(snapshot, dest)
     except BaseException:
         if writer is not None:
@@ -128,7 +142,7 @@ def swap_in(snapshot: Path, dest: Path) -> None:
         # A plain folder from an older layout: move it aside first (one-time migration).
         shutil.rmtree(dest)
     os.replace(link, dest)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     for old in _snapshots(dest):
         if old.name != snapshot.name:
             shutil.rmtree(old, ignore_errors=True)

@@ -4,9 +4,6 @@ the daemon's own app listening on a free 127.0.0.1 port."""
 from __future__ import annotations
 
 import contextlib
-import shutil
-import socket
-import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +13,12 @@ from aiohttp import web
 
 from node.app import build_app
 from node.config import CONFIG_FILE, NodeConfig, load_config
+from node.demo import declare_sample, free_port
 from node.home import init_home
 from node.identity import Identity, load_identity
 from node.services import SCHEDULE_ENABLED
 
 SAMPLES = Path(__file__).resolve().parent.parent / "node" / "samples"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -71,24 +63,8 @@ def make_node(root: Path, node_id: str, name: str, country: str) -> TestNode:
 
 
 def add_sample_datasets(node: TestNode, sample: str, public: bool = False) -> list[str]:
-    """Copy a bundled sample (gxib or vnmn) into the node's sources and declare its
-    datasets as the sample's `datasets.toml` describes them."""
-    source = SAMPLES / sample
-    target = node.home / "sources"
-    for path in source.iterdir():
-        if path.is_file() and path.name != "datasets.toml":
-            shutil.copy(path, target / path.name)
-    declared = tomllib.loads((source / "datasets.toml").read_text(encoding="utf-8"))["datasets"]
-    datasets = []
-    for entry in declared:
-        entry = dict(entry)
-        entry["source"] = f"sources/{entry['source']}"
-        if "mapping" in entry:
-            entry["mapping"] = f"sources/{entry['mapping']}"
-        entry["public"] = public
-        datasets.append(entry)
-    node.edit_config(datasets=datasets)
-    return [str(d["id"]) for d in datasets]
+    """Declare a bundled sample's datasets in the node, as the demo does."""
+    return declare_sample(node.home, sample, public=public)
 
 
 @contextlib.asynccontextmanager

@@ -168,14 +168,13 @@ def agreement_sign(home: Path, file: Path, send_to: str) -> None:
     from agreements.signing import sign
     from node.config import load_config
     from node.identity import load_identity
+    from node.store import write_atomic
 
     config = load_config(home)
     identity = load_identity(home)
     load_agreement(file, known_datasets={d.id for d in config.datasets}, own_party=config.id)
     text = sign(file, config.id, identity.private_key)
-    tmp = file.with_suffix(file.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(file)
+    write_atomic(file, text.encode("utf-8"))
     document = load_agreement(file, own_party=config.id)
     state = document.status(dt.datetime.now(dt.UTC))
     click.echo(
