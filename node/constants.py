@@ -48,6 +48,7 @@ GBIF_DOWNLOAD_MAX_WAIT_S = 6 * 3600.0  # large downloads queue for hours; the ne
 GBIF_DOWNLOAD_FORMAT = "SIMPLE_PARQUET"  # typed columns, smallest file; DWCA adds verbatim.txt
 GBIF_DOWNLOAD_BATCH_ROWS = 65_536  # Parquet rows converted at a time: flat memory on big files
 GBIF_MATCH_MIN_CONFIDENCE = 80  # GBIF's own floor for accepting a name match (matching-ws)
+CONFIG_WATCH_S = 5  # how soon the daemon schedules peers added to node.toml while it runs
 SCHEDULE_JITTER_S = 30  # spread runs of many nodes so they do not hit a peer at once
 
 # Exports (node/export.py)

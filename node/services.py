@@ -4,6 +4,8 @@ the sharing context (agreements, replay cache, audit log). One `cleanup_ctx` own
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +23,10 @@ from harvesters.schedule import (
     sync_jobs,
     unregister_runtime,
 )
+from node import constants
 from node.app import CONFIG, IDENTITY, METRICS, STATE
+from node.config import CONFIG_FILE, load_config
+from node.errors import NodeError
 
 log = logging.getLogger("fednode.node")
 
@@ -38,6 +43,35 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+
+
+def reload_sources(runtime: Runtime, scheduler: AsyncIOScheduler) -> None:
+    """Pick up peers and GBIF queries added, changed or removed in node.toml."""
+    try:
+        config = load_config(runtime.config.home)
+    except NodeError as exc:
+        log.warning(
+            "node.toml changed but cannot be used; keeping the running sources: %s", exc.detail
+        )
+        return
+    runtime.config = config
+    sync_jobs(scheduler, config)
+    log.info("harvest schedule now has %d source(s)", len(scheduler.get_jobs()))
+
+
+async def _watch_sources(runtime: Runtime, scheduler: AsyncIOScheduler) -> None:
+    """`fednode peer add` edits node.toml while the daemon runs: follow it without a restart."""
+    path = runtime.config.home / CONFIG_FILE
+    seen = path.stat().st_mtime_ns
+    while True:
+        await asyncio.sleep(constants.CONFIG_WATCH_S)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            continue
+        if stamp != seen:
+            seen = stamp
+            reload_sources(runtime, scheduler)
 
 
 def scheduler_of(app: web.Application) -> AsyncIOScheduler | None:
@@ -67,12 +101,17 @@ async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         scheduler.start()
         sync_jobs(scheduler, config)
         services.scheduler = scheduler
+    watcher = asyncio.create_task(_watch_sources(runtime, scheduler)) if scheduler else None
     app[STATE].ready = True
     log.info("node %s ready", config.id)
     try:
         yield
     finally:
         app[STATE].ready = False
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         app[SHARING].close()

@@ -4,6 +4,7 @@ and the status page, so the three never disagree."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from typing import Any
 
 import pyarrow.compute as pc
@@ -49,6 +50,25 @@ def _examples(config: NodeConfig, dataset_id: str, limit: int = 5) -> list[dict[
     return list(seen.values())
 
 
+def persisted_next_runs(config: NodeConfig) -> dict[str, dt.datetime | None]:
+    """Next run times the daemon's scheduler stored (for `fednode status` run beside it)."""
+    from harvesters.schedule import JOB_PREFIX
+
+    conn = connect(config.home)
+    try:
+        rows = conn.execute("SELECT id, next_run_time FROM scheduler_jobs").fetchall()
+    except sqlite3.OperationalError:  # the daemon never ran: no job table yet
+        return {}
+    finally:
+        conn.close()
+    return {
+        str(r["id"]).removeprefix(JOB_PREFIX): (
+            dt.datetime.fromtimestamp(r["next_run_time"], dt.UTC) if r["next_run_time"] else None
+        )
+        for r in rows
+    }
+
+
 def collect_status(
     config: NodeConfig,
     next_runs: dict[str, dt.datetime | None] | None = None,
@@ -76,6 +96,8 @@ def collect_status(
                 "examples": _examples(config, d.id),
             }
         )
+    if next_runs is None:
+        next_runs = persisted_next_runs(config)
     runs = RunLog(config.home)
     try:
         latest_runs = runs.latest_per_source()

@@ -126,6 +126,12 @@ def status(home: Path, as_json: bool) -> None:
             f"  {s['source']:<28} {run['outcome']:<9} {int(run['records']):>10,} records  "
             f"{run['finished']}"
         )
+        started = dt.datetime.fromisoformat(str(run["started"]))
+        finished = dt.datetime.fromisoformat(str(run["finished"]))
+        click.echo(
+            f"      took {(finished - started).total_seconds():.1f} s; next run "
+            f"{s.get('next_run') or 'when the daemon schedules it'}"
+        )
         if run.get("error"):
             click.echo(f"      last error: {run['error']}")
         if s.get("circuit_open"):

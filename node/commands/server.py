@@ -47,11 +47,15 @@ async def serve_until_stopped(app: web.Application, host: str, port: int, announ
 
 
 def _reload_agreements(app: web.Application) -> None:
-    """SIGHUP: re-read every agreement file now (edits are also seen on the next request)."""
+    """SIGHUP: re-read every agreement file and node.toml's sources now (both are also
+    picked up without it, within seconds)."""
+    from node.services import SERVICES, reload_sources
     from node.sharing import SHARING
 
-    if SHARING in app:
-        app[SHARING].book.refresh(force=True)
+    app[SHARING].book.refresh(force=True)
+    services = app[SERVICES]
+    if services.runtime is not None and services.scheduler is not None:
+        reload_sources(services.runtime, services.scheduler)
 
 
 @main.command()

@@ -9,6 +9,7 @@ one shut down.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import logging
 import sqlite3
@@ -268,3 +269,37 @@ async def test_scheduled_job__without_a_running_node_skips_and_says_so(
     await scheduled_job(str(tmp_path), "peer:gxib")
 
     assert f"no running node for {tmp_path}; skipping peer:gxib" in caplog.text
+
+
+async def test_daemon__peer_added_to_node_toml_is_scheduled_without_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from node import constants
+    from node.services import scheduler_of
+    from node.status import persisted_next_runs
+    from tests.nodes import make_node, running
+
+    monkeypatch.setattr(constants, "CONFIG_WATCH_S", 0.2)
+    node = make_node(tmp_path, "gxib", "Guangxi Institute of Botany", "CN")
+    async with running(node, schedule=True) as app:
+        scheduler = scheduler_of(app)
+        assert scheduler is not None and scheduler.get_jobs() == []
+        raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+        key = "ed25519:" + base64.b64encode(raw).decode()
+        node.edit_config(
+            peers=[
+                {
+                    "id": "vnmn",
+                    "url": "http://127.0.0.1:9",
+                    "key": key,
+                    "datasets": [],
+                    "schedule": "every 6h",
+                }
+            ]
+        )
+        for _ in range(50):
+            if scheduler.get_jobs():
+                break
+            await asyncio.sleep(0.1)
+        assert [job.name for job in scheduler.get_jobs()] == ["peer:vnmn"]
+    assert "peer:vnmn" in persisted_next_runs(load_config(node.home))
