@@ -21,18 +21,27 @@ from node.cli import home_option, main
     help="Folder for crosswalk.csv, review.csv and Parquet (default: the node's store).",
 )
 @click.option(
+    "--record",
+    "reviewed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A review.csv with decisions filled in: keep them in mappings/decisions.csv first.",
+)
+@click.option(
     "--gbif-match",
     is_flag=True,
     help="Ask GBIF's species matching (node.toml [gbif_api]) for names neither list resolves.",
 )
-def reconcile(home: Path, left: str, right: str, output: Path | None, gbif_match: bool) -> None:
+def reconcile(
+    home: Path, left: str, right: str, output: Path | None, reviewed: Path | None, gbif_match: bool
+) -> None:
     """Taxon crosswalk between two checklists.
 
     LEFT and RIGHT are each an own dataset id, <peer>/<dataset>, gbif/<query>, or a file.
     """
     from mappings.checklists import load_checklist
     from mappings.reconcile import reconcile as build
-    from mappings.review import load_decisions
+    from mappings.review import load_decisions, record_decisions
     from node.config import load_config
     from node.crosswalks import crosswalk_folder, resolve_checklist
 
@@ -42,6 +51,9 @@ def reconcile(home: Path, left: str, right: str, output: Path | None, gbif_match
         found = resolve_checklist(config, spec)
         tables.append(found if not isinstance(found, Path) else load_checklist(str(found)))
     decisions_path = home / "mappings" / "decisions.csv"
+    if reviewed is not None:
+        kept = record_decisions(reviewed, decisions_path)
+        click.echo(f"kept {len(kept.rows()):,} curator decision(s) in {decisions_path}")
     decisions = load_decisions(decisions_path) if decisions_path.exists() else None
     matcher = None
     if gbif_match:
@@ -60,7 +72,8 @@ def reconcile(home: Path, left: str, right: str, output: Path | None, gbif_match
         click.echo(f"  {kind:<8} {path}")
     if decisions is None:
         click.echo(
-            f"Curator decisions go in {decisions_path} (see review.csv); they win on later runs."
+            "Fill in the decision column of review.csv (accept, reject, choose:<name>) and run "
+            "again with --record review.csv: decisions win on every later run."
         )
 
 
