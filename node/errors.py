@@ -91,3 +91,9 @@ class HarvestError(NodeError):
 
     status = 502
     code = "harvest_failed"
+
+
+class ExportError(NodeError):
+    """An export could not be completed; the previous export is left as it was."""
+
+    code = "export_failed"
