@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from node.errors import InvalidAgreement
 PUBLIC = "public"  # the `to` of a flow anyone may receive, signed request or not
 # IUCN Red List categories (version 3.1) in the Red List order: the most severe first.
 IUCN_CATEGORIES = ("EX", "EW", "CR", "EN", "VU", "NT", "LC", "DD", "NE")
+# A purpose, allowed by a flow or declared by a request: one lower-case word ("research",
+# "conservation", "non-commercial"), so matching is exact and a header cannot carry a list.
+PURPOSE_WORD = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 def normalise_name(text: str) -> str:
@@ -116,6 +120,10 @@ class Flow:
     @property
     def label(self) -> str:
         return f"flow #{self.index} {self.from_party} -> {self.to_party}"
+
+    def allows_purpose(self, purpose: str | None) -> bool:
+        """Whether a request declaring `purpose` (None: none) may use this flow."""
+        return not self.purposes or purpose in self.purposes
 
 
 class Status(StrEnum):

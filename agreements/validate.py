@@ -17,6 +17,7 @@ from agreements.generalise import GRID_DEGREES
 from agreements.model import (
     IUCN_CATEGORIES,
     PUBLIC,
+    PURPOSE_WORD,
     Agreement,
     Flow,
     NamesList,
@@ -318,6 +319,11 @@ def _flow(
     for country in countries:
         if not _COUNTRY.match(country):
             c.fail((*path, "region", "countries"), f"'{country}' is not an ISO 3166 code like CN")
+    purposes = c.texts(raw, "purposes", path)
+    for purpose in purposes:
+        if not PURPOSE_WORD.match(purpose):
+            # Requests declare one lower-case word; anything else could never be matched.
+            c.fail((*path, "purposes"), f"'{purpose}' is not one lower-case word like research")
     basis = c.texts(raw, "basis_of_record", path)
     known_basis = {_basis_key(b) for b in BASIS_OF_RECORD}
     for value in basis:
@@ -340,7 +346,7 @@ def _flow(
         datasets=datasets,
         licence=licence,
         attribution=c.text(raw, "attribution", path),
-        purposes=c.texts(raw, "purposes", path),
+        purposes=purposes,
         taxa=taxa,
         region=RegionScope(countries, _bbox(c, raw_region, (*path, "region", "bbox"))),
         basis_of_record=basis,

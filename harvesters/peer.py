@@ -3,7 +3,8 @@
 Like GBIF's crawler: one conditional GET per dataset (an unchanged archive costs one 304
 and no processing), the body streamed to a temporary file under a size cap, the
 `Fednode-Signature` checked against the key pinned for the peer before anything is
-parsed, and the Parquet snapshot replaced only when every step succeeded.
+parsed, and the Parquet snapshot replaced only when every step succeeded. Every request
+declares the peer's configured purpose (`Fednode-Purpose`, covered by the signature).
 """
 
 from __future__ import annotations
@@ -59,8 +60,11 @@ class PeerHarvester:
         self.source = f"peer:{peer.id}"
 
     def _signed(self, method: str, url: str, extra: dict[str, str] | None = None):
+        """Fresh signed headers for each attempt, declaring node.toml's purpose for the peer."""
+
         def headers() -> dict[str, str]:
-            return {**(extra or {}), **sign_headers(method, url, self.identity)}
+            signed = sign_headers(method, url, self.identity, purpose=self.peer.purpose)
+            return {**(extra or {}), **signed}
 
         return headers
 

@@ -6,6 +6,12 @@ components `@method` and `@target-uri`, so a signature is good for one method on
 of one node; parameters `created`, `nonce` (128 random bits, base64url), `keyid`, `alg`
 and `tag="fednode"`, under the label `fednode`.
 
+A request may declare why it asks in a `Fednode-Purpose` header (one lower-case word such
+as `research`; research/agreements.md §1 row 12: "request must carry a signed purpose
+code"). When the header is sent it must be covered too, as the component `fednode-purpose`:
+otherwise anyone on the path could turn a refused purpose into an allowed one. Requests
+without the header stay valid here; whether a flow needs one is decided by `node.sharing`.
+
 `keyid` is the signer's public key text (`ed25519:<base64>`), not its fingerprint. A
 self-describing key lets the server check the signature before asking whether an
 agreement pins the key, which gives the two refusals distinct, honest meanings: 401 "this
@@ -55,7 +61,13 @@ from http_message_signatures import (
 )
 from yarl import URL
 
-from node.constants import SIGNATURE_CLOCK_SKEW_S, SIGNATURE_MAX_AGE_S, SIGNATURE_NONCE_BYTES
+from agreements.model import PURPOSE_WORD
+from node.constants import (
+    PURPOSE_HEADER,
+    SIGNATURE_CLOCK_SKEW_S,
+    SIGNATURE_MAX_AGE_S,
+    SIGNATURE_NONCE_BYTES,
+)
 from node.errors import AgreementDenied, InvalidInput, Unauthenticated
 from node.identity import Identity, fingerprint, parse_public_key
 from node.replay import ReplayCache
@@ -63,6 +75,7 @@ from node.replay import ReplayCache
 SIGNATURE_LABEL = "fednode"
 SIGNATURE_TAG = "fednode"
 COVERED_COMPONENTS = ("@method", "@target-uri")
+PURPOSE_COMPONENT = PURPOSE_HEADER.lower()  # covered whenever the purpose header is sent
 ALGORITHM = algorithms.ED25519
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{22,128}$")  # base64url of >= 128 bits, bounded in size
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -124,14 +137,23 @@ def sign_headers(
     *,
     created: int | None = None,
     nonce: str | None = None,
+    purpose: str | None = None,
 ) -> dict[str, str]:
     """`Signature-Input` and `Signature` headers for one request; sign just before sending.
+
+    With a `purpose`, the result also holds the `Fednode-Purpose` header and the signature
+    covers it; send all the returned headers as they are.
 
     Put any query in `url` (not aiohttp's `params=`), so that the signed URL is the sent one.
     aiohttp re-sends these headers on a redirect, which the next URL refuses (401): follow
     redirects by hand or use `signing_middleware`, which signs every hop.
     """
-    message = _Message(method.upper(), target_uri(url), {})
+    headers: dict[str, str] = {}
+    covered: tuple[str, ...] = COVERED_COMPONENTS
+    if purpose is not None:
+        headers[PURPOSE_HEADER] = check_purpose(purpose)
+        covered = (*COVERED_COMPONENTS, PURPOSE_COMPONENT)
+    message = _Message(method.upper(), target_uri(url), headers)
     signer = HTTPMessageSigner(signature_algorithm=ALGORITHM, key_resolver=_SigningKey(identity))
     signer.sign(
         message,
@@ -141,7 +163,7 @@ def sign_headers(
         label=SIGNATURE_LABEL,
         tag=SIGNATURE_TAG,
         include_alg=True,
-        covered_component_ids=COVERED_COMPONENTS,
+        covered_component_ids=covered,
     )
     return dict(message.headers)
 
@@ -149,17 +171,42 @@ def sign_headers(
 def signing_middleware(identity: Identity) -> aiohttp.ClientMiddlewareType:
     """Client middleware that signs every request, including each redirect hop and retry.
 
+    A `Fednode-Purpose` header already on the request is covered by the signature.
     `aiohttp.ClientSession(middlewares=(signing_middleware(identity),))`.
     """
 
     async def sign(
         request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
-        for name, value in sign_headers(request.method, request.url, identity).items():
+        purpose = request.headers.get(PURPOSE_HEADER)
+        signed = sign_headers(request.method, request.url, identity, purpose=purpose)
+        for name, value in signed.items():
             request.headers[name] = value
         return await handler(request)
 
     return sign
+
+
+def check_purpose(purpose: str) -> str:
+    """`purpose` if it is one lower-case word (what flows list), else InvalidInput (400)."""
+    if not PURPOSE_WORD.match(purpose):
+        raise InvalidInput(
+            f"{PURPOSE_HEADER} {purpose[:60]!r} must be one lower-case word, e.g. 'research'"
+        )
+    return purpose
+
+
+def declared_purpose(request: web.Request) -> str | None:
+    """The purpose the request declares in `Fednode-Purpose`, or None when it declares none.
+
+    For a signed request, `verify_request` has already made sure the signature covers it.
+    """
+    values = request.headers.getall(PURPOSE_HEADER, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidInput(f"send one {PURPOSE_HEADER} header, not {len(values)}")
+    return check_purpose(values[0].strip())
 
 
 class _KeyFromKeyid(HTTPSignatureKeyResolver):
@@ -256,12 +303,16 @@ async def verify_request(
             "a signature is valid only for the node it was made for"
         )
     message = _Message(request.method, uri, request.headers)
+    required: tuple[str, ...] = COVERED_COMPONENTS
+    if PURPOSE_HEADER in request.headers:
+        # A declared purpose decides what a flow grants: an uncovered one could be swapped.
+        required = (*COVERED_COMPONENTS, PURPOSE_COMPONENT)
     try:
         results = _Verifier(now).verify(
             message,
             max_age=dt.timedelta(seconds=SIGNATURE_MAX_AGE_S),
             expect_tag=SIGNATURE_TAG,
-            require_components=COVERED_COMPONENTS,
+            require_components=required,
         )
     except HTTPMessageSignaturesException as exc:
         raise Unauthenticated(_explain(exc)) from None
@@ -299,5 +350,8 @@ def _raw(key_text: str) -> bytes:
 def _explain(exc: HTTPMessageSignaturesException) -> str:
     text = str(exc)
     if not text:  # cryptography's InvalidSignature carries no message
-        text = "it does not match this request (method, URL or signature changed, or wrong key)"
+        text = (
+            "it does not match this request "
+            "(method, URL, purpose or signature changed, or wrong key)"
+        )
     return f"bad request signature: {text}"

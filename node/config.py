@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agreements.model import PURPOSE_WORD
 from node import constants
 from node.errors import ConfigError
 
@@ -46,6 +47,7 @@ class PeerConfig:
     key: str
     datasets: tuple[str, ...] = ()
     schedule: str = "every 6h"
+    purpose: str = "research"  # sent, signed, with every request; the flow must list it
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,12 @@ def _peer(raw: dict[str, Any], n: int) -> PeerConfig:
     if not str(key).startswith("ed25519:"):
         raise ConfigError(f"{CONFIG_FILE}: {where} key must look like 'ed25519:<base64>'")
     values["datasets"] = tuple(raw.get("datasets", ()))
+    purpose = values.get("purpose", PeerConfig.purpose)
+    if not isinstance(purpose, str) or not PURPOSE_WORD.match(purpose):
+        raise ConfigError(
+            f"{CONFIG_FILE}: {where} purpose {purpose!r} must be one lower-case word the "
+            "agreement's flow lists, e.g. 'research'"
+        )
     return PeerConfig(**values)
 
 

@@ -28,6 +28,7 @@ DOWNLOAD_TIMEOUT_S = 3600  # an archive download may legitimately take long on s
 DEFAULT_PORT = 8701
 WELL_KNOWN_PATH = "/.well-known/fednode"
 SIGNATURE_HEADER = "Fednode-Signature"
+PURPOSE_HEADER = "Fednode-Purpose"  # the requester's declared purpose, covered by its signature
 PEER_RATE_LIMIT_PER_MIN = 120  # per authenticated peer; archive builds are expensive
 SIGNATURE_CLOCK_SKEW_S = 30  # accept a `created` this far in the future: servers drift
 SIGNATURE_NONCE_BYTES = 16  # 128 random bits per request, so a repeated nonce means a replay

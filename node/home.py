@@ -53,6 +53,7 @@ url = "{gbif}"  # GBIF API base URL; point at a mirror or a test server
 # key = "ed25519:..."                  # pinned public key
 # datasets = []                        # empty: every dataset the peer shares with us
 # schedule = "every 6h"                # "every 30m" | "every 6h" | cron "0 3 * * *"
+# purpose = "research"                 # declared (signed) on each request; the flow must list it
 
 # One block per GBIF query to harvest.
 # [[gbif]]

@@ -10,9 +10,10 @@ from pathlib import Path
 import aiohttp
 import tomlkit
 
+from agreements.model import PURPOSE_WORD
 from harvesters.http import client_session
 from harvesters.schedule import parse_schedule
-from node.config import CONFIG_FILE, load_config
+from node.config import CONFIG_FILE, PeerConfig, load_config
 from node.constants import WELL_KNOWN_PATH
 from node.errors import InvalidInput
 from node.identity import fingerprint, parse_public_key
@@ -46,9 +47,17 @@ def fetch_well_known(url: str) -> dict[str, object]:
         raise InvalidInput(f"cannot reach {url}: {exc}") from exc
 
 
-def pin_peer(home: Path, url: str, expected: str = "", schedule: str = "every 6h") -> PinnedPeer:
+def pin_peer(
+    home: Path,
+    url: str,
+    expected: str = "",
+    schedule: str = "every 6h",
+    purpose: str = PeerConfig.purpose,
+) -> PinnedPeer:
     config = load_config(home)
     parse_schedule(schedule)
+    if not PURPOSE_WORD.match(purpose):
+        raise InvalidInput(f"--purpose {purpose!r} must be one lower-case word, e.g. 'research'")
     info = fetch_well_known(url)
     key = str(info.get("public_key", ""))
     parse_public_key(key)
@@ -82,7 +91,14 @@ def pin_peer(home: Path, url: str, expected: str = "", schedule: str = "every 6h
             return PinnedPeer(**{**pinned.__dict__, "already": True})
     entry = tomlkit.table()
     entry.update(
-        {"id": peer_id, "url": pinned.url, "key": key, "datasets": [], "schedule": schedule}
+        {
+            "id": peer_id,
+            "url": pinned.url,
+            "key": key,
+            "datasets": [],
+            "schedule": schedule,
+            "purpose": purpose,
+        }
     )
     peers.append(entry)
     write_atomic(path, tomlkit.dumps(document).encode("utf-8"))

@@ -3,7 +3,9 @@
 Deny by default: a dataset leaves the node only through an active flow of a signed
 agreement (enforced per request, cached per dataset version, agreement version, flow and
 day, since embargoes move daily), or, with no agreement at all, when node.toml marks the
-dataset `public = true`. Every archive sent and every refusal goes into the audit log.
+dataset `public = true`. A flow that lists `purposes` grants only requests declaring one
+of them (`Fednode-Purpose`, signed by peers; research/agreements.md §1 row 12). Every
+archive sent, with the purpose declared, and every refusal goes into the audit log.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from aiohttp import web
 from agreements.model import Agreement, Flow
 from node.agreement_book import AgreementBook
 from node.audit import AuditLog
-from node.auth import verify_request
+from node.auth import declared_purpose, verify_request
 from node.config import NodeConfig
+from node.constants import PURPOSE_HEADER
 from node.errors import AgreementDenied, NotFound, Unauthenticated
 from node.identity import Identity
 from node.ratelimit import RateLimiter
@@ -47,6 +50,7 @@ ENFORCE_BATCH_ROWS = 100_000  # records enforced and written at a time when buil
 class Requester:
     party: str | None  # the agreement party id; None for an anonymous request
     key: str | None = None
+    purpose: str | None = None  # from Fednode-Purpose; covered by the signature when signed
 
     @property
     def label(self) -> str:
@@ -101,10 +105,10 @@ class Sharing:
             self.audit.append("denied", peer="unknown key", detail=f"{request.path}: {exc.detail}")
             raise
         if peer is None:
-            return Requester(None)
-        self.limiter.check(peer.key)
+            return Requester(None, purpose=declared_purpose(request))
+        self.limiter.check(peer.key)  # before reading the purpose: a bad one still counts
         parties = sorted(self.book.parties_for_key(peer.key))
-        return Requester(parties[0] if parties else None, peer.key)
+        return Requester(parties[0] if parties else None, peer.key, declared_purpose(request))
 
     # -- what they may have -----------------------------------------------------------
     def grant(self, requester: Requester, dataset_id: str) -> tuple[Agreement, Flow] | None:
@@ -115,7 +119,9 @@ class Sharing:
         if flows:
             # Loading forbids two flows for one dataset and direction within an agreement;
             # across agreements the newest agreement version governs.
-            return max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
+            agreement, flow = max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
+            self._check_purpose(requester, dataset_id, agreement, flow)
+            return agreement, flow
         if dataset.public:
             return None
         if requester.party is None:
@@ -124,6 +130,31 @@ class Sharing:
             raise Unauthenticated(detail)
         detail = f"no active agreement shares dataset {dataset_id!r} with {requester.label}"
         self.audit.append("denied", peer=requester.label, dataset=dataset_id, detail=detail)
+        raise AgreementDenied(detail)
+
+    def _check_purpose(
+        self, requester: Requester, dataset_id: str, agreement: Agreement, flow: Flow
+    ) -> None:
+        """AgreementDenied, audited, unless the governing flow allows the declared purpose.
+
+        Only the governing flow counts, as for every other term: a peer refused under its
+        own flow does not fall back to a public flow of the same dataset.
+        """
+        if flow.allows_purpose(requester.purpose):
+            return
+        declared = repr(requester.purpose) if requester.purpose else "none"
+        detail = (
+            f"{flow.label} allows purposes {', '.join(flow.purposes)}; this request declares "
+            f"{declared} (declare one of them in the {PURPOSE_HEADER} header)"
+        )
+        self.audit.append(
+            "denied",
+            peer=requester.label,
+            agreement=agreement.ref,
+            agreement_sha256=agreement.sha256,
+            dataset=dataset_id,
+            detail=detail,
+        )
         raise AgreementDenied(detail)
 
     def visible_datasets(
@@ -286,6 +317,7 @@ class Sharing:
             dataset_version=served.dataset_version,
             counts=served.counts or {"sent": served.records},
             archive_sha256=served.sha256,
+            detail=f"purpose: {requester.purpose}" if requester.purpose else None,
         )
 
 

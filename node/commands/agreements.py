@@ -29,11 +29,17 @@ def peer() -> None:
     help="Refuse the peer unless its key has this fingerprint (from the partner, out of band).",
 )
 @click.option("--schedule", default="every 6h", show_default=True)
-def peer_add(home: Path, url: str, expected: str, schedule: str) -> None:
+@click.option(
+    "--purpose",
+    default="research",
+    show_default=True,
+    help="Purpose declared on every request to this peer; its agreement's flow must list it.",
+)
+def peer_add(home: Path, url: str, expected: str, schedule: str, purpose: str) -> None:
     """Pin a peer's identity from its /.well-known/fednode and add it to node.toml."""
     from node.peering import pin_peer
 
-    pinned = pin_peer(home, url, expected, schedule)
+    pinned = pin_peer(home, url, expected, schedule, purpose)
     if pinned.already:
         click.echo(f"peer {pinned.id} already pinned ({pinned.fingerprint})")
         return

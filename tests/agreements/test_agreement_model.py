@@ -118,6 +118,13 @@ def test_parse_agreement__flow_between_unknown_parties() -> None:
     assert "flows#1.to: 'iebr' is neither a party nor \"public\"" in problems(text)
 
 
+def test_parse_agreement__purposes_are_lower_case_words() -> None:
+    text = agreement_text(FLOW.replace('"conservation"', '"Public health"'))
+    message = problems(text)
+    assert f"line {line_of(text, 'purposes')}: flows#1.purposes" in message
+    assert "'Public health' is not one lower-case word" in message
+
+
 def test_parse_agreement__same_taxon_included_and_excluded() -> None:
     text = agreement_text(FLOW + 'taxa = { include = ["Primulina"], exclude = ["primulina"] }\n')
     assert "'primulina' is both included and excluded" in problems(text)

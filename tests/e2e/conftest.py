@@ -29,6 +29,7 @@ AGREEMENT_REF = "gxib-vnmn@1"
 AGREEMENT_FILE = f"{AGREEMENT_ID}.toml"
 NAMES = {"gxib": "Guangxi Institute of Botany", "vnmn": "Vietnam National Museum of Nature"}
 COUNTRIES = {"gxib": "CN", "vnmn": "VN"}
+PURPOSE = "research"  # one of the purposes the demo agreement's flows allow
 
 
 def cli(*args: str) -> Result:
@@ -84,6 +85,7 @@ def _peer_entry(node_id: str, node: TestNode) -> dict[str, object]:
         "key": node.identity.public_key_text,
         "datasets": [],
         "schedule": "every 6h",
+        "purpose": PURPOSE,
     }
 
 

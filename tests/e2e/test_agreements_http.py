@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.auth import sign_headers
 from node.identity import Identity
-from tests.e2e.conftest import AGREEMENT_ID, AGREEMENT_REF, Federation, cli
+from tests.e2e.conftest import AGREEMENT_ID, AGREEMENT_REF, PURPOSE, Federation, cli
 from tests.nodes import running
 
 OCCURRENCES = "gxib-karst-occurrences"
@@ -31,14 +31,17 @@ def signatures_url(federation: Federation) -> str:
 
 
 async def signed_status(http: aiohttp.ClientSession, url: str, identity: Identity) -> int:
-    async with http.get(url, headers=sign_headers("GET", url, identity)) as response:
+    """A signed GET declaring an allowed purpose, so only the agreement's state decides."""
+    headers = sign_headers("GET", url, identity, purpose=PURPOSE)
+    async with http.get(url, headers=headers) as response:
         await response.read()
         return response.status
 
 
 async def refused(http: aiohttp.ClientSession, url: str, identity: Identity) -> dict[str, str]:
     """A signed GET that must be refused with 403 and the wire's JSON error, not an archive."""
-    async with http.get(url, headers=sign_headers("GET", url, identity)) as response:
+    headers = sign_headers("GET", url, identity, purpose=PURPOSE)
+    async with http.get(url, headers=headers) as response:
         assert response.status == 403
         assert response.content_type == "application/json"
         body = dict(await response.json())

@@ -32,7 +32,7 @@ from node.constants import (
 from node.dwca.reader import open_archive
 from node.identity import Identity, parse_public_key, verify
 from node.state import connect
-from tests.e2e.conftest import AGREEMENT_REF, Federation, cli, utc_today
+from tests.e2e.conftest import AGREEMENT_REF, PURPOSE, Federation, cli, utc_today
 from tests.nodes import running
 
 OCCURRENCES = "gxib-karst-occurrences"
@@ -50,10 +50,14 @@ def stranger() -> Identity:
 
 
 async def signed_get(
-    http: aiohttp.ClientSession, url: str, identity: Identity, **headers: str
+    http: aiohttp.ClientSession,
+    url: str,
+    identity: Identity,
+    purpose: str | None = PURPOSE,
+    **headers: str,
 ) -> tuple[int, CIMultiDict[str], bytes]:
-    """One harvest-style GET, signed just before it is sent."""
-    signature = sign_headers("GET", url, identity)
+    """One harvest-style GET declaring `purpose`, signed just before it is sent."""
+    signature = sign_headers("GET", url, identity, purpose=purpose)
     async with http.get(url, headers={**headers, **signature}) as response:
         return response.status, CIMultiDict(response.headers), await response.read()
 
@@ -170,7 +174,7 @@ async def test_datasets__narrower_agreement_lists_and_serves_only_its_datasets(
     async with running(federation.gxib):
         status, _, body = await signed_get(http, url, federation.vnmn.identity)
         checklist = archive_url(federation, "gxib-karst-checklist")
-        signature = sign_headers("GET", checklist, federation.vnmn.identity)
+        signature = sign_headers("GET", checklist, federation.vnmn.identity, purpose=PURPOSE)
         async with http.get(checklist, headers=signature) as response:
             detail = await assert_error(response, 403, "forbidden")
         occurrences, _, _ = await signed_get(
@@ -228,7 +232,8 @@ async def test_archive__head_sends_headers_only_and_records_no_export(
 ) -> None:
     url = archive_url(federation)
     async with running(federation.gxib):
-        async with http.head(url, headers=sign_headers("HEAD", url, federation.vnmn.identity)) as r:
+        signed = sign_headers("HEAD", url, federation.vnmn.identity, purpose=PURPOSE)
+        async with http.head(url, headers=signed) as r:
             head_status, head_headers, head_body = r.status, CIMultiDict(r.headers), await r.read()
         # The connection is still usable: no stray body bytes followed the headers.
         status, headers, body = await signed_get(http, url, federation.vnmn.identity)
@@ -249,8 +254,8 @@ async def test_archive__replayed_signature_is_401_even_after_restart(
     federation: Federation, http: aiohttp.ClientSession
 ) -> None:
     url = archive_url(federation)
-    first = sign_headers("GET", url, federation.vnmn.identity)
-    second = sign_headers("GET", url, federation.vnmn.identity)
+    first = sign_headers("GET", url, federation.vnmn.identity, purpose=PURPOSE)
+    second = sign_headers("GET", url, federation.vnmn.identity, purpose=PURPOSE)
     async with running(federation.gxib):
         async with http.get(url, headers=first) as response:
             assert response.status == 200

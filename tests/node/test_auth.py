@@ -22,7 +22,7 @@ from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver,
 
 from node import state
 from node.auth import new_nonce, sign_headers, signing_middleware, target_uri, verify_request
-from node.constants import SIGNATURE_MAX_AGE_S
+from node.constants import PURPOSE_HEADER, SIGNATURE_MAX_AGE_S
 from node.errors import InvalidInput, NodeError, Unauthenticated
 from node.identity import Identity
 from node.replay import REPLAY_WINDOW_S, ReplayCache
@@ -314,6 +314,33 @@ async def test_sign_headers__header_format(peer):
     assert headers["Signature"].startswith("fednode=:")
 
 
+async def test_sign_headers__purpose_is_sent_and_covered(node, session, peer):
+    headers = sign_headers("GET", node.url, peer, created=int(time.time()), purpose="research")
+    assert set(headers) == {PURPOSE_HEADER, "Signature-Input", "Signature"}
+    assert headers[PURPOSE_HEADER] == "research"
+    assert headers["Signature-Input"].startswith(
+        'fednode=("@method" "@target-uri" "fednode-purpose");'
+    )
+    status, body = await call(session, "GET", node.url, headers)
+    assert (status, body) == (200, {"peer": peer.fingerprint})
+
+
+async def test_verify_request__purpose_changed_or_added_after_signing_is_401(node, session, peer):
+    changed = {**sign_headers("GET", node.url, peer, purpose="research"), PURPOSE_HEADER: "x"}
+    added = {**sign_headers("GET", node.url, peer), PURPOSE_HEADER: "research"}
+    status, body = await call(session, "GET", node.url, changed)
+    assert status == 401
+    assert "purpose" in body["detail"]
+    status, body = await call(session, "GET", node.url, added)
+    assert status == 401
+    assert '"fednode-purpose" was not covered' in body["detail"]
+
+
+def test_sign_headers__purpose_must_be_one_lower_case_word(peer):
+    with pytest.raises(InvalidInput, match="one lower-case word"):
+        sign_headers("GET", "http://node.example/", peer, purpose="Research, commercial")
+
+
 def test_target_uri__matches_what_aiohttp_sends():
     assert target_uri("HTTP://Node.example:80/a b?q=x y") == "http://node.example/a%20b?q=x+y"
     assert target_uri("https://node.example:8443") == "https://node.example:8443/"
@@ -327,6 +354,15 @@ async def test_signing_middleware__signs_every_request_afresh(node, peer):
             async with signed.get(node.url, params={"lang": "vi"}) as response:
                 assert response.status == 200
                 assert await response.json() == {"peer": peer.fingerprint}
+
+
+async def test_signing_middleware__covers_the_request_purpose(node, peer):
+    async with (
+        aiohttp.ClientSession(middlewares=(signing_middleware(peer),)) as signed,
+        signed.get(node.url, headers={PURPOSE_HEADER: "research"}) as response,
+    ):
+        assert response.status == 200
+        assert await response.json() == {"peer": peer.fingerprint}
 
 
 async def test_verify_request__secrets_never_logged(node, session, peer, caplog):

@@ -95,6 +95,11 @@ DATASET = (
         ),
         ('[[peers]]\nid = "vnmn"\nurl = "http://x"\nkey = "rsa:abc"\n', "key must look like"),
         (
+            '[[peers]]\nid = "vnmn"\nurl = "http://x"\nkey = "ed25519:abc"\n'
+            'purpose = "Public health"\n',
+            "purpose 'Public health' must be one lower-case word",
+        ),
+        (
             '[[gbif]]\nname = "q1"\nmethod = "scrape"\npredicate = {country = "CN"}\n',
             "method must be one of",
         ),
@@ -112,6 +117,13 @@ def test_config__invalid_settings_are_refused_with_the_reason(
         handle.write("\n" + extra)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(tmp_path)
+
+
+def test_config__peer_purpose_defaults_to_research(tmp_path: Path) -> None:
+    init_home(tmp_path, "gxib", "Guangxi")
+    with open(tmp_path / "node.toml", "a", encoding="utf-8") as handle:
+        handle.write('\n[[peers]]\nid = "vnmn"\nurl = "http://x"\nkey = "ed25519:abc"\n')
+    assert load_config(tmp_path).peer("vnmn").purpose == "research"
 
 
 def test_config__missing_home_says_how_to_create_one(tmp_path: Path) -> None:
