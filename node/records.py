@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 
@@ -22,6 +23,8 @@ VERBATIM_FIELD = pa.field("fed_verbatim", pa.map_(pa.string(), pa.string()))
 # Node columns that are data, not provenance: kept as given (vernacular names in zh/vi/en).
 PASS_THROUGH_PREFIXES = ("fed_vernacular_",)
 
+# Collections repeat the same few thousand dates across millions of records: cache them.
+DATE_CACHE_SIZE = 200_000
 _NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _INTEGER = r"^\s*[-+]?\d+\s*$"
 _DATE_PART = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:[T ][0-9:.,+\-Z]*)?\s*$")
@@ -63,6 +66,7 @@ def _parse_date_part(text: str, end: bool) -> dt.date | None:
         return None
 
 
+@functools.lru_cache(maxsize=DATE_CACHE_SIZE)
 def parse_event_date(text: str | None) -> tuple[dt.date | None, dt.date | None]:
     """ISO 8601 date, month, year or interval `a/b` -> (first day, last day)."""
     if not text or not text.strip():
