@@ -93,27 +93,38 @@ class PeerHarvester:
             for stale in self.store.tmp().glob(f"{self._tmp_prefix}*"):
                 shutil.rmtree(stale, ignore_errors=True)
             datasets = await self.datasets()
-            unchanged = 0
-            for entry in datasets:
-                dataset_id = str(entry["id"])
+        except Exception as exc:  # every failure is recorded in words, none escapes
+            return self._failed(result, _explain(exc))
+        unchanged = 0
+        failures = []
+        # One broken dataset must not hold back the peer's others: each is tried, and the
+        # run fails (naming the broken ones) after the good ones are swapped in.
+        for entry in datasets:
+            dataset_id = str(entry["id"])
+            try:
                 records = await self._harvest_dataset(
                     dataset_id, str(entry.get("type", "")), run_id
                 )
-                result.datasets.append(dataset_id)
-                if records is None:
-                    unchanged += 1
-                else:
-                    result.records += records
-            if datasets and unchanged == len(datasets):
-                result.outcome = "unchanged"
-            result.detail["unchanged_datasets"] = unchanged
-        except NodeError as exc:
-            result.outcome, result.error = "failed", exc.detail
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            result.outcome, result.error = "failed", f"{type(exc).__name__}: {exc}"
-        except (ValueError, pa.ArrowException) as exc:
-            result.outcome = "failed"
-            result.error = f"the archive could not be read: {type(exc).__name__}: {exc}"
+            except Exception as exc:  # recorded per dataset below
+                failures.append(f"{dataset_id}: {_explain(exc)}")
+                continue
+            result.datasets.append(dataset_id)
+            if records is None:
+                unchanged += 1
+            else:
+                result.records += records
+        result.detail["unchanged_datasets"] = unchanged
+        if failures:
+            result.detail["failed_datasets"] = len(failures)
+            return self._failed(result, "; ".join(failures))
+        if datasets and unchanged == len(datasets):
+            result.outcome = "unchanged"
+        result.finished = dt.datetime.now(dt.UTC)
+        return result
+
+    @staticmethod
+    def _failed(result: HarvestResult, error: str) -> HarvestResult:
+        result.outcome, result.error = "failed", error
         result.finished = dt.datetime.now(dt.UTC)
         return result
 
@@ -185,6 +196,18 @@ class PeerHarvester:
                 f"against the key pinned for {self.peer.id}; refusing it and keeping the "
                 "last good copy"
             )
+
+
+def _explain(exc: BaseException) -> str:
+    """A failure in words for the run log; unexpected errors keep their type's name."""
+    if isinstance(exc, NodeError):
+        return exc.detail
+    if isinstance(exc, (ValueError, pa.ArrowException)):
+        return f"the archive could not be read: {type(exc).__name__}: {exc}"
+    if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
+        return f"{type(exc).__name__}: {exc}"
+    log.exception("unexpected error while harvesting")
+    return f"unexpected {type(exc).__name__}: {exc} (see the node's log)"
 
 
 def _normalised_batches(

@@ -429,3 +429,18 @@ async def test_run_source__circuit_opens_after_repeated_failures_and_closes_on_s
     assert (recovered.outcome, recovered.records) == ("ok", 10)
     assert harvesting.runs.consecutive_failures(SOURCE)[0] == 0
     assert not harvesting.runs.circuit_open(SOURCE)
+
+
+# -- one broken dataset does not hold back the others -------------------------------------
+async def test_peer_harvest__a_broken_dataset_fails_the_run_but_not_its_siblings(
+    harvesting: Harvesting,
+) -> None:
+    harvesting.peer.offer("karst-checklist", zip_slip())
+    harvesting.peer.offer(DATASET, occurrence_archive(occurrence_rows(25)))
+
+    result = await harvesting.harvest()
+
+    harvesting.assert_failed(result, "karst-checklist:", "outside the archive")
+    assert result.datasets == [DATASET] and result.records == 25
+    assert read_parquet(harvesting.dataset_path).num_rows == 25
+    assert not Store(harvesting.node.home).harvested("gxib", "karst-checklist").exists()
