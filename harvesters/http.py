@@ -72,9 +72,15 @@ async def request_with_retries(
             async with session.request(method, url, headers=dict(headers())) as response:
                 if response.status in RETRY_STATUSES and attempt < retries:
                     last_error = f"HTTP {response.status} from {url}"
-                    await sleep(
-                        backoff_s(attempt, retry_after_s(response.headers.get("Retry-After")))
-                    )
+                    hint = retry_after_s(response.headers.get("Retry-After"))
+                    if hint is not None and hint > constants.HARVEST_BACKOFF_MAX_S:
+                        # Waiting inside this run would hold the source's lock for as long;
+                        # asking again sooner would ignore the peer. The schedule retries.
+                        raise HarvestError(
+                            f"{url}: HTTP {response.status}, the peer asks to wait "
+                            f"{hint:,.0f} s (Retry-After); the next scheduled run will retry"
+                        )
+                    await sleep(backoff_s(attempt, hint))
                     continue
                 return await handle(response)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:

@@ -444,3 +444,16 @@ async def test_peer_harvest__a_broken_dataset_fails_the_run_but_not_its_siblings
     assert result.datasets == [DATASET] and result.records == 25
     assert read_parquet(harvesting.dataset_path).num_rows == 25
     assert not Store(harvesting.node.home).harvested("gxib", "karst-checklist").exists()
+
+
+async def test_request_with_retries__a_long_retry_after_ends_the_run_politely(
+    harvesting: Harvesting,
+) -> None:
+    before, snapshot = await harvesting.first_good_harvest()
+    harvesting.peer.fail(ARCHIVE, 503, retry_after="3600")
+
+    result = await harvesting.harvest()
+
+    harvesting.assert_failed(result, "asks to wait 3,600 s", "next scheduled run")
+    assert len(harvesting.peer.requests_to(ARCHIVE)) == 2  # the good harvest, then one ask
+    harvesting.assert_last_good_kept(before, snapshot)
