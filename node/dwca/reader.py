@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from mappings.terms import short_name
 from node import constants
 from node.dwca.meta import ArchiveLayout, DataFile, describe
 from node.dwca.unpack import safe_unpack
@@ -239,10 +240,16 @@ def _column_plan(data_file: DataFile, width: int) -> dict[str, _Source]:
     descriptor = data_file.descriptor
     plan: dict[str, _Source] = {}
     key_index = descriptor.id_index if descriptor.represents_corefile else descriptor.coreid_index
-    if not descriptor.created_from_file:
-        plan[data_file.columns[0]] = _Source(key_index, None)
-    for f, column in zip(descriptor.fields, data_file.columns[len(plan) :], strict=False):
-        plan.setdefault(column, _Source(f["index"], f["default"]))
+    key = None if descriptor.created_from_file else data_file.columns[0]
+    if key is not None:
+        plan[key] = _Source(key_index, None)
+    # By term, not by position: `columns` holds each term once, so a term meta.xml maps
+    # twice would shift every later field onto the wrong column. The last mapping wins,
+    # as in python-dwca-reader's row dictionaries (the validator reports DUPLICATED_TERM).
+    for f in descriptor.fields:
+        column = short_name(f["term"])
+        if column != key:
+            plan[column] = _Source(f["index"], f["default"])
     for column, source in plan.items():
         if source.index is not None and source.index >= width:
             raise InvalidArchive(
