@@ -428,13 +428,18 @@ def _rows_table(
 
 
 def _cell_text(value: object) -> str:
-    """Spreadsheet cells as the text a person sees: 12 not 12.0, dates in ISO 8601."""
+    """Spreadsheet cells as the text a person sees: 12 not 12.0, dates in ISO 8601.
+
+    Excel shows at most 15 significant digits but stores formula results with binary noise
+    (=100*0.07 is 7.000000000000001): rounding to 15 digits gives back what the sheet shows.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        value = float(f"{value:.15g}")
+        return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):
             return value.date().isoformat()
