@@ -36,7 +36,7 @@ from mappings.columns import (
 )
 from mappings.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node import constants
-from node.dwca.reader import DwcArchive, RowProblem, open_archive
+from node.dwca.reader import SKIPPED_ROW, DwcArchive, RowProblem, open_archive
 from node.errors import InvalidSource
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -145,7 +145,7 @@ class CsvSource(Source):
                 RowProblem(
                     name,
                     row.number,
-                    "column_count",
+                    SKIPPED_ROW,
                     f"has {row.actual_columns} columns, expected {row.expected_columns}; "
                     "the row is skipped",
                 )
@@ -405,7 +405,7 @@ class XlsxSource(Source):
                         RowProblem(
                             self.path.name,
                             number,
-                            "column_count",
+                            "extra_cells",  # the row is kept
                             f"has values beyond the {width} header columns; they are ignored",
                         )
                     )

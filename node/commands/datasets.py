@@ -53,7 +53,22 @@ def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool)
 
 def _screened(source, skip_invalid: bool, rejects: list[dict[str, object]]):
     """Mapped batches; with --skip-invalid, rows GBIF would refuse (no id, a repeated id)
-    are held back and listed in `rejects` with their line and reason."""
+    are held back and listed in `rejects` with their line and reason, and so are rows the
+    reader left out for their column count (known once the batches run out)."""
+    from node.dwca.reader import SKIPPED_ROW
+
+    yield from _screened_ids(source, skip_invalid, rejects)
+    if skip_invalid:
+        skipped = [
+            {"line": p.line, "id": "", "reason": p.detail}
+            for p in source.problems
+            if p.kind == SKIPPED_ROW
+        ]
+        rejects[:] = sorted([*rejects, *skipped], key=lambda r: int(r["line"] or 0))
+
+
+def _screened_ids(source, skip_invalid: bool, rejects: list[dict[str, object]]):
+    """Mapped batches; with --skip-invalid, rows without an id or repeating one held back."""
     import pyarrow as pa
 
     seen: set[str] = set()

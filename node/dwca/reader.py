@@ -29,6 +29,9 @@ from node.dwca.meta import ArchiveLayout, DataFile, describe
 from node.dwca.unpack import safe_unpack
 from node.errors import InvalidArchive
 
+# RowProblem.kind of a row left out for its column count (others keep the row).
+SKIPPED_ROW = "column_count"
+
 
 @dataclass(frozen=True)
 class RowProblem:
@@ -113,7 +116,7 @@ class DwcArchive:
                 RowProblem(
                     name,
                     row.number,  # pyarrow counts physical lines, skipped ones included
-                    "column_count",
+                    SKIPPED_ROW,
                     f"has {row.actual_columns} columns, expected {row.expected_columns}",
                 )
             )

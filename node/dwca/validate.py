@@ -36,7 +36,7 @@ from mappings.sources import open_source
 from mappings.terms import EVENT_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE, short_name
 from node.dwca.idstore import IdStore
 from node.dwca.meta import DataFile, read_xml_text
-from node.dwca.reader import DwcArchive, open_archive
+from node.dwca.reader import SKIPPED_ROW, DwcArchive, open_archive
 from node.dwca.report import ValidationReport, ValidationRun
 from node.dwca.rules import (
     OccurrenceRule,
@@ -299,6 +299,10 @@ def validate_source(
             )
     for problem in source.problems:
         run.add("COLUMN_MISMATCH", problem.detail, file=problem.file, line=problem.line)
+        if problem.kind == SKIPPED_ROW:
+            # The institution's own row would be left out of the archive: publish only
+            # with --skip-invalid, which lists it in rejects.csv.
+            run.blocking.add("COLUMN_MISMATCH")
     return run.finish()
 
 

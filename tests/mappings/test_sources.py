@@ -154,7 +154,7 @@ def test_open_source__xlsx_first_or_named_sheet(tmp_path: Path) -> None:
         {"occurrenceID": "GX-2", "eventDate": "2021-06-02", "individualCount": "4",
          "decimalLatitude": ""},
     ]  # fmt: skip
-    assert [(p.line, p.kind) for p in source.problems] == [(5, "column_count")]
+    assert [(p.line, p.kind) for p in source.problems] == [(5, "extra_cells")]
     assert open_source(path).columns == ["这是说明页"]  # the first sheet by default
     with pytest.raises(InvalidSource, match="no sheet 'Sheet9'"):
         open_source(path, sheet="Sheet9")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import zipfile
 from pathlib import Path
 
+import pytest
+import tomlkit
 from dwca.read import DwCAReader
 
 from mappings.terms import short_name
+from node.commands.datasets import publish_one
+from node.config import CONFIG_FILE, load_config
 from node.dwca.reader import open_archive
+from node.errors import InvalidSource
+from node.home import init_home
+from node.publish import latest_version
 
 DWC = "http://rs.tdwg.org/dwc/terms/"
 
@@ -45,3 +53,58 @@ def test_reader__a_term_mapped_twice_shifts_no_other_column(tmp_path: Path) -> N
         reference = [{short_name(k): v for k, v in row.data.items()} for row in reader]
     assert ours == [{"id": "1", **reference[0]}]
     assert ours[0]["country"] == "China"
+
+
+# -- publishing an institution's file ------------------------------------------------------
+def _home(tmp_path: Path, source: str, text: str) -> Path:
+    home = tmp_path / "node"
+    init_home(home, "gxib", "Guangxi Institute of Botany", country="CN")
+    (home / "sources" / source).write_text(text, encoding="utf-8")
+    document = tomlkit.parse((home / CONFIG_FILE).read_text(encoding="utf-8"))
+    datasets = document.setdefault("datasets", tomlkit.aot())
+    datasets.append(
+        {
+            "id": "occ",
+            "title": "Karst plants",
+            "type": "occurrence",
+            "source": f"sources/{source}",
+            "licence": "CC-BY-4.0",
+            "abstract": "Specimens of karst plants.",
+            "creator": "GXIB",
+        }
+    )
+    (home / CONFIG_FILE).write_text(tomlkit.dumps(document), encoding="utf-8")
+    return home
+
+
+def _published(home: Path) -> list[dict[str, str]]:
+    info = latest_version(load_config(home), "occ")
+    assert info is not None
+    with DwCAReader(str(info.path)) as reader:
+        return [{short_name(k): v for k, v in row.data.items()} for row in reader]
+
+
+def test_publish__a_row_with_missing_cells_is_not_dropped_silently(tmp_path: Path) -> None:
+    """A row the CSV parser cannot use (a cell short) was left out of the archive while
+    publish reported success, and --skip-invalid left it out of rejects.csv too."""
+    text = (
+        "occurrenceID,scientificName,basisOfRecord,eventDate\n"
+        "GX-1,Primulina tabacum,PreservedSpecimen,2020-05-01\n"
+        "GX-2,Begonia masoniana,PreservedSpecimen\n"
+        "GX-3,Paphiopedilum micranthum,PreservedSpecimen,2021-06-02\n"
+    )
+    home = _home(tmp_path, "occ.csv", text)
+    with pytest.raises(InvalidSource, match="not published"):
+        publish_one(home, "occ", skip_invalid=False, major=False)
+    assert latest_version(load_config(home), "occ") is None
+
+    message = publish_one(home, "occ", skip_invalid=True, major=False)
+    assert "2 records" in message and "1 rows rejected" in message
+    assert [r["occurrenceID"] for r in _published(home)] == ["GX-1", "GX-3"]
+    info = latest_version(load_config(home), "occ")
+    assert info is not None
+    with open(info.folder / "rejects.csv", encoding="utf-8-sig", newline="") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        ("3", "has 3 columns, expected 4; the row is skipped")
+    ]
