@@ -64,7 +64,12 @@ def _screened(source, skip_invalid: bool, rejects: list[dict[str, object]]):
             for p in source.problems
             if p.kind == SKIPPED_ROW
         ]
-        rejects[:] = sorted([*rejects, *skipped], key=lambda r: int(r["line"] or 0))
+        rejects[:] = sorted([*rejects, *skipped], key=_line_of)
+
+
+def _line_of(reject: dict[str, object]) -> int:
+    line = reject.get("line")
+    return line if isinstance(line, int) else 0
 
 
 def _screened_ids(source, skip_invalid: bool, rejects: list[dict[str, object]]):
@@ -72,10 +77,9 @@ def _screened_ids(source, skip_invalid: bool, rejects: list[dict[str, object]]):
     import pyarrow as pa
 
     seen: set[str] = set()
-    for lines, raw in source.raw_batches():
-        table = source.mapping.apply(
-            raw, id_term=source.id_term, dataset_id=source.dataset_id, lines=lines
-        )
+    # Mapped by the source itself: an archive has no raw batches, and folds in its
+    # vernacular extension while mapping.
+    for lines, table in source.numbered_batches():
         if not skip_invalid or source.id_term not in table.column_names:
             yield table
             continue
