@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,6 +50,7 @@ _IUCN_WORDS = {
     "LEAST CONCERN": "LC", "DATA DEFICIENT": "DD", "NOT EVALUATED": "NE",
 }  # fmt: skip
 _CC = re.compile(r"^CC-(BY(?:-NC)?(?:-SA|-ND)?)-4\.0$")
+VERBATIM = "fed_verbatim"  # node.records: the text of values that failed their cast
 _COORDINATES = (
     "decimalLatitude", "decimalLongitude", "coordinateUncertaintyInMeters", "coordinatePrecision",
 )  # fmt: skip
@@ -166,6 +168,7 @@ def _finish(
         value = pa.nulls(rows, table.schema.field(name).type) if typed else _constant(notice, rows)
         table = _put(table, name, value)
         report.fields_withheld[name] = rows
+    table = _forget_verbatim(table, {name: true(rows) for name in withheld})
     if flow.withhold:
         report.rules.append({"rule": f"withhold {', '.join(flow.withhold)}", "records": rows})
     names, code = cleared or ([], pa.repeat(pa.scalar(0, pa.int64()), rows))
@@ -262,6 +265,7 @@ def _generalise(
     new = generalise_coordinates(latitude, longitude, uncertainty, precision, grid)
     for name, values in zip(_COORDINATES, new, strict=True):
         table = _put(table, name, values)
+    table = _forget_verbatim(table, dict.fromkeys(_COORDINATES, generalised))
     # The decisive rule's reason: the first rule, in document order, at the record's level.
     reason = pa.nulls(rows, pa.string())
     for rule, hit, rule_reason in reversed(hits):
@@ -287,11 +291,49 @@ def _generalise(
         typed = name in FLOAT_TERMS or name in INT_TERMS
         empty = pa.nulls(rows, table.schema.field(name).type) if typed else ""
         table = _put(table, name, pc.if_else(mask, empty, column(table, name)))
+        table = _forget_verbatim(table, {name: mask})
         code = pc.add(code, pc.if_else(mask, 1 << bit, 0))
     flag = generalised
     if "fed_generalised" in table.column_names:
         flag = pc.or_(pc.fill_null(column(table, "fed_generalised"), False), generalised)
     return _put(table, "fed_generalised", flag), (list(cleared_by), code)
+
+
+def _forget_verbatim(table: pa.Table, drop: Mapping[str, pa.Array]) -> pa.Table:
+    """Remove each term's entry from `fed_verbatim` in the records where its mask is true.
+
+    `fed_verbatim` keeps the text of a value that failed its cast (node.records), and the
+    archive writer publishes that text wherever the typed value is null. Enforcement nulls
+    typed values on purpose (withheld fields, cleared fields, a coordinate it generalises),
+    so their verbatim text must go too, or "23°27'31.5\"N" would be sent in place of the
+    null. Entries of other terms stay: their text is what the source said.
+    """
+    if VERBATIM not in table.column_names or not drop:
+        return table
+    verbatim = column(table, VERBATIM)
+    if verbatim.null_count == len(verbatim):
+        return table
+    as_list = verbatim.cast(pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())])))
+    entries = pc.list_flatten(as_list)
+    parents = pc.list_parent_indices(as_list)
+    keys = pc.struct_field(entries, "key")
+    dropped = false(len(entries))
+    for term, mask in drop.items():
+        here = pc.and_(pc.equal(keys, term), pc.take(pc.fill_null(mask, False), parents))
+        dropped = pc.or_(dropped, pc.fill_null(here, False))
+    if not pc.any(dropped).as_py():
+        return table
+    kept = pc.invert(dropped)
+    per_record = np.bincount(parents.filter(kept).to_numpy(), minlength=len(verbatim))
+    offsets = pa.array(np.concatenate(([0], np.cumsum(per_record))), pa.int32())
+    rebuilt = pa.MapArray.from_arrays(
+        offsets,
+        pc.struct_field(entries, "key").filter(kept),
+        pc.struct_field(entries, "value").filter(kept),
+        type=verbatim.type,
+        mask=verbatim.is_null(),
+    )
+    return _put(table, VERBATIM, rebuilt)
 
 
 def _threat_codes(table: pa.Table) -> pa.Array:
