@@ -129,11 +129,26 @@ class AgreementBook:
             if party.id != self.config.id and party.key == key_text
         }
 
-    def flows_to(self, party_id: str | None, dataset_id: str) -> list[tuple[Agreement, Flow]]:
-        """Active flows from this node granting `dataset_id` to the party (None: public)."""
-        target = party_id or PUBLIC
+    def flows_to(self, key_text: str | None, dataset_id: str) -> list[tuple[Agreement, Flow]]:
+        """Active flows from this node granting `dataset_id` to the holder of `key_text`
+        (None: public flows).
+
+        A flow names a party by id, and ids are chosen by each institution: the same id may
+        name different institutions (with different keys) in different agreements. So a flow
+        grants only to the key its own agreement pins for the party it names, never to a key
+        that another agreement pins under the same id; and a key pinned under two ids in two
+        agreements receives what each of them grants.
+        """
+        if key_text is None:
+            return [
+                (agreement, flow)
+                for agreement in self.active()
+                if (flow := agreement.flow_for(self.config.id, PUBLIC, dataset_id)) is not None
+            ]
         return [
             (agreement, flow)
             for agreement in self.active()
-            if (flow := agreement.flow_for(self.config.id, target, dataset_id)) is not None
+            for party in agreement.parties
+            if party.id != self.config.id and party.key == key_text
+            if (flow := agreement.flow_for(self.config.id, party.id, dataset_id)) is not None
         ]

@@ -114,7 +114,7 @@ class Sharing:
     def grant(self, requester: Requester, dataset_id: str) -> tuple[Agreement, Flow] | None:
         """The flow that grants the dataset, None for a public dataset, or AgreementDenied."""
         dataset = self._dataset(dataset_id)
-        flows = self.book.flows_to(requester.party, dataset_id) if requester.party else []
+        flows = self.book.flows_to(requester.key, dataset_id) if requester.key else []
         flows = flows or self.book.flows_to(None, dataset_id)
         if flows:
             # Loading forbids two flows for one dataset and direction within an agreement;
@@ -163,7 +163,7 @@ class Sharing:
         """Datasets this requester may download, with the governing agreement and flow."""
         visible: list[tuple[str, Agreement | None, Flow | None]] = []
         for dataset in self.config.datasets:
-            flows = self.book.flows_to(requester.party, dataset.id) if requester.party else []
+            flows = self.book.flows_to(requester.key, dataset.id) if requester.key else []
             flows = flows or self.book.flows_to(None, dataset.id)
             if flows:
                 agreement, flow = max(
@@ -214,7 +214,10 @@ class Sharing:
             f"{dataset_id}|{version.version}|{version.sha256}|{agreement.sha256}|{flow.index}|"
             f"{now.date()}|{crosswalks_fingerprint(self.config)}".encode()
         ).hexdigest()[:24]
-        folder = self.store.cache() / "shared" / dataset_id / key
+        # One folder per flow, pruned of its own stale builds only: the archives of other
+        # flows of the dataset (other parties, the public) stay cached and streamable.
+        flow_folder = f"{agreement.id}.{flow.index}"
+        folder = self.store.cache() / "shared" / dataset_id / flow_folder / key
         lock = self._builds.setdefault(key, asyncio.Lock())
         async with lock:
             served = _load_info(folder)

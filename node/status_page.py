@@ -190,11 +190,28 @@ def render(status: dict[str, Any]) -> str:
     )
 
 
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
 def _local_only(request: web.Request) -> None:
     """The page lists partners and audit entries: staff reach it on the node's machine
-    (or through an authenticated admin proxy that connects from loopback)."""
+    (or through an SSH tunnel, or an authenticated admin proxy that connects from loopback
+    and addresses the node as localhost).
+
+    A loopback peer address alone is not enough: the reverse proxy README asks for in front
+    of a node connects from loopback and passes the public Host unchanged, so every client
+    on the internet would count as local. A request must also name a loopback host and
+    carry no forwarding header; a public Host also refuses DNS-rebinding pages.
+    """
     remote = ipaddress.ip_address((request.remote or "0.0.0.0").split("%")[0])
-    if not remote.is_loopback:
+    host = (request.host or "").strip().lower()
+    if host.startswith("["):  # [::1]:8701
+        host = host[1:].split("]")[0]
+    elif host.count(":") == 1:  # 127.0.0.1:8701
+        host = host.split(":")[0]
+    forwarded = any(name in request.headers for name in _PROXY_HEADERS)
+    if not remote.is_loopback or host not in _LOCAL_HOSTS or forwarded:
         raise AgreementDenied("the status page is served only to the node's own machine")
 
 
