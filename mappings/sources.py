@@ -234,6 +234,8 @@ def detect_encoding(path: Path, declared: str | None = None) -> tuple[str, bool,
     if len(re.findall(r"[^\x00-\x7f]", text)) - bad >= 4 * bad:
         return "utf-8", True, f"UTF-8, with {bad} undecodable byte(s) in the sample"
     best = from_bytes(sample).best()
+    if (best is None or not _is_gb(best.encoding)) and _gb2312_pairs(sample):
+        return "gb18030", True, "GB2312 double-byte text (declare the encoding if not Chinese)"
     if best is None:
         raise InvalidSource(
             f"{path.name}: cannot tell the text encoding; declare it ([source] encoding in "
@@ -243,6 +245,31 @@ def detect_encoding(path: Path, declared: str | None = None) -> tuple[str, bool,
     name = _ENCODING_ALIASES.get(name, name)
     language = f", {best.language}" if best.language and best.language != "Unknown" else ""
     return name, True, f"charset-normalizer{language}"
+
+
+def _is_gb(encoding: str) -> bool:
+    name = codecs.lookup(encoding).name
+    return _ENCODING_ALIASES.get(name, name) == "gb18030"
+
+
+def _gb2312_pairs(sample: bytes) -> bool:
+    """Every non-ASCII run is whole pairs of bytes 0xA1-0xFE that decode as GB18030.
+
+    charset-normalizer needs more text than a few Chinese cells among Latin names (a
+    collector, a locality) give it, and then guesses big5, cp949 or cp850: the names would
+    publish as mojibake. Text in windows-1258 or another single-byte encoding leaves odd
+    runs next to ASCII letters; the EUC encodings of Korean and Japanese share this shape,
+    but this node's files come from Chinese and Vietnamese institutions, and a declared
+    encoding always wins.
+    """
+    runs = re.findall(rb"[\x80-\xff]+", sample)
+    if not runs or any(len(r) % 2 or re.search(rb"[\x80-\xa0\xff]", r) for r in runs):
+        return False
+    try:
+        sample.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _non_ascii_sample(handle: io.BufferedReader) -> bytes | None:
