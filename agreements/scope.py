@@ -103,16 +103,18 @@ def region_mask(table: pa.Table, flow: Flow) -> pa.Array:
 def released(table: pa.Table, cutoff: dt.date) -> pa.Array:
     """True where the record's latest date is on or before `cutoff`.
 
-    The date is `modified`, else the end of the event (fed_event_end, or eventDate when the
-    table has no parsed dates). A partial date counts as its last day (2025 -> 2025-12-31);
-    a record with no usable date is held back.
+    The date is the later of `modified` and the end of the event (fed_event_end, or
+    eventDate when the table has no parsed dates), whichever of them is readable: an old
+    `modified` (a template's, a migration's) must not release a record observed last week
+    or dated in the future, and the most restrictive reading wins. A partial date counts
+    as its last day (2025 -> 2025-12-31); a record with no usable date is held back.
     """
     when = end_dates(strings(table, "modified"))
     if "fed_event_end" in table.column_names:
         event_end = pc.cast(column(table, "fed_event_end"), pa.date32())
     else:  # an interval's end follows its last "/"; an abbreviated end fails closed
         event_end = end_dates(pc.replace_substring_regex(strings(table, "eventDate"), "^.*/", ""))
-    when = pc.coalesce(when, event_end)
+    when = pc.max_element_wise(when, event_end, skip_nulls=True)
     return pc.fill_null(pc.less_equal(when, pa.scalar(cutoff, pa.date32())), False)
 
 

@@ -58,3 +58,19 @@ def test_verbatim_text_of_untouched_fields_is_still_published(tmp_path: Path) ->
     """Only what enforcement nulls loses its verbatim text; other failed casts keep it."""
     table = karst(individualCount=["about 12", "3", None, None])
     assert "about 12" in _published(table, GENERALISE_ALL, tmp_path)
+
+
+def test_embargo_is_not_evaded_by_an_old_modified_date() -> None:
+    """A record last "modified" years ago but observed last week (or dated in the future,
+    a typo) is still recent: the later of the two dates decides, the stricter reading."""
+    from tests.agreements.agreement_builders import records
+    from tests.agreements.test_enforce import run
+
+    table = records(
+        occurrenceID=["recent", "future", "old"],
+        modified=["2015-01-01", "2015-01-01", "2015-01-01"],
+        eventDate=["2026-05-25", "2031-04-01", "2014-06-01"],
+    )
+    rows, report = run(table, "embargo_days = 365\n")
+    assert [row["occurrenceID"] for row in rows] == ["old"]
+    assert report["embargoed"] == 2
