@@ -169,7 +169,10 @@ def allowed(row: dict, flow: Flow, red_list: dict[str, str]) -> bool:
         ):
             return False
     if flow.embargo_days is not None:
-        when = parse_event_date(row.get("modified"))[1] or row.get("fed_event_end")
+        # The later of `modified` and the event's end decides (the stricter reading).
+        dates = [parse_event_date(row.get("modified"))[1], row.get("fed_event_end")]
+        known = [d for d in dates if d is not None]
+        when = max(known) if known else None
         if when is None or when > NOW.date() - dt.timedelta(days=flow.embargo_days):
             return False
     return grid_of(row, flow.sensitive, red_list) != "withhold"
