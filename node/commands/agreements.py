@@ -120,7 +120,9 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
                     }
                 )
                 continue
-            shown = preview(read_parquet(path), document, flow, now, dataset_id, examples=examples)
+            table = read_parquet(path)
+            shown = preview(table, document, flow, now, dataset_id, examples=examples)
+            shown["warnings"] = _location_text_warnings(table, flow)
             flows.append({"flow": flow.label, "dataset": dataset_id, **shown})
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
@@ -137,6 +139,40 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
             click.echo(f"  {line}")
 
 
+# Free-text fields that often name the exact place; generalising coordinates while they
+# travel unchanged gives the place away (Chapman 2020, section 3: locality and remarks).
+LOCATION_TEXT_FIELDS = (
+    "locality",
+    "verbatimLocality",
+    "locationRemarks",
+    "georeferenceRemarks",
+    "occurrenceRemarks",
+    "habitat",
+    "dynamicProperties",
+)
+
+
+def _location_text_warnings(table: Any, flow: Any) -> list[str]:
+    """Fields with text that a generalise rule leaves in place, for the admin to decide."""
+    import pyarrow.compute as pc
+
+    warnings = []
+    for rule in flow.sensitive:
+        if rule.action != "generalise":
+            continue
+        for field in LOCATION_TEXT_FIELDS:
+            if field in rule.clear or field in flow.withhold or field not in table.column_names:
+                continue
+            filled = pc.sum(pc.greater(pc.utf8_length(pc.fill_null(table[field], "")), 0)).as_py()
+            if filled:
+                warnings.append(
+                    f"sensitive rule #{rule.index} generalises coordinates but keeps {field} "
+                    f"({filled:,} records have text there): add it to clear if it can name "
+                    "the place"
+                )
+    return warnings
+
+
 def _preview_lines(item: dict[str, object]) -> list[str]:
     """The enforcement counts, then each example as `field: before -> after`."""
     if item.get("denied"):
@@ -149,6 +185,8 @@ def _preview_lines(item: dict[str, object]) -> list[str]:
     for reason, count in dict(item.get("out_of_scope") or {}).items():  # type: ignore[call-overload]
         if count:
             lines.append(f"{count:,} out of scope by {reason}")
+    for warning in list(item.get("warnings") or []):  # type: ignore[call-overload]
+        lines.append(f"warning: {warning}")
     for field, count in dict(item.get("fields_withheld") or {}).items():  # type: ignore[call-overload]
         lines.append(f"{field} withheld in {count:,} records")
     for example in list(item.get("examples") or []):  # type: ignore[call-overload]
