@@ -18,6 +18,9 @@ from agreements.model import Flow, normalise_name
 from mappings.terms import CLASSIFICATION_TERMS
 
 ACCEPTED_NAME = "fed_accepted_name"  # written by name reconciliation, when it has run
+# A record's family as the node's checklists give it for the record's genus: a record with
+# an empty family must not slip past a family the flow excludes (or miss one it includes).
+INFERRED_FAMILY = "fed_inferred_family"
 _FULL_NAMES = ("scientificName", ACCEPTED_NAME)  # matched by their canonical start
 _DATE = r"^\s*(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?(?:[T ][^/]*)?\s*$"
 _NUMBER = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
@@ -28,7 +31,7 @@ class Classification:
 
     def __init__(self, table: pa.Table) -> None:
         self.columns: dict[str, tuple[pa.Array, pa.Array]] = {}
-        for term in (*CLASSIFICATION_TERMS, ACCEPTED_NAME):
+        for term in (*CLASSIFICATION_TERMS, ACCEPTED_NAME, INFERRED_FAMILY):
             if term in table.column_names:
                 encoded = pc.dictionary_encode(strings(table, term))
                 words = pc.utf8_split_whitespace(pc.utf8_lower(encoded.dictionary))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from node.config import NodeConfig
 from node.errors import InvalidInput, NotFound
@@ -96,8 +97,61 @@ def with_accepted_names(table: pa.Table, lookup: Crosswalk | None) -> pa.Table:
 
 
 def crosswalks_fingerprint(config: NodeConfig) -> str:
-    """Changes whenever any stored crosswalk is rewritten (each write is a new snapshot)."""
-    root = Store(config.home).crosswalks()
-    if not root.is_dir():
-        return ""
-    return ",".join(sorted(str(p.resolve().name) for p in root.glob("*/crosswalk")))
+    """Changes whenever a crosswalk or one of the node's own datasets is rewritten (each
+    write is a new snapshot): the names and families that scope records come from them."""
+    root = Store(config.home).root
+    links = [*root.glob("crosswalks/*/crosswalk"), *root.glob("local/*")]
+    return ",".join(sorted(p.resolve().name for p in links if p.is_symlink()))
+
+
+def family_index(config: NodeConfig) -> pa.Table | None:
+    """genus -> family from the node's own datasets that carry both, keeping only genera
+    placed in a single family (harvested data changes too often to key archives on)."""
+    root = Store(config.home).root / "local"
+    tables = []
+    if root.is_dir():
+        for part in sorted(root.glob(f"*/{PART_NAME}")):
+            names = pq.read_schema(part).names
+            if "genus" in names and "family" in names:
+                table = pq.read_table(part, columns=["genus", "family"])
+                tables.append(
+                    table.cast(pa.schema([("genus", pa.string()), ("family", pa.string())]))
+                )
+    if not tables:
+        return None
+    pairs = pa.concat_tables(tables)
+    pairs = pairs.filter(
+        pc.and_(
+            pc.greater(pc.utf8_length(pc.fill_null(pairs["genus"], "")), 0),
+            pc.greater(pc.utf8_length(pc.fill_null(pairs["family"], "")), 0),
+        )
+    )
+    unique = pairs.group_by(["genus", "family"]).aggregate([])
+    counts = unique.group_by("genus").aggregate([("family", "count")])
+    single = counts.filter(pc.equal(counts["family_count"], 1)).column("genus")
+    return unique.filter(pc.is_in(unique["genus"], value_set=single))
+
+
+def with_inferred_family(table: pa.Table, index: pa.Table | None) -> pa.Table:
+    """Add `fed_inferred_family` from the record's genus (or its name's first word)."""
+    from agreements.scope import INFERRED_FAMILY
+
+    if index is None or table.num_rows == 0:
+        return table
+    if "genus" in table.column_names:
+        genus = pc.fill_null(pc.cast(table["genus"], pa.string()), "")
+    else:
+        genus = pa.chunked_array([pa.array([""] * table.num_rows, pa.string())])
+    if "scientificName" in table.column_names:
+        first = pc.list_element(
+            pc.utf8_split_whitespace(
+                pc.fill_null(pc.cast(table["scientificName"], pa.string()), " ")
+            ),
+            0,
+        )
+        genus = pc.if_else(pc.greater(pc.utf8_length(genus), 0), genus, first)
+    position = pc.index_in(genus, value_set=index.column("genus"))
+    family = pc.take(index.column("family"), position)
+    if INFERRED_FAMILY in table.column_names:
+        table = table.drop_columns([INFERRED_FAMILY])
+    return table.append_column(INFERRED_FAMILY, family)

@@ -246,21 +246,27 @@ class Sharing:
         row_type = TAXON_ROW_TYPE if dataset.type == "checklist" else OCCURRENCE_ROW_TYPE
         summary = f"Shared with {flow.to_party} under agreement {agreement.ref} ({flow.label})."
 
+        # Times come from the dataset version, not the build: a rebuild with the same
+        # records (a new day, a new crosswalk that changes nothing) gives the same bytes, so
+        # the peer's conditional GET still gets a 304.
+        stamp = version.modified
+
         def eml(coverage: Coverage) -> bytes:
             return build_eml(
                 dataset,
                 self.config,
                 coverage,
                 version.version,
-                now.date(),  # type: ignore[arg-type]
+                stamp.date(),
                 licence=flow.licence,
                 change_summary=summary,
+                modified=stamp,
             )
 
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        stats = write_archive(tmp / "dwca.zip", shared, row_type, eml, modified=now)
+        stats = write_archive(tmp / "dwca.zip", shared, row_type, eml, modified=stamp)
         served = ServedArchive(
             path=folder / "dwca.zip",
             sha256=stats.sha256,
@@ -297,14 +303,21 @@ class Sharing:
         import pyarrow.parquet as pq
 
         from agreements.enforce import enforce
-        from node.crosswalks import accepted_name_lookup, with_accepted_names
+        from node.crosswalks import (
+            accepted_name_lookup,
+            family_index,
+            with_accepted_names,
+            with_inferred_family,
+        )
         from node.store import PART_NAME
 
         state = agreement.status(now)
         lookup = accepted_name_lookup(self.config)
+        families = family_index(self.config)
         source = pq.ParquetFile(self.store.local(dataset_id) / PART_NAME)
         for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
             table = with_accepted_names(pa.Table.from_batches([batch]), lookup)
+            table = with_inferred_family(table, families)
             shared, report = enforce(table, agreement, flow, now, dataset_id, state=state)
             for key, value in report_counts(report).items():
                 counts[key] = counts.get(key, 0) + value
