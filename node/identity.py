@@ -16,27 +16,22 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from agreements.signing import KEY_PREFIX, public_key_from_text, public_key_to_text
 from node.errors import ConfigError, InvalidInput
 
-KEY_PREFIX = "ed25519:"
 PRIVATE_KEY_FILE = Path("keys/node.key")
 PUBLIC_KEY_FILE = Path("keys/node.pub")
 
-
-def public_key_text(key: Ed25519PublicKey) -> str:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
+# The `ed25519:<base64>` key form is defined once, with the agreements that pin it.
+public_key_text = public_key_to_text
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
-    """`ed25519:<base64 raw key>` -> key; a clear error for anything else."""
-    if not text or not text.startswith(KEY_PREFIX):
-        raise InvalidInput(f"public key {text[:20]!r}... must start with '{KEY_PREFIX}'")
+    """`ed25519:<base64 raw key>` -> key; a clear 400-class error for anything else."""
     try:
-        raw = base64.b64decode(text[len(KEY_PREFIX) :], validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
+        return public_key_from_text(text)
     except ValueError as exc:
-        raise InvalidInput(f"public key is not a valid base64 Ed25519 key ({exc})") from exc
+        raise InvalidInput(f"public key: {exc}") from None
 
 
 def fingerprint(key_text: str) -> str:
