@@ -22,13 +22,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from agreements.disclosure import (
+    NODE_COLUMN_PREFIX,
+    NON_LOCATING_TERMS,
+    PUBLIC_TAXON_TERMS,
+    restates_point,
+    restates_values,
+    with_companions,
+)
+from agreements.embargo import released
 from agreements.generalise import (
     GRID_DEGREES,
     RESTATES_COORDINATES,
     generalise_coordinates,
     grid_text,
 )
-from agreements.model import IUCN_CATEGORIES, Agreement, AgreementState, Flow, SensitiveRule
+from agreements.model import Agreement, AgreementState, Flow, SensitiveRule
+from agreements.pseudonyms import ID_TERMS, SPECIMEN_NUMBER_TERMS, pseudonymise
 from agreements.scope import (
     Classification,
     basis_mask,
@@ -37,18 +47,13 @@ from agreements.scope import (
     false,
     floats,
     region_mask,
-    released,
     strings,
     taxa_mask,
     true,
 )
+from agreements.threat import CATEGORIES, UNREADABLE, parse_category, record_categories
 from mappings.terms import FLOAT_TERMS, INT_TERMS
 
-_IUCN_WORDS = {
-    "EXTINCT": "EX", "EXTINCT IN THE WILD": "EW", "CRITICALLY ENDANGERED": "CR",
-    "ENDANGERED": "EN", "VULNERABLE": "VU", "NEAR THREATENED": "NT",
-    "LEAST CONCERN": "LC", "DATA DEFICIENT": "DD", "NOT EVALUATED": "NE",
-}  # fmt: skip
 _CC = re.compile(r"^CC-(BY(?:-NC)?(?:-SA|-ND)?)-4\.0$")
 VERBATIM = "fed_verbatim"  # node.records: the text of values that failed their cast
 _COORDINATES = (
@@ -56,8 +61,12 @@ _COORDINATES = (
 )  # fmt: skip
 # Per sensitive rule: the rule, which records it matches, and why, in words, per record.
 _Hits = list[tuple[SensitiveRule, pa.Array, pa.Array]]
-# Fields cleared by generalisation: their names, and per record a bit set of which.
-_Cleared = tuple[list[str], pa.Array]
+# Fields emptied in some records: (name, mask), in the order they were emptied.
+_Cleared = list[tuple[str, pa.Array]]
+# Written by enforcement itself: never cleared, never searched by the second net.
+_WRITTEN = frozenset({"license", "rightsHolder", "informationWithheld", "dataGeneralizations"})
+# Most severe first; UNREADABLE above every category, as enforcement must treat it.
+_SEVERITY = pa.array([UNREADABLE, *CATEGORIES], pa.string())
 
 
 @dataclass
@@ -76,8 +85,11 @@ class EnforcementReport:
     embargoed: int = 0
     withheld_sensitive: int = 0
     generalised: int = 0
+    unreadable_categories: int = 0
     fields_withheld: dict[str, int] = field(default_factory=dict)
     fields_cleared: dict[str, int] = field(default_factory=dict)
+    second_net: dict[str, int] = field(default_factory=dict)
+    pseudonymised: int = 0
     sent: int = 0
     rules: list[dict[str, object]] = field(default_factory=list)
 
@@ -104,16 +116,20 @@ def enforce(
     red_list: Mapping[str, str] | None = None,
     *,
     state: AgreementState | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> tuple[pa.Table, EnforcementReport]:
     """The records `flow` lets leave the node, transformed as it requires, and a report.
 
     Args:
         table: records of `dataset_id` in the stored layout (node.records.normalise).
         now: the moment of export; decides validity and embargo.
-        red_list: the node's red list, scientific name -> IUCN category, consulted
-            beside the records' own iucnRedListCategory / threatStatus.
+        red_list: the node's red list, scientific name -> category text, consulted
+            beside the records' own iucnRedListCategory / threatStatus; the more severe
+            category decides, and an unreadable one counts as the most severe.
         state: the agreement's state when the caller already has it; by default
             enforcement verifies the agreement itself, so no caller can forget to.
+        pseudonym_key: the node's secret for `opaque_ids` flows; such a flow sends
+            nothing without it.
     """
     state = state or agreement.status(now)
     report = EnforcementReport(agreement.ref, agreement.sha256, flow.label, dataset_id, "")
@@ -124,11 +140,15 @@ def enforce(
         report.denied = f"agreement {agreement.ref} is {state.status.value}: {state.reason}"
     elif flow not in agreement.flows:
         report.denied = f"{flow.label} is not a flow of agreement {agreement.ref}"
+    elif flow.problem:
+        report.denied = f"{flow.problem}; this flow shares nothing"
+    elif flow.opaque_ids and not pseudonym_key:
+        report.denied = f"{flow.label} asks for opaque ids and no pseudonym key was given"
     elif dataset_id not in flow.datasets:
         report.denied, reason = f"{flow.label} does not grant dataset '{dataset_id}'", "dataset"
     if report.denied:
         report.out_of_scope = {reason: table.num_rows}
-        return _finish(table.slice(0, 0), agreement, flow, report, None)
+        return _finish(table.slice(0, 0), agreement, flow, report, [], None)
 
     keep = true(table.num_rows)
     scope = (
@@ -145,11 +165,14 @@ def enforce(
         cutoff = now.date() - dt.timedelta(days=flow.embargo_days)
         recent = pc.invert(released(table, cutoff))
         report.embargoed = count(pc.and_(keep, recent))
-        text = f"embargo {flow.embargo_days} days: records dated after {cutoff} or undated"
+        text = (
+            f"embargo {flow.embargo_days} days: records with any date after {cutoff}, "
+            "an unreadable date, or none"
+        )
         report.rules.append({"rule": text, "records": report.embargoed})
         keep = pc.and_(keep, pc.invert(recent))
     table, cleared = _sensitive(table.filter(keep), agreement, flow, red_list, report)
-    return _finish(table, agreement, flow, report, cleared)
+    return _finish(table, agreement, flow, report, cleared, pseudonym_key)
 
 
 def _finish(
@@ -157,29 +180,32 @@ def _finish(
     agreement: Agreement,
     flow: Flow,
     report: EnforcementReport,
-    cleared: _Cleared | None,
+    cleared: _Cleared,
+    pseudonym_key: bytes | None,
 ) -> tuple[pa.Table, EnforcementReport]:
     """Withheld fields, licence and attribution: what every sent record carries."""
     rows = table.num_rows
     notice = f"withheld under agreement {agreement.ref}"
-    withheld = [name for name in flow.withhold if name in table.column_names]
+    withheld = [name for name in with_companions(flow.withhold) if name in table.column_names]
+    originals = {name: strings(table, name) for name in withheld}
     for name in withheld:
-        typed = name in FLOAT_TERMS or name in INT_TERMS
+        typed = name in FLOAT_TERMS or name in INT_TERMS or not _is_text(table, name)
         value = pa.nulls(rows, table.schema.field(name).type) if typed else _constant(notice, rows)
         table = _put(table, name, value)
         report.fields_withheld[name] = rows
     table = _forget_verbatim(table, {name: true(rows) for name in withheld})
     if flow.withhold:
-        report.rules.append({"rule": f"withhold {', '.join(flow.withhold)}", "records": rows})
-    names, code = cleared or ([], pa.repeat(pa.scalar(0, pa.int64()), rows))
-    by_code = {}  # one notice per combination of fields: few, whatever the row count
-    for combination in pc.unique(code).to_pylist():
-        fields = withheld + [n for bit, n in enumerate(names) if combination >> bit & 1]
-        if fields:
-            by_code[combination] = f"{', '.join(fields)} {notice}"
-    if by_code:
-        keys, texts = pa.array(list(by_code), pa.int64()), pa.array(list(by_code.values()))
-        text = pc.take(texts, pc.index_in(code, keys))
+        shown = ", ".join(withheld) or ", ".join(flow.withhold)
+        report.rules.append({"rule": f"withhold {shown}", "records": rows})
+    table, net = _second_net_values(table, originals, report)
+    cleared = [*cleared, *net]
+    if flow.opaque_ids and pseudonym_key:
+        table = _pseudonymise(table, agreement, pseudonym_key, report)
+        table, numbers = _clear_specimen_numbers(table, report)
+        cleared = [*cleared, *numbers]
+    names = _notice_names(rows, withheld, cleared)
+    if names is not None:
+        text = pc.binary_join_element_wise(names, f" {notice}", "")
         table = _put(table, "informationWithheld", _append_text(table, "informationWithheld", text))
     uri = licence_uri(flow.licence)
     table = _put(table, "license", _constant(uri, rows))
@@ -203,34 +229,141 @@ def _finish(
     return table, report
 
 
+def _notice_names(rows: int, withheld: list[str], cleared: _Cleared) -> pa.Array | None:
+    """Per record, the names of the fields emptied in it, comma-separated (null if none)."""
+    columns: list[pa.Array | str] = [", ".join(withheld)] if withheld else []
+    seen = set(withheld)
+    for name, mask in cleared:
+        if name not in seen:
+            seen.add(name)
+            columns.append(pc.if_else(mask, name, pa.scalar(None, pa.string())))
+    if not columns or rows == 0:
+        return None
+    if len(columns) == 1 and isinstance(columns[0], str):
+        return _constant(columns[0], rows)
+    arrays = [_constant(c, rows) if isinstance(c, str) else c for c in columns]
+    # null_handling="skip" drops the rows where every value is null (pyarrow 26): join with
+    # a unit separator instead, then collapse it.
+    joined = pc.binary_join_element_wise(
+        *arrays, "\x1f", null_handling="replace", null_replacement=""
+    )
+    joined = pc.utf8_trim(pc.replace_substring_regex(joined, "\x1f+", ", "), ", ")
+    return pc.if_else(pc.greater(pc.utf8_length(joined), 0), joined, None)
+
+
+def _searchable(table: pa.Table, exclude: set[str]) -> list[str]:
+    """Text columns the second net searches: not ids, names of taxa, or what we write."""
+    return [
+        name
+        for name in table.column_names
+        if name not in exclude
+        and name not in _WRITTEN
+        and name not in PUBLIC_TAXON_TERMS
+        and name not in ID_TERMS
+        and not name.startswith(NODE_COLUMN_PREFIX)
+        and _is_text(table, name)
+    ]
+
+
+def _second_net_values(
+    table: pa.Table, originals: Mapping[str, pa.Array], report: EnforcementReport
+) -> tuple[pa.Table, _Cleared]:
+    """Clear any other text field that restates a withheld value ("leg. Wen F. 123")."""
+    cleared: _Cleared = []
+    if not originals or table.num_rows == 0:
+        return table, cleared
+    candidates = _searchable(table, set(originals))
+    if not candidates:
+        return table, cleared
+    for name in candidates:
+        text = strings(table, name)
+        mask = false(table.num_rows)
+        for values in originals.values():
+            mask = pc.or_(mask, restates_values(text, values))
+        hits = count(mask)
+        if hits:
+            report.second_net[name] = report.second_net.get(name, 0) + hits
+            table = _put(table, name, pc.if_else(mask, "", text))
+            table = _forget_verbatim(table, {name: mask})
+            cleared.append((name, mask))
+    return table, cleared
+
+
+def _pseudonymise(
+    table: pa.Table, agreement: Agreement, key: bytes, report: EnforcementReport
+) -> pa.Table:
+    for name in ID_TERMS:
+        if name in table.column_names:
+            table = _put(table, name, pseudonymise(strings(table, name), key, agreement.id))
+            report.pseudonymised = table.num_rows
+    return table
+
+
+def _clear_specimen_numbers(
+    table: pa.Table, report: EnforcementReport
+) -> tuple[pa.Table, _Cleared]:
+    """Numbers that identify the specimen as surely as the id the flow hides."""
+    cleared: _Cleared = []
+    for name in SPECIMEN_NUMBER_TERMS:
+        if name not in table.column_names:
+            continue
+        mask = _has_value(table, name)
+        report.fields_cleared[name] = report.fields_cleared.get(name, 0) + count(mask)
+        table = _put(table, name, _emptied(table, name, mask))
+        table = _forget_verbatim(table, {name: mask})
+        cleared.append((name, mask))
+    return table, cleared
+
+
+def _emptied(table: pa.Table, name: str, mask: pa.Array) -> pa.Array:
+    """The column with the masked values emptied: null when typed, "" when text."""
+    values = column(table, name)
+    empty = "" if _is_text(table, name) else pa.nulls(table.num_rows, values.type)
+    return pc.if_else(mask, empty, values)
+
+
+def _is_text(table: pa.Table, name: str) -> bool:
+    kind = table.schema.field(name).type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
 def _sensitive(
     table: pa.Table,
     agreement: Agreement,
     flow: Flow,
     red_list: Mapping[str, str] | None,
     report: EnforcementReport,
-) -> tuple[pa.Table, _Cleared | None]:
-    """Drop what a withhold rule matches; generalise what a generalise rule matches."""
-    if not flow.sensitive:
-        return table, None
+) -> tuple[pa.Table, _Cleared]:
+    """Drop what a withhold rule matches; generalise what a generalise rule matches.
+
+    A record's category is the most severe of its own iucnRedListCategory /
+    threatStatus and of the node's red list for its name (or accepted name). A category
+    written but unreadable matches the flow's most restrictive rule: the node decides who
+    is sensitive, and cannot decide on text it does not understand.
+    """
     rows, taxa = table.num_rows, Classification(table)
-    codes = _threat_codes(table)
-    listed = _red_list_codes(taxa, red_list or {})
+    category = _most_severe(record_categories(table), _red_list_category(taxa, red_list or {}))
+    unreadable = pc.fill_null(pc.equal(category, UNREADABLE), False)
+    report.unreadable_categories = count(unreadable)
+    if not flow.sensitive:
+        return table, []
     hits: _Hits = []
     level = pa.repeat(pa.scalar(0, pa.int8()), rows)
+    top = max(rule.level for rule in flow.sensitive)
     for rule in flow.sensitive:
-        from_record = pc.fill_null(pc.is_in(codes, pa.array(rule.threat, pa.string())), False)
-        category = pc.if_else(from_record, codes, pa.nulls(rows, pa.string()))
-        for code in reversed(IUCN_CATEGORIES):  # the most severe category is set last
-            if code in rule.threat and code in listed:
-                listed_only = pc.and_(listed[code], pc.invert(from_record))
-                category = pc.if_else(listed_only, pa.scalar(code), category)
-        by_threat = pc.is_valid(category)
+        by_threat = pc.fill_null(pc.is_in(category, pa.array(rule.threat, pa.string())), False)
+        if rule.level == top:
+            by_threat = pc.or_(by_threat, unreadable)
         by_name = taxa.match(rule.names.names) if rule.names else false(rows)
         hit = pc.or_(by_threat, by_name) if (rule.threat or rule.names) else true(rows)
+        text = pc.if_else(
+            unreadable,
+            pa.scalar("an unreadable threat category (the most restrictive rule applies)"),
+            pc.binary_join_element_wise("threat category ", category, ""),
+        )
         reason = pc.if_else(
             by_threat,
-            pc.binary_join_element_wise("threat category ", category, ""),
+            text,
             f"listed in {rule.names.path}" if rule.names else "a rule for every record",
         )
         hits.append((rule, hit, reason))
@@ -240,18 +373,28 @@ def _sensitive(
     for rule, hit, _ in hits:
         decisive = count(pc.and_(hit, pc.equal(level, rule.level)))
         report.rules.append({"rule": rule.describe(), "records": count(hit), "decisive": decisive})
+    if report.unreadable_categories:
+        report.rules.append(
+            {
+                "rule": "unreadable threat category -> the flow's most restrictive rule",
+                "records": report.unreadable_categories,
+            }
+        )
     kept = pc.invert(withheld)
     hits = [(rule, hit.filter(kept), reason.filter(kept)) for rule, hit, reason in hits]
-    return _generalise(table.filter(kept), agreement, hits, level.filter(kept), report)
+    return _generalise(table.filter(kept), agreement, flow, hits, level.filter(kept), report)
 
 
 def _generalise(
     table: pa.Table,
     agreement: Agreement,
+    flow: Flow,
     hits: _Hits,
     level: pa.Array,
     report: EnforcementReport,
-) -> tuple[pa.Table, _Cleared | None]:
+) -> tuple[pa.Table, _Cleared]:
+    """Snap to the grid, then keep only the allow-list (and `keep`) in generalised records,
+    then clear any kept text that still restates the exact point."""
     rows = table.num_rows
     grid = pa.nulls(rows, pa.float64())
     for rule_level, degrees in zip((3, 2, 1), GRID_DEGREES, strict=True):
@@ -259,7 +402,7 @@ def _generalise(
     generalised = pc.is_valid(grid)
     report.generalised = count(generalised)
     if report.generalised == 0:
-        return table, None
+        return table, []
     latitude, longitude = floats(table, "decimalLatitude"), floats(table, "decimalLongitude")
     uncertainty, precision = (floats(table, name) for name in _COORDINATES[2:])
     new = generalise_coordinates(latitude, longitude, uncertainty, precision, grid)
@@ -278,25 +421,72 @@ def _generalise(
     has_point = pc.or_(pc.is_valid(latitude), pc.is_valid(longitude))
     message = pc.if_else(pc.and_(generalised, has_point), message, None)
     table = _put(table, "dataGeneralizations", _append_text(table, "dataGeneralizations", message))
-    # Clearing is a union: a field that any matching generalise rule clears is cleared.
-    cleared_by: dict[str, pa.Array] = {}
+    # What a generalised record loses: every field off the allow-list the flow does not keep,
+    # and what any matching rule clears by name.
+    clear_by: dict[str, pa.Array] = {}
+    for name in table.column_names:
+        allowed = name in NON_LOCATING_TERMS or name in flow.keep
+        if not allowed and not name.startswith(NODE_COLUMN_PREFIX) and name not in _WRITTEN:
+            clear_by[name] = generalised
     for rule, hit, _ in hits:
         for name in (*rule.clear, *RESTATES_COORDINATES) if rule.action == "generalise" else ():
             if name in table.column_names:
-                cleared_by[name] = pc.or_(cleared_by.get(name, false(rows)), hit)
-    code = pa.repeat(pa.scalar(0, pa.int64()), rows)
-    for bit, (name, by) in enumerate(cleared_by.items()):
-        mask = pc.and_(by, generalised)
-        report.fields_cleared[name] = count(mask)
-        typed = name in FLOAT_TERMS or name in INT_TERMS
-        empty = pa.nulls(rows, table.schema.field(name).type) if typed else ""
-        table = _put(table, name, pc.if_else(mask, empty, column(table, name)))
-        table = _forget_verbatim(table, {name: mask})
-        code = pc.add(code, pc.if_else(mask, 1 << bit, 0))
+                clear_by[name] = pc.or_(clear_by.get(name, false(rows)), pc.and_(hit, generalised))
+    cleared: _Cleared = []
+    for name, by in clear_by.items():
+        mask = pc.and_(by, _has_value(table, name))
+        hits_here = count(mask)
+        if hits_here:
+            report.fields_cleared[name] = report.fields_cleared.get(name, 0) + hits_here
+            table = _put(table, name, _emptied(table, name, mask))
+            cleared.append((name, mask))
+    table = _forget_verbatim(table, {name: generalised for name in clear_by})
+    table, net = _second_net_point(table, latitude, longitude, grid, set(clear_by), report)
     flag = generalised
     if "fed_generalised" in table.column_names:
         flag = pc.or_(pc.fill_null(column(table, "fed_generalised"), False), generalised)
-    return _put(table, "fed_generalised", flag), (list(cleared_by), code)
+    return _put(table, "fed_generalised", flag), [*cleared, *net]
+
+
+def _second_net_point(
+    table: pa.Table,
+    latitude: pa.Array,
+    longitude: pa.Array,
+    grid: pa.Array,
+    already: set[str],
+    report: EnforcementReport,
+) -> tuple[pa.Table, _Cleared]:
+    """Clear kept text of a generalised record that restates its exact point."""
+    cleared: _Cleared = []
+    generalised = pc.is_valid(grid)
+    rows = pc.indices_nonzero(generalised)
+    for name in table.column_names:
+        if name in already or name in _WRITTEN or name.startswith(NODE_COLUMN_PREFIX):
+            continue
+        if not _is_text(table, name):
+            continue
+        text = pc.take(strings(table, name), rows)
+        found = restates_point(
+            text, pc.take(latitude, rows), pc.take(longitude, rows), pc.take(grid, rows)
+        )
+        hits = count(found)
+        if not hits:
+            continue
+        mask = pc.is_in(
+            pa.array(range(table.num_rows), pa.uint64()), pc.cast(rows.filter(found), pa.uint64())
+        )
+        report.second_net[name] = report.second_net.get(name, 0) + hits
+        table = _put(table, name, _emptied(table, name, mask))
+        table = _forget_verbatim(table, {name: mask})
+        cleared.append((name, mask))
+    return table, cleared
+
+
+def _has_value(table: pa.Table, name: str) -> pa.Array:
+    values = column(table, name)
+    if _is_text(table, name):
+        return pc.fill_null(pc.greater(pc.utf8_length(values), 0), False)
+    return pc.is_valid(values)
 
 
 def _forget_verbatim(table: pa.Table, drop: Mapping[str, pa.Array]) -> pa.Table:
@@ -336,27 +526,25 @@ def _forget_verbatim(table: pa.Table, drop: Mapping[str, pa.Array]) -> pa.Table:
     return _put(table, VERBATIM, rebuilt)
 
 
-def _threat_codes(table: pa.Table) -> pa.Array:
-    """IUCN code of each record from iucnRedListCategory, else threatStatus; null if none."""
-    name = "iucnRedListCategory" if "iucnRedListCategory" in table.column_names else "threatStatus"
-    encoded = pc.dictionary_encode(strings(table, name))
-    text = pc.utf8_upper(pc.utf8_trim_whitespace(encoded.dictionary))
-    text = pc.replace_substring_regex(text, r"[_\-\s]+", " ")
-    codes = pc.if_else(pc.is_in(text, pa.array(IUCN_CATEGORIES)), text, None)
-    for words, code in _IUCN_WORDS.items():
-        codes = pc.if_else(pc.equal(text, words), code, codes)
-    return pc.take(codes, encoded.indices)
-
-
-def _red_list_codes(taxa: Classification, red_list: Mapping[str, str]) -> dict[str, pa.Array]:
-    """Per IUCN code, which records the node's red list puts in it."""
+def _red_list_category(taxa: Classification, red_list: Mapping[str, str]) -> pa.Array:
+    """Per record, the most severe category the node's red list gives its names."""
     names: dict[str, list[str]] = {}
-    for name, category in red_list.items():
-        code = _IUCN_WORDS.get(category.strip().upper(), category.strip().upper())
-        if code not in IUCN_CATEGORIES:
-            raise ValueError(f"red list: '{category}' for {name} is not an IUCN category")
-        names.setdefault(code, []).append(name)
-    return {code: taxa.match(group) for code, group in names.items()}
+    for name, text in red_list.items():
+        code = parse_category(text)
+        if code is not None:
+            names.setdefault(code, []).append(name)
+    category = pa.nulls(taxa.rows, pa.string())
+    for code in reversed(_SEVERITY.to_pylist()):  # the most severe is set last
+        if code in names:
+            category = pc.if_else(taxa.match(names[code]), pa.scalar(code), category)
+    return category
+
+
+def _most_severe(first: pa.Array, second: pa.Array) -> pa.Array:
+    rank = pc.min_element_wise(
+        pc.index_in(first, _SEVERITY), pc.index_in(second, _SEVERITY), skip_nulls=True
+    )
+    return pc.take(_SEVERITY, rank)
 
 
 def _append_text(table: pa.Table, name: str, addition: pa.Array | str) -> pa.Array:

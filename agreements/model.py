@@ -18,12 +18,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from agreements.signing import verify_signatures
+from agreements.threat import CATEGORIES
 from node.constants import AGREEMENT_MAX_BYTES
 from node.errors import InvalidAgreement
 
 PUBLIC = "public"  # the `to` of a flow anyone may receive, signed request or not
-# IUCN Red List categories (version 3.1) in the Red List order: the most severe first.
-IUCN_CATEGORIES = ("EX", "EW", "CR", "EN", "VU", "NT", "LC", "DD", "NE")
+# IUCN Red List categories (3.1) and RE (regional lists), the most severe first.
+IUCN_CATEGORIES = CATEGORIES
 # A purpose, allowed by a flow or declared by a request: one lower-case word ("research",
 # "conservation", "non-commercial"), so matching is exact and a header cannot carry a list.
 PURPOSE_WORD = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -56,12 +57,17 @@ class RegionScope:
 
 @dataclass(frozen=True)
 class NamesList:
-    """A pinned list of names; `problem` is set when the file is missing or its hash differs."""
+    """A pinned list of names; `problem` is set when the file is missing or its hash differs.
+
+    `categories` narrows a list that has a `category` column (Vietnam's decree groups IA,
+    IIA, priority) to the names in those categories.
+    """
 
     path: str
     sha256: str
     names: frozenset[str] = frozenset()  # normalised with normalise_name
     problem: str | None = None
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ class SensitiveRule:
         if self.threat:
             triggers.append("threat category " + ", ".join(self.threat))
         if self.names:
-            triggers.append(f"listed in {self.names.path}")
+            within = f" ({', '.join(self.names.categories)})" if self.names.categories else ""
+            triggers.append(f"listed in {self.names.path}{within}")
         when = " or ".join(triggers) or "every record"
         then = "withhold the record"
         if self.action == "generalise":
@@ -116,10 +123,22 @@ class Flow:
     embargo_days: int | None = None
     withhold: tuple[str, ...] = ()
     sensitive: tuple[SensitiveRule, ...] = ()
+    keep: tuple[str, ...] = ()  # terms a generalised record keeps beyond the allow-list
+    opaque_ids: bool = False  # replace record ids by per-agreement pseudonyms
 
     @property
     def label(self) -> str:
         return f"flow #{self.index} {self.from_party} -> {self.to_party}"
+
+    @property
+    def problem(self) -> str | None:
+        """Why this flow cannot be enforced as signed (a pinned names list that is missing
+        or changed), or None. Only the sending node needs the lists of its own flows, so a
+        problem voids this flow alone, never the other direction."""
+        for rule in self.sensitive:
+            if rule.names and rule.names.problem:
+                return f"{self.label}: {rule.names.problem}"
+        return None
 
     def allows_purpose(self, purpose: str | None) -> bool:
         """Whether a request declaring `purpose` (None: none) may use this flow."""
@@ -132,7 +151,7 @@ class Status(StrEnum):
     NOT_YET_VALID = "not yet valid"
     EXPIRED = "expired"
     TAMPERED = "tampered"
-    NAMES_MISMATCH = "names list mismatch"
+    UNTRUSTED = "untrusted keys"
 
 
 @dataclass(frozen=True)
@@ -196,10 +215,6 @@ class Agreement:
                 f"the signature of {', '.join(tampered)} does not match this document: it "
                 "was changed after signing or signed with another key; share nothing",
             )
-        for flow in self.flows:
-            for rule in flow.sensitive:
-                if rule.names and rule.names.problem:
-                    return AgreementState(Status.NAMES_MISMATCH, rule.names.problem)
         missing = tuple(p for p, ok in signed.items() if ok is None)
         if missing:
             return AgreementState(

@@ -54,13 +54,18 @@ _KEYS = {
     ("parties",): {"name", "url", "key"},
     ("flows",): {
         "from", "to", "datasets", "licence", "attribution", "purposes", "taxa", "region",
-        "basis_of_record", "embargo_days", "withhold", "sensitive",
+        "basis_of_record", "embargo_days", "withhold", "sensitive", "keep", "opaque_ids",
     },
     ("taxa",): {"include", "exclude"},
     ("region",): {"countries", "bbox"},
-    ("sensitive",): {"threat", "names", "names_sha256", "action", "grid_degrees", "clear"},
+    ("sensitive",): {
+        "threat", "names", "names_sha256", "categories", "action", "grid_degrees", "clear",
+    },
 }  # fmt: skip
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Names lists shipped with fednode, named in agreements as `bundled:<file name>`.
+BUNDLED_PREFIX = "bundled:"
+BUNDLED_LISTS = Path(__file__).parent / "lists"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _LICENCE = re.compile(r"^(CC0-1\.0|CC-BY(-NC)?(-SA|-ND)?-4\.0|https?://\S+)$")
@@ -190,35 +195,74 @@ def build_agreement(
     return agreement
 
 
-def read_names_list(base_dir: Path | None, relative: str, pinned_sha256: str) -> NamesList:
+def names_list_path(base_dir: Path | None, relative: str) -> Path | None:
+    """Where a names list is: `bundled:<name>` is one shipped with fednode
+    (agreements/lists/<name>.csv), anything else a path beside the agreement."""
+    if relative.startswith(BUNDLED_PREFIX):
+        name = relative.removeprefix(BUNDLED_PREFIX)
+        return BUNDLED_LISTS / f"{name}.csv" if _ID.match(name) else None
+    return (base_dir / relative) if base_dir else None
+
+
+def read_names_list(
+    base_dir: Path | None, relative: str, pinned_sha256: str, categories: tuple[str, ...] = ()
+) -> NamesList:
     """Load a pinned names list; a missing file or another hash is kept as a `problem`.
 
-    One name per line, or CSV with a `scientificName` column; `#` starts a comment line.
+    One name per line, or CSV with a `scientificName` column (and, to select by
+    `categories`, a `category` column whose cells may list several, `priority;IA`);
+    `#` starts a comment line.
     """
-    path = (base_dir / relative) if base_dir else None
+    path = names_list_path(base_dir, relative)
     if path is None or not path.is_file():
-        return NamesList(relative, pinned_sha256, problem=f"names list {relative} not found")
+        problem = f"names list {relative} not found"
+        return NamesList(relative, pinned_sha256, problem=problem, categories=categories)
     data = path.read_bytes()[: NAMES_LIST_MAX_BYTES + 1]
     if len(data) > NAMES_LIST_MAX_BYTES:
-        return NamesList(relative, pinned_sha256, problem=f"names list {relative} is too large")
+        problem = f"names list {relative} is too large"
+        return NamesList(relative, pinned_sha256, problem=problem, categories=categories)
     actual = hashlib.sha256(data).hexdigest()
     if actual != pinned_sha256.lower():
         problem = (
             f"names list {relative} has sha256 {actual}, the agreement pins {pinned_sha256}: "
             "the list changed since signing; restore it or sign a new version"
         )
-        return NamesList(relative, pinned_sha256, problem=problem)
-    return NamesList(relative, pinned_sha256, frozenset(_parse_names(data.decode("utf-8-sig"))))
+        return NamesList(relative, pinned_sha256, problem=problem, categories=categories)
+    try:
+        names = _parse_names(data.decode("utf-8-sig"), categories)
+    except (UnicodeDecodeError, ValueError) as exc:
+        problem = f"names list {relative} cannot be read: {exc}"
+        return NamesList(relative, pinned_sha256, problem=problem, categories=categories)
+    return NamesList(relative, pinned_sha256, frozenset(names), categories=categories)
 
 
-def _parse_names(text: str) -> set[str]:
+def _parse_names(text: str, categories: tuple[str, ...] = ()) -> set[str]:
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
     rows = [row for row in csv.reader(lines) if row and row[0].strip()]
     header = [cell.strip().lower() for cell in rows[0]] if rows else []
     if "scientificname" not in header:
-        return {normalise_name(row[0]) for row in rows}
+        if categories:
+            raise ValueError("it has no scientificName and category columns to select from")
+        return {_whole_group(normalise_name(row[0])) for row in rows}
     column = header.index("scientificname")
-    return {normalise_name(row[column]) for row in rows[1:] if len(row) > column}
+    wanted = {c.lower() for c in categories}
+    if wanted and "category" not in header:
+        raise ValueError("it has no category column to select categories from")
+    kind = header.index("category") if wanted else -1
+    names = set()
+    for row in rows[1:]:
+        if len(row) <= max(column, kind):
+            continue
+        if wanted and not wanted & {c.strip().lower() for c in row[kind].split(";")}:
+            continue
+        names.add(_whole_group(normalise_name(row[column])))
+    return names
+
+
+def _whole_group(name: str) -> str:
+    """ "Paphiopedilum spp." and "Orchidaceae spp." name every species of the group."""
+    words = name.split()
+    return words[0] if len(words) == 2 and words[1] in {"spp.", "spp", "sp.", "sp"} else name
 
 
 def _agreement(
@@ -355,7 +399,17 @@ def _flow(
         sensitive=tuple(
             _rule(c, r, (*path, "sensitive", j), j, base_dir) for j, r in enumerate(raw_rules)
         ),
+        keep=c.terms(raw, "keep", path),
+        opaque_ids=_flag(c, raw, "opaque_ids", path),
     )
+
+
+def _flag(c: _Checker, table: dict, key: str, path: tuple[str | int, ...]) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        c.fail((*path, key), f"must be true or false (no quotes), not {value!r}")
+        return False
+    return value
 
 
 def _basis_key(value: str) -> str:
@@ -401,15 +455,21 @@ def _rule(
         c.fail((*path, "action"), "a withheld record is dropped: grid_degrees and clear "
                "have no effect; remove them or generalise instead")  # fmt: skip
     names_path, pinned = c.text(raw, "names", path, False), c.text(raw, "names_sha256", path, False)
+    categories = c.texts(raw, "categories", path)
     names = None
+    if categories and not names_path:
+        c.fail((*path, "categories"), "categories select names from a list: add names = ...")
     if bool(names_path) != bool(pinned):
         c.fail((*path, "names"), "names and names_sha256 go together: the hash pins the list")
     elif names_path and not _SHA256.match(pinned):
         c.fail((*path, "names_sha256"), "must be 64 hexadecimal digits")
+    elif names_path.startswith(BUNDLED_PREFIX) and not names_list_path(None, names_path):
+        bundled = sorted(p.stem for p in BUNDLED_LISTS.glob("*.csv"))
+        c.fail((*path, "names"), f"no bundled list {names_path!r} (bundled: {bundled})")
     elif names_path and (Path(names_path).is_absolute() or ".." in Path(names_path).parts):
         c.fail((*path, "names"), "must be a path relative to the agreement's folder")
     elif names_path:
-        names = read_names_list(base_dir, names_path, pinned)
+        names = read_names_list(base_dir, names_path, pinned, categories)
     return SensitiveRule(j + 1, threat, names, action, grid, clear)
 
 

@@ -8,26 +8,20 @@ Vectorised with pyarrow.compute: a million rows normalise in well under a second
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
-import functools
-import re
 from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mappings.terms import FLOAT_TERMS, INT_TERMS, PROVENANCE_FIELDS, arrow_type
+from node.dates import parse_event_date
 
 VERBATIM_FIELD = pa.field("fed_verbatim", pa.map_(pa.string(), pa.string()))
 # Node columns that are data, not provenance: kept as given (vernacular names in zh/vi/en).
 PASS_THROUGH_PREFIXES = ("fed_vernacular_",)
 
-# Collections repeat the same few thousand dates across millions of records: cache them.
-DATE_CACHE_SIZE = 200_000
 _NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _INTEGER = r"^\s*[-+]?\d+\s*$"
-_DATE_PART = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:[T ][0-9:.,+\-Z]*)?\s*$")
 
 # GBIF-style flag per typed term when the text cannot be cast.
 _INVALID_FLAG = {
@@ -46,44 +40,6 @@ _RANGES = {
     "month": (1, 12, "RECORDED_DATE_INVALID"),
     "day": (1, 31, "RECORDED_DATE_INVALID"),
 }
-
-
-def _parse_date_part(text: str, end: bool) -> dt.date | None:
-    match = _DATE_PART.match(text)
-    if not match:
-        return None
-    year = int(match.group(1))
-    month = int(match.group(2)) if match.group(2) else None
-    day = int(match.group(3)) if match.group(3) else None
-    try:
-        if month is None:
-            return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
-        if day is None:
-            last = calendar.monthrange(year, month)[1]
-            return dt.date(year, month, last if end else 1)
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
-
-
-@functools.lru_cache(maxsize=DATE_CACHE_SIZE)
-def parse_event_date(text: str | None) -> tuple[dt.date | None, dt.date | None]:
-    """ISO 8601 date, month, year or interval `a/b` -> (first day, last day)."""
-    if not text or not text.strip():
-        return None, None
-    first, _, second = text.strip().partition("/")
-    start = _parse_date_part(first, end=False)
-    if second:
-        # "2020-03-01/15" abbreviates the end's missing leading parts from the start.
-        if start and re.fullmatch(r"\d{1,2}(-\d{1,2})?", second):
-            prefix = first[: len(first) - len(second)]
-            second = prefix + second
-        stop = _parse_date_part(second, end=True)
-    else:
-        stop = _parse_date_part(first, end=True)
-    if start is None or stop is None or stop < start:
-        return None, None
-    return start, stop
 
 
 def _event_dates(event_date: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:

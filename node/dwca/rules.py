@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from node.dates import parse_event_date
 from node.dwca.idstore import IdStore
 from node.dwca.report import OCCURRENCE_RULE_KINDS, ValidationRun
-from node.records import parse_event_date
 
 INVALID_TRIPLET_LIMIT = 0.25  # gbif-api OccurrenceValidationReport: at most 25% incomplete
 TRIPLET_TERMS = ("institutionCode", "collectionCode", "catalogNumber")

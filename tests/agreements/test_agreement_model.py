@@ -207,21 +207,21 @@ def names_rule(path: str, digest: str) -> str:
     )
 
 
-def test_status__names_list_with_another_hash_shares_nothing(tmp_path: Path) -> None:
+def test_names_list_with_another_hash_voids_its_flow_only(tmp_path: Path) -> None:
     (tmp_path / "lists").mkdir()
     (tmp_path / "lists" / "cn.csv").write_text("scientificName\nPrimulina eburnea\n")
     digest = hashlib.sha256(b"something else").hexdigest()
     agreement = signed(agreement_text(FLOW + names_rule("lists/cn.csv", digest)), base_dir=tmp_path)
-    state = agreement.status(NOW)
-    assert state.status is Status.NAMES_MISMATCH
-    assert "lists/cn.csv has sha256" in state.reason
+    assert agreement.status(NOW).active  # the other direction does not need this list
+    problem = agreement.flows[0].problem
+    assert problem is not None and "lists/cn.csv has sha256" in problem
 
 
-def test_status__missing_names_list_shares_nothing(tmp_path: Path) -> None:
+def test_missing_names_list_voids_its_flow(tmp_path: Path) -> None:
     agreement = signed(
         agreement_text(FLOW + names_rule("lists/cn.csv", "0" * 64)), base_dir=tmp_path
     )
-    assert agreement.status(NOW).reason == "names list lists/cn.csv not found"
+    assert agreement.flows[0].problem == "flow #1 gxib -> vnmn: names list lists/cn.csv not found"
 
 
 def test_load_agreement__names_list_resolves_beside_the_file(tmp_path: Path) -> None:

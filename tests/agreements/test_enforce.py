@@ -189,11 +189,11 @@ def test_enforce__bbox_edges_are_inside() -> None:
         (None, "2025-06-10", True),  # no modified: the event's end decides
         (None, "2025-01-01/2025-07-01", True),
         (None, "2020", False),
-        ("not a date", "2020", False),
+        ("not a date", "2020", True),  # an unreadable date might be yesterday's
         (None, None, True),  # no date at all: fail closed
         ("2024-02-30", None, True),  # no such day: unreadable, so held back
         ("2024-02-29", None, False),
-        ("2023-02-29", "2020", False),  # unreadable modified: the event decides
+        ("2023-02-29", "2020", True),  # unreadable modified: held back, not guessed
         ("2024-4-5", None, False),
         ("2024-13", None, True),
     ],
@@ -375,7 +375,7 @@ def test_enforce__the_report_lists_each_rule_with_its_count() -> None:
     _, report = run(karst(iucnRedListCategory=["EN"] * 4), flow + WITHHOLD_CR + GENERALISE)
     texts = [rule["rule"] for rule in report["rules"]]
     assert texts[0] == "basisOfRecord: PreservedSpecimen"
-    assert texts[3] == "embargo 365 days: records dated after 2025-06-01 or undated"
+    assert texts[3] == "embargo 365 days: records with any date after 2025-06-01, an unreadable date, or none"
     assert texts[4] == "sensitive #1: threat category CR -> withhold the record"
     assert texts[5].startswith(
         "sensitive #2: threat category CR, EN -> generalise coordinates to 0.1"

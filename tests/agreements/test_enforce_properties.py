@@ -16,11 +16,12 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agreements.disclosure import NON_LOCATING_TERMS
 from agreements.enforce import enforce
 from agreements.generalise import GRID_DEGREES
 from agreements.model import Flow, SensitiveRule
 from mappings.terms import CLASSIFICATION_TERMS
-from node.records import parse_event_date
+from node.dates import parse_event_date
 from tests.agreements.agreement_builders import DATASET, NOW, agreement_text, records, signed
 
 TAXA = [  # family, genus, scientificName
@@ -169,9 +170,12 @@ def allowed(row: dict, flow: Flow, red_list: dict[str, str]) -> bool:
         ):
             return False
     if flow.embargo_days is not None:
-        # The later of `modified` and the event's end decides (the stricter reading).
-        dates = [parse_event_date(row.get("modified"))[1], row.get("fed_event_end")]
-        known = [d for d in dates if d is not None]
+        # The latest of every date decides; a written date that cannot be read holds it back.
+        written = [row.get(name) for name in ("modified", "eventDate") if row.get(name)]
+        dates = [parse_event_date(text)[1] for text in written]
+        if any(d is None for d in dates):
+            return False
+        known = [d for d in [*dates, row.get("fed_event_end")] if d is not None]
         when = max(known) if known else None
         if when is None or when > NOW.date() - dt.timedelta(days=flow.embargo_days):
             return False
@@ -220,6 +224,10 @@ def test_enforce__sends_exactly_what_the_rules_allow(
         original = by_id[row["occurrenceID"]]
         for name in flow.withhold:
             assert row[name] == notice
+        secrets = {original[name] for name in flow.withhold if original.get(name)}
+        for name in TEXT_FIELDS:  # the second net: no other field restates a withheld value
+            if name not in flow.withhold and row[name]:
+                assert not any(secret.lower() in row[name].lower() for secret in secrets)
         grid = grid_of(original, flow.sensitive, red_list)
         assert row["fed_generalised"] is (grid is not None)
         if grid is None:
@@ -227,10 +235,9 @@ def test_enforce__sends_exactly_what_the_rules_allow(
             assert row["decimalLongitude"] == original["decimalLongitude"]
             continue
         assert isinstance(grid, float)
-        matched = matching_rules(original, flow, red_list)
-        cleared = {"verbatimLatitude"} | {n for r in matched for n in r.clear}
-        for name in cleared:
-            assert row[name] in ("", notice)
+        for name in TEXT_FIELDS:  # generalised: only the allow-list keeps its values
+            if name not in NON_LOCATING_TERMS:
+                assert row[name] in ("", notice, None)
         cells = round(1 / grid)
         for axis in ("decimalLatitude", "decimalLongitude"):
             value, old = row[axis], original[axis]

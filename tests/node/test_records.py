@@ -7,7 +7,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from node.records import normalise, parse_event_date
+from node.dates import parse_event_date
+from node.records import normalise
 
 
 def _one(**columns: str) -> dict[str, object]:
