@@ -375,7 +375,9 @@ def test_enforce__the_report_lists_each_rule_with_its_count() -> None:
     _, report = run(karst(iucnRedListCategory=["EN"] * 4), flow + WITHHOLD_CR + GENERALISE)
     texts = [rule["rule"] for rule in report["rules"]]
     assert texts[0] == "basisOfRecord: PreservedSpecimen"
-    assert texts[3] == "embargo 365 days: records with any date after 2025-06-01, an unreadable date, or none"
+    assert texts[3] == (
+        "embargo 365 days: records with any date after 2025-06-01, an unreadable date, or none"
+    )
     assert texts[4] == "sensitive #1: threat category CR -> withhold the record"
     assert texts[5].startswith(
         "sensitive #2: threat category CR, EN -> generalise coordinates to 0.1"
