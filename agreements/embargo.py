@@ -87,8 +87,9 @@ def _failed_casts(table: pa.Table) -> pa.Array:
     verbatim = table.column(VERBATIM).combine_chunks()
     if verbatim.null_count == len(verbatim):
         return pa.repeat(pa.scalar(False), rows)
-    keys = pc.list_flatten(pc.map_keys(verbatim))
-    parents = pc.list_parent_indices(pc.map_keys(verbatim))
+    as_list = verbatim.cast(pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())])))
+    keys = pc.struct_field(pc.list_flatten(as_list), "key")
+    parents = pc.list_parent_indices(as_list)
     hit = pc.is_in(keys, pa.array([*PARTS, *TEXT_DATE_TERMS]))
     flagged = pc.unique(parents.filter(hit))
     return pc.is_in(pa.array(range(rows), pa.int64()), pc.cast(flagged, pa.int64()))

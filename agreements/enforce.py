@@ -65,8 +65,6 @@ _Hits = list[tuple[SensitiveRule, pa.Array, pa.Array]]
 _Cleared = list[tuple[str, pa.Array]]
 # Written by enforcement itself: never cleared, never searched by the second net.
 _WRITTEN = frozenset({"license", "rightsHolder", "informationWithheld", "dataGeneralizations"})
-# Most severe first; UNREADABLE above every category, as enforcement must treat it.
-_SEVERITY = pa.array([UNREADABLE, *CATEGORIES], pa.string())
 
 
 @dataclass
@@ -187,7 +185,9 @@ def _finish(
     rows = table.num_rows
     notice = f"withheld under agreement {agreement.ref}"
     withheld = [name for name in with_companions(flow.withhold) if name in table.column_names]
-    originals = {name: strings(table, name) for name in withheld}
+    # The second net searches for the withheld terms' own values; a companion (a label
+    # transcription) is withheld whole, and its other words are no secret of the flow.
+    originals = {name: strings(table, name) for name in flow.withhold if name in withheld}
     for name in withheld:
         typed = name in FLOAT_TERMS or name in INT_TERMS or not _is_text(table, name)
         value = pa.nulls(rows, table.schema.field(name).type) if typed else _constant(notice, rows)
@@ -342,8 +342,11 @@ def _sensitive(
     is sensitive, and cannot decide on text it does not understand.
     """
     rows, taxa = table.num_rows, Classification(table)
-    category = _most_severe(record_categories(table), _red_list_category(taxa, red_list or {}))
-    unreadable = pc.fill_null(pc.equal(category, UNREADABLE), False)
+    own = record_categories(table)
+    listed = _red_list_masks(taxa, red_list or {})
+    unreadable = pc.or_(
+        pc.fill_null(pc.equal(own, UNREADABLE), False), listed.pop(UNREADABLE, false(rows))
+    )
     report.unreadable_categories = count(unreadable)
     if not flow.sensitive:
         return table, []
@@ -351,7 +354,14 @@ def _sensitive(
     level = pa.repeat(pa.scalar(0, pa.int8()), rows)
     top = max(rule.level for rule in flow.sensitive)
     for rule in flow.sensitive:
-        by_threat = pc.fill_null(pc.is_in(category, pa.array(rule.threat, pa.string())), False)
+        # Every category a record has counts (its own and the red list's), not only the
+        # most severe: a rule for EN must still catch a record the red list calls CR.
+        from_record = pc.fill_null(pc.is_in(own, pa.array(rule.threat, pa.string())), False)
+        category = pc.if_else(from_record, own, pa.nulls(rows, pa.string()))
+        for code in reversed(CATEGORIES):  # the most severe category is set last
+            if code in rule.threat and code in listed:
+                category = pc.if_else(listed[code], pa.scalar(code), category)
+        by_threat = pc.is_valid(category)
         if rule.level == top:
             by_threat = pc.or_(by_threat, unreadable)
         by_name = taxa.match(rule.names.names) if rule.names else false(rows)
@@ -526,25 +536,14 @@ def _forget_verbatim(table: pa.Table, drop: Mapping[str, pa.Array]) -> pa.Table:
     return _put(table, VERBATIM, rebuilt)
 
 
-def _red_list_category(taxa: Classification, red_list: Mapping[str, str]) -> pa.Array:
-    """Per record, the most severe category the node's red list gives its names."""
+def _red_list_masks(taxa: Classification, red_list: Mapping[str, str]) -> dict[str, pa.Array]:
+    """Per category (UNREADABLE included), which records the node's red list puts in it."""
     names: dict[str, list[str]] = {}
     for name, text in red_list.items():
         code = parse_category(text)
         if code is not None:
             names.setdefault(code, []).append(name)
-    category = pa.nulls(taxa.rows, pa.string())
-    for code in reversed(_SEVERITY.to_pylist()):  # the most severe is set last
-        if code in names:
-            category = pc.if_else(taxa.match(names[code]), pa.scalar(code), category)
-    return category
-
-
-def _most_severe(first: pa.Array, second: pa.Array) -> pa.Array:
-    rank = pc.min_element_wise(
-        pc.index_in(first, _SEVERITY), pc.index_in(second, _SEVERITY), skip_nulls=True
-    )
-    return pc.take(_SEVERITY, rank)
+    return {code: taxa.match(group) for code, group in names.items()}
 
 
 def _append_text(table: pa.Table, name: str, addition: pa.Array | str) -> pa.Array:

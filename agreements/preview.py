@@ -30,15 +30,26 @@ def preview(
     dataset_id: str,
     examples: int = PREVIEW_EXAMPLES,
     red_list: Mapping[str, str] | None = None,
+    state: AgreementState | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> dict[str, Any]:
     """The enforcement report plus up to `examples` changed records, JSON-ready.
 
     Generalised records are shown first: they are what an admin most needs to check.
     """
-    state = agreement.status(now)
+    state = state or agreement.status(now)
     assumed = AgreementState(Status.ACTIVE, f"preview; the agreement is {state.status.value}")
     numbered = table.append_column(_ROW, pa.array(range(table.num_rows), pa.int64()))
-    sent, report = enforce(numbered, agreement, flow, now, dataset_id, red_list, state=assumed)
+    sent, report = enforce(
+        numbered,
+        agreement,
+        flow,
+        now,
+        dataset_id,
+        red_list,
+        state=assumed,
+        pseudonym_key=pseudonym_key or b"preview",
+    )
     result = report.to_dict()
     result["status"], result["reason"] = state.status.value, state.reason
     generalised = pc.fill_null(sent.column("fed_generalised"), False)

@@ -18,10 +18,13 @@ from agreements.model import Flow, normalise_name
 from mappings.terms import CLASSIFICATION_TERMS
 
 ACCEPTED_NAME = "fed_accepted_name"  # written by name reconciliation, when it has run
+# The accepted name the node's own checklists give (node.own_checklists): trusted to widen.
+TRUSTED_ACCEPTED_NAME = "fed_trusted_accepted_name"
 # A record's family as the node's checklists give it for the record's genus: a record with
 # an empty family must not slip past a family the flow excludes (or miss one it includes).
 INFERRED_FAMILY = "fed_inferred_family"
-_FULL_NAMES = ("scientificName", ACCEPTED_NAME)  # matched by their canonical start
+# Matched by their canonical start.
+_FULL_NAMES = ("scientificName", ACCEPTED_NAME, TRUSTED_ACCEPTED_NAME)
 _DATE = r"^\s*(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?(?:[T ][^/]*)?\s*$"
 _NUMBER = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
 
@@ -31,19 +34,21 @@ class Classification:
 
     def __init__(self, table: pa.Table) -> None:
         self.columns: dict[str, tuple[pa.Array, pa.Array]] = {}
-        for term in (*CLASSIFICATION_TERMS, ACCEPTED_NAME, INFERRED_FAMILY):
+        for term in (*CLASSIFICATION_TERMS, ACCEPTED_NAME, TRUSTED_ACCEPTED_NAME, INFERRED_FAMILY):
             if term in table.column_names:
                 encoded = pc.dictionary_encode(strings(table, term))
                 words = pc.utf8_split_whitespace(pc.utf8_lower(encoded.dictionary))
                 self.columns[term] = (encoded.indices, words)
         self.rows = table.num_rows
 
-    def match(self, names: Iterable[str]) -> pa.Array:
+    def match(self, names: Iterable[str], skip: Iterable[str] = ()) -> pa.Array:
         """True where any taxon column equals a name, or a full name starts with one.
 
         "Primulina" matches genus Primulina and scientificName "Primulina eburnea (Hance)
         Yin Z.Wang"; "Primulina eb" matches nothing, since names compare word by word.
+        Columns named in `skip` are not consulted.
         """
+        skipped = set(skip)
         wanted = {normalise_name(n) for n in names if n.strip()}
         by_words: dict[int, list[str]] = {}
         for name in sorted(wanted):
@@ -51,6 +56,8 @@ class Classification:
         everything = pa.array(sorted(wanted), pa.string())
         mask = false(self.rows)
         for term, (indices, words) in self.columns.items():
+            if term in skipped:
+                continue
             if term in _FULL_NAMES:
                 hit = false(len(words))
                 for count, group in by_words.items():
@@ -63,7 +70,14 @@ class Classification:
 
 
 def taxa_mask(taxa: Classification, flow: Flow) -> pa.Array:
-    mask = taxa.match(flow.taxa.include) if flow.taxa.include else true(taxa.rows)
+    """Include on names the node trusts; exclude on every name, a partner's too.
+
+    An include matched through reconciled accepted names could be widened by a partner's
+    checklist (declare this node's orchids synonyms of an included taxon); an exclude
+    matched through them can only send less.
+    """
+    include = taxa.match(flow.taxa.include, skip=(ACCEPTED_NAME,))
+    mask = include if flow.taxa.include else true(taxa.rows)
     if flow.taxa.exclude:
         mask = pc.and_(mask, pc.invert(taxa.match(flow.taxa.exclude)))
     return mask

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agreements.model import PUBLIC, Agreement, AgreementState, Flow, load_agreement
-from node.config import NodeConfig
-from node.errors import InvalidAgreement
+from agreements.trust import trust_state
+from node.config import CONFIG_FILE, NodeConfig, load_config
+from node.errors import ConfigError, InvalidAgreement, NodeError
+from node.identity import load_identity
 
 log = logging.getLogger("fednode.agreements")
 
@@ -47,17 +49,23 @@ class Entry:
 
 
 class AgreementBook:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, own_key: str | None = None) -> None:
+        """`own_key`: this node's public key text; read from its key pair when not given."""
         self.config = config
+        self.own_key = own_key or _own_key(config)
         self.folder = Path(config.home) / "agreements"
         self._stamps: dict[Path, tuple[float, int]] = {}
         self._entries: dict[Path, Entry] = {}
         self._checked: dt.date | None = None
+        self._pinned: dict[str, str] = {}
 
     def refresh(self, force: bool = False, now: dt.datetime | None = None) -> None:
         """Re-read changed files; recompute states daily (validity windows move)."""
         now = now or dt.datetime.now(dt.UTC)
         files = sorted(self.folder.glob("*.toml")) if self.folder.is_dir() else []
+        # node.toml pins the partners' keys: `fednode peer add` while the daemon runs, or a
+        # removed peer, changes which agreements are trusted.
+        files.append(Path(self.config.home) / CONFIG_FILE)
         stamps = {}
         for path in files:
             try:
@@ -68,11 +76,18 @@ class AgreementBook:
         if not force and stamps == self._stamps and self._checked == now.date():
             return
         known = {d.id for d in self.config.datasets}
+        config_path = Path(self.config.home) / CONFIG_FILE
+        config_changed = stamps.get(config_path) != self._stamps.get(config_path)
+        if force or config_changed or self._checked != now.date():
+            self._pinned = _pinned_peers(self.config)
         entries = {}
         for path, stamp in stamps.items():
+            if path == config_path:
+                continue
             previous = self._entries.get(path)
             if (
                 not force
+                and not config_changed
                 and previous
                 and self._stamps.get(path) == stamp
                 and self._checked == now.date()
@@ -91,10 +106,32 @@ class AgreementBook:
         if agreement.party(self.config.id) is None:
             reason = f"this node ({self.config.id}) is not a party to it"
             return Entry(path, agreement, None, reason)
-        state = agreement.status(now)
+        state = trust_state(agreement, self.config.id, self.own_key, self._pinned)
+        state = state or agreement.status(now)
         if not state.active:
             log.info("agreement %s shares nothing: %s", agreement.ref, state.reason)
         return Entry(path, agreement, state)
+
+    def state_of(self, agreement: Agreement) -> AgreementState | None:
+        """The state this book gives the agreement (trust included); None if not held."""
+        for entry in self.entries():
+            if entry.agreement is not None and entry.agreement.sha256 == agreement.sha256:
+                return entry.state
+        return None
+
+    def refusal(self, key_text: str) -> str:
+        """Why a request signed by this key receives nothing, in the true words."""
+        held = []
+        for entry in self.entries():
+            agreement = entry.agreement
+            if agreement is None:
+                continue
+            for party in agreement.parties:
+                if party.id != self.config.id and party.key == key_text:
+                    held.append(f"agreement {agreement.ref} ({entry.status_text})")
+        if not held:
+            return "no agreement pins this key"
+        return "this key is pinned only by agreements that share nothing: " + "; ".join(held)
 
     def entries(self) -> list[Entry]:
         self.refresh()
@@ -152,3 +189,22 @@ class AgreementBook:
             if party.id != self.config.id and party.key == key_text
             if (flow := agreement.flow_for(self.config.id, party.id, dataset_id)) is not None
         ]
+
+
+def _own_key(config: NodeConfig) -> str | None:
+    """This node's public key, from its private key; None (trust nothing) if unreadable."""
+    try:
+        return load_identity(config.home).public_key_text
+    except (ConfigError, OSError, ValueError) as exc:
+        log.warning("agreements share nothing: this node's key cannot be read (%s)", exc)
+        return None
+
+
+def _pinned_peers(config: NodeConfig) -> dict[str, str]:
+    """Peer id -> key as node.toml pins them now; none (trust nothing) if it cannot load."""
+    try:
+        current = load_config(config.home) if (config.home / CONFIG_FILE).exists() else config
+    except NodeError as exc:
+        log.warning("node.toml cannot be read, no partner is trusted: %s", exc.detail)
+        return {}
+    return {peer.id: peer.key for peer in current.peers}

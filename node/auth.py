@@ -286,8 +286,12 @@ async def verify_request(
     *,
     trust_forwarded_proto: bool = False,
     own_origins: Collection[str] | None = None,
+    why_unpinned: Callable[[str], str] | None = None,
 ) -> VerifiedPeer | None:
     """The pinned peer that signed this request, or None for an unsigned (anonymous) one.
+
+    `why_unpinned(key)` words the refusal of a good signature by a key no active agreement
+    pins (an agreement may pin it and share nothing: the requester deserves the reason).
 
     Raises `Unauthenticated` (401) for anything wrong with the signature itself, and
     `AgreementDenied` (403) for a good signature by a key no agreement pins. The nonce is
@@ -327,8 +331,9 @@ async def verify_request(
     keyid, created = str(params["keyid"]), int(params["created"])
     pinned = keys(keyid)
     if pinned is None:
+        reason = why_unpinned(keyid) if why_unpinned else "no agreement pins this key"
         raise AgreementDenied(
-            f"no agreement pins this key (fingerprint {fingerprint(keyid)}); "
+            f"{reason} (fingerprint {fingerprint(keyid)}); "
             "ask the node's administrator to sign an agreement naming it"
         )
     try:

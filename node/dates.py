@@ -126,3 +126,16 @@ def parse_event_date(text: str | None) -> tuple[dt.date | None, dt.date | None]:
     if start is None or stop is None or stop[1] < start[0]:
         return None, None
     return start[0], stop[1]
+
+
+def is_iso_event_date(text: str) -> bool:
+    """Whether the text is an ISO 8601 date or interval, as GBIF asks eventDate to be
+    (the node reads other forms too, and validation still flags them)."""
+    parts = text.strip().split("/")
+    if len(parts) > 2 or not _ISO.match(parts[0]):
+        return False
+    if len(parts) == 2 and not (
+        _ISO.match(parts[1]) or re.fullmatch(r"\d{1,2}(-\d{1,2})?", parts[1])
+    ):
+        return False
+    return parse_event_date(text)[0] is not None

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from aiohttp import web
 
-from agreements.model import Agreement, Flow
+from agreements.model import Agreement, AgreementState, Flow, Status
+from agreements.pseudonyms import pseudonym_key
 from node.agreement_book import AgreementBook
 from node.audit import AuditLog
 from node.auth import declared_purpose, verify_request
@@ -32,6 +33,7 @@ from node.config import NodeConfig
 from node.constants import PURPOSE_HEADER
 from node.errors import AgreementDenied, NotFound, Unauthenticated
 from node.identity import Identity
+from node.own_checklists import own_names, with_trusted_accepted_names
 from node.ratelimit import RateLimiter
 from node.replay import ReplayCache
 from node.state import connect
@@ -87,7 +89,7 @@ class Sharing:
         self.replay = ReplayCache(self.conn)
         self.audit = AuditLog(self.conn)
         self.limiter = RateLimiter()
-        self.book = AgreementBook(config)
+        self.book = AgreementBook(config, identity.public_key_text)
         self._builds: dict[str, asyncio.Lock] = {}
 
     def close(self) -> None:
@@ -99,7 +101,11 @@ class Sharing:
         origins = [self.config.url] if self.config.url else None
         try:
             peer = await verify_request(
-                request, self.book.pinned_key, self.replay, own_origins=origins
+                request,
+                self.book.pinned_key,
+                self.replay,
+                own_origins=origins,
+                why_unpinned=self.book.refusal,
             )
         except AgreementDenied as exc:
             self.audit.append("denied", peer="unknown key", detail=f"{request.path}: {exc.detail}")
@@ -311,16 +317,30 @@ class Sharing:
         )
         from node.store import PART_NAME
 
-        state = agreement.status(now)
+        state = self.book.state_of(agreement)
+        if state is None:  # the agreement left the book since the request was granted
+            state = AgreementState(Status.UNTRUSTED, "the agreement is no longer held")
         lookup = accepted_name_lookup(self.config)
         families = family_index(self.config)
+        names = own_names(self.config)
+        key = pseudonym_key(self.identity.private_key.private_bytes_raw())
         source = pq.ParquetFile(self.store.local(dataset_id) / PART_NAME)
         for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
             table = with_accepted_names(pa.Table.from_batches([batch]), lookup)
             table = with_inferred_family(table, families)
-            shared, report = enforce(table, agreement, flow, now, dataset_id, state=state)
-            for key, value in report_counts(report).items():
-                counts[key] = counts.get(key, 0) + value
+            table = with_trusted_accepted_names(table, names.synonyms)
+            shared, report = enforce(
+                table,
+                agreement,
+                flow,
+                now,
+                dataset_id,
+                names.red_list,
+                state=state,
+                pseudonym_key=key,
+            )
+            for key_name, value in report_counts(report).items():
+                counts[key_name] = counts.get(key_name, 0) + value
             yield shared
 
     def record_export(self, requester: Requester, served: ServedArchive) -> None:
@@ -345,9 +365,18 @@ def report_counts(report: object) -> dict[str, int]:
     data = report.to_dict()  # type: ignore[attr-defined]
     counts = {
         k: int(data[k])
-        for k in ("total", "in_scope", "embargoed", "withheld_sensitive", "generalised", "sent")
+        for k in (
+            "total",
+            "in_scope",
+            "embargoed",
+            "withheld_sensitive",
+            "generalised",
+            "unreadable_categories",
+            "pseudonymised",
+            "sent",
+        )
     }
-    for group in ("out_of_scope", "fields_withheld", "fields_cleared"):
+    for group in ("out_of_scope", "fields_withheld", "fields_cleared", "second_net"):
         for key, value in (data.get(group) or {}).items():
             if value:
                 counts[f"{group}.{key}"] = int(value)

@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pyarrow.compute as pc
 
+from agreements.disclosure import NON_LOCATING_TERMS
+from agreements.embargo import latest_dates
+from agreements.threat import unreadable_examples
 from node.cli import home_option, main
 from node.errors import InvalidInput, NodeError
 
@@ -58,17 +62,33 @@ def agreement() -> None:
 @agreement.command("new")
 @home_option
 @click.option("--peer", "peer_id", required=True, help="The pinned peer this agreement is with.")
+@click.option(
+    "--peer-name",
+    default=None,
+    help="The partner institution's name; by default read from its /.well-known/fednode.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def agreement_new(home: Path, peer_id: str, output: Path | None) -> None:
+def agreement_new(home: Path, peer_id: str, peer_name: str | None, output: Path | None) -> None:
     """Write a commented agreement template with both parties filled in."""
     from agreements.model import Party, render_template
     from node.config import load_config
     from node.identity import load_identity
+    from node.peering import fetch_well_known
 
     config = load_config(home)
     peer_config = config.peer(peer_id)
+    if peer_name is None:
+        try:
+            peer_name = str(fetch_well_known(peer_config.url).get("name") or "").strip()
+        except NodeError as exc:
+            raise InvalidInput(
+                f"cannot read {peer_id}'s name from {peer_config.url} ({exc.detail}); "
+                "pass --peer-name"
+            ) from exc
+        if not peer_name:
+            raise InvalidInput(f"{peer_config.url} publishes no name; pass --peer-name")
     own = Party(config.id, config.name, config.url, load_identity(home).public_key_text)
-    other = Party(peer_config.id, peer_config.id, peer_config.url, peer_config.key)
+    other = Party(peer_config.id, peer_name, peer_config.url, peer_config.key)
     text = render_template(own, other, [d.id for d in config.datasets])
     output = output or home / "agreements" / f"{config.id}-{peer_id}.toml"
     if output.exists():
@@ -87,7 +107,12 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
     """Validate an agreement and preview, on this node's data, what each flow would send."""
     from agreements.model import load_agreement
     from agreements.preview import preview
+    from agreements.pseudonyms import pseudonym_key
+    from agreements.trust import trust_state
     from node.config import load_config
+    from node.crosswalks import family_index, with_inferred_family
+    from node.identity import load_identity
+    from node.own_checklists import own_names, with_trusted_accepted_names
     from node.store import PART_NAME, Store, read_parquet
 
     config = load_config(home)
@@ -95,7 +120,13 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
         file, known_datasets={d.id for d in config.datasets}, own_party=config.id
     )
     now = dt.datetime.now(dt.UTC)
-    state = document.status(now)
+    identity = load_identity(home)
+    pinned = {peer.id: peer.key for peer in config.peers}
+    state = trust_state(document, config.id, identity.public_key_text, pinned)
+    state = state or document.status(now)
+    names = own_names(config)
+    families = family_index(config)
+    key = pseudonym_key(identity.private_key.private_bytes_raw())
     flows: list[dict[str, Any]] = []
     result: dict[str, object] = {
         "agreement": document.ref,
@@ -121,8 +152,13 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
                 )
                 continue
             table = read_parquet(path)
-            shown = preview(table, document, flow, now, dataset_id, examples=examples)
-            shown["warnings"] = _location_text_warnings(table, flow)
+            table = with_trusted_accepted_names(table, names.synonyms)
+            table = with_inferred_family(table, families)
+            shown = preview(
+                table, document, flow, now, dataset_id, examples, names.red_list, state, key
+            )
+            shown["allow_list"] = _allow_list(table, flow)
+            shown["warnings"] = _unreadable_warnings(table, flow)
             flows.append({"flow": flow.label, "dataset": dataset_id, **shown})
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
@@ -139,37 +175,34 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
             click.echo(f"  {line}")
 
 
-# Free-text fields that often name the exact place; generalising coordinates while they
-# travel unchanged gives the place away (Chapman 2020, section 3: locality and remarks).
-LOCATION_TEXT_FIELDS = (
-    "locality",
-    "verbatimLocality",
-    "locationRemarks",
-    "georeferenceRemarks",
-    "occurrenceRemarks",
-    "habitat",
-    "dynamicProperties",
-)
+def _allow_list(table: Any, flow: Any) -> list[str]:
+    """The fields of this data a generalised record keeps (the allow-list and `keep`)."""
+    if not any(rule.action == "generalise" for rule in flow.sensitive):
+        return []
+    return sorted(
+        name
+        for name in table.column_names
+        if not name.startswith("fed_") and (name in NON_LOCATING_TERMS or name in flow.keep)
+    )
 
 
-def _location_text_warnings(table: Any, flow: Any) -> list[str]:
-    """Fields with text that a generalise rule leaves in place, for the admin to decide."""
-    import pyarrow.compute as pc
-
+def _unreadable_warnings(table: Any, flow: Any) -> list[str]:
+    """Values enforcement cannot read and so treats as the most restrictive case."""
     warnings = []
-    for rule in flow.sensitive:
-        if rule.action != "generalise":
-            continue
-        for field in LOCATION_TEXT_FIELDS:
-            if field in rule.clear or field in flow.withhold or field not in table.column_names:
-                continue
-            filled = pc.sum(pc.greater(pc.utf8_length(pc.fill_null(table[field], "")), 0)).as_py()
-            if filled:
-                warnings.append(
-                    f"sensitive rule #{rule.index} generalises coordinates but keeps {field} "
-                    f"({filled:,} records have text there): add it to clear if it can name "
-                    "the place"
-                )
+    count, examples = unreadable_examples(table)
+    if count:
+        shown = ", ".join(repr(e) for e in examples)
+        warnings.append(
+            f"{count:,} records have a threat category that cannot be read ({shown}): "
+            "they get this flow's most restrictive rule; fix them or add a translation"
+        )
+    if flow.embargo_days is not None:
+        _, unreadable = latest_dates(table)
+        held = int(pc.sum(pc.cast(unreadable, "int64")).as_py() or 0)
+        if held:
+            warnings.append(
+                f"{held:,} records have a date that cannot be read: the embargo keeps them home"
+            )
     return warnings
 
 
@@ -189,6 +222,13 @@ def _preview_lines(item: dict[str, object]) -> list[str]:
         lines.append(f"warning: {warning}")
     for field, count in dict(item.get("fields_withheld") or {}).items():  # type: ignore[call-overload]
         lines.append(f"{field} withheld in {count:,} records")
+    allowed = list(item.get("allow_list") or [])  # type: ignore[call-overload]
+    if allowed:
+        lines.append("generalised records keep only: " + ", ".join(allowed))
+    for field, count in dict(item.get("fields_cleared") or {}).items():  # type: ignore[call-overload]
+        lines.append(f"{field} cleared in {count:,} generalised records")
+    for field, count in dict(item.get("second_net") or {}).items():  # type: ignore[call-overload]
+        lines.append(f"second net: {field} cleared in {count:,} records (restated a hidden value)")
     for example in list(item.get("examples") or []):  # type: ignore[call-overload]
         label = example.get("occurrenceID") or "a record"
         lines.append(f"example {label}:")

@@ -152,12 +152,20 @@ def test_enforce__taxa_exclude_wins_over_include() -> None:
     assert report["out_of_scope"]["taxa"] == 2
 
 
-def test_enforce__taxa_match_the_reconciled_accepted_name() -> None:
+def test_enforce__includes_widen_only_through_names_the_node_trusts() -> None:
+    # fed_accepted_name may come from a partner's checklist: it narrows, never widens.
     table = karst().append_column(
         "fed_accepted_name", pa.array([None, None, None, "Primulina tabacum Hance"])
     )
     table = table.drop_columns(["family", "genus", "scientificName"])
     rows, _ = run(table, 'taxa = { include = ["Primulina tabacum"] }\n')
+    assert ids(rows) == []
+    rows, _ = run(table, 'taxa = { exclude = ["Primulina tabacum"] }\n')
+    assert ids(rows) == ["gx-1", "gx-2", "gx-3"]
+    trusted = table.append_column(
+        "fed_trusted_accepted_name", pa.array([None, None, None, "Primulina tabacum"])
+    )
+    rows, _ = run(trusted, 'taxa = { include = ["Primulina tabacum"] }\n')
     assert ids(rows) == ["vn-4"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.e2e.conftest import Federation, cli
 
 
-def test_agreement_check__previews_counts_examples_and_warns_about_place_text(
+def test_agreement_check__previews_counts_examples_and_the_allow_list(
     federation: Federation,
 ) -> None:
     path = federation.agreement_path("gxib")
@@ -17,9 +17,11 @@ def test_agreement_check__previews_counts_examples_and_warns_about_place_text(
     assert "144 out of scope by taxa" in out
     assert "recordedBy withheld in 456 records" in out
     assert "decimalLatitude:" in out and "-> 'withheld under agreement gxib-vnmn@1'" in out
-    # The demo agreement clears locality but not occurrenceRemarks, which has text.
-    assert "keeps occurrenceRemarks (600 records have text there)" in out
-    assert "keeps locality" not in out
+    # Generalised records keep the allow-list only: occurrenceRemarks goes although the
+    # demo agreement does not name it.
+    assert "generalised records keep only: basisOfRecord, " in out
+    assert "occurrenceRemarks cleared in 27 generalised records" in out
+    assert "locality cleared in 27 generalised records" in out
     assert "flow #3 vnmn -> gxib\n  sent by the other party" in out
 
 

@@ -57,6 +57,10 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
     published = CliRunner().invoke(main, ["publish", "--home", str(gxib.home)])
     assert published.exit_code == 0, published.output
     keys = {"gxib": gxib.identity.public_key_text, "vnmn": vnmn.identity.public_key_text}
+    # gxib shares only with partners it pinned (`fednode peer add`).
+    gxib.edit_config(
+        peers=[{"id": "vnmn", "url": f"http://127.0.0.1:{vnmn.port}", "key": keys["vnmn"]}]
+    )
     text = agreement_text(
         DemoNode("gxib", "Guangxi Institute of Botany", "CN", gxib.home, gxib.port),
         DemoNode("vnmn", "Vietnam National Museum of Nature", "VN", vnmn.home, vnmn.port),
