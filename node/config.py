@@ -29,6 +29,7 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
 DATASET_TYPES = ("occurrence", "checklist")
 GBIF_METHODS = ("search", "download")
 GBIF_FORMATS = ("SIMPLE_PARQUET", "DWCA")
+DEFAULT_PURPOSE = "research"
 
 Id = Annotated[StrictStr, Text(pattern=ID_PATTERN)]
 Required = Annotated[StrictStr, Text(min_length=1)]
@@ -109,7 +110,7 @@ class PeerConfig(BaseModel):
         description='`"every 30m"`, `"every 6h"`, `"every 1d"` or a crontab line `"0 3 * * *"`',
     )
     purpose: Annotated[StrictStr, Text(pattern=PURPOSE_WORD.pattern)] = Field(
-        "research",
+        DEFAULT_PURPOSE,
         description="one lower-case word, declared (signed) on every request; the agreement's "
         "flow must list it",
     )

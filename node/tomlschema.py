@@ -116,31 +116,35 @@ def _model_at(root: type, path: tuple[str | int, ...]) -> type | None:
     """The settings model that validates the table at `path`, to list its known keys."""
     current: Any = root
     for part in path:
-        if isinstance(part, int):
-            current = _inner(current, tuple)
-            continue
-        field = _fields(_inner(current, dict)).get(part)
-        if field is None:
-            return None
-        current = field.annotation
-    return _inner(current, dict)
+        current = _unwrap(current)
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if origin in (tuple, list) and args:
+            current = args[0]
+        elif origin is dict and args:
+            current = args[1]
+        else:
+            field = _fields(current).get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+    return _unwrap(current)
 
 
-def _inner(annotation: Any, container: type) -> Any:
-    """The model class inside Optional / tuple[...] / list[...] / Annotated annotations."""
+def _unwrap(annotation: Any) -> Any:
+    """The type inside Annotated[...] and Optional[...] annotations."""
     while True:
-        origin = typing.get_origin(annotation)
-        args = typing.get_args(annotation)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if origin is typing.Annotated:
             annotation = args[0]
         elif origin in (types.UnionType, typing.Union):
             annotation = next(a for a in args if a is not type(None))
-        elif container is tuple and origin in (tuple, list):
-            return args[0] if args else None
         else:
             return annotation
 
 
 def inner_model(annotation: Any) -> Any:
     """The table model of a field: the class itself, or the item of an array of tables."""
-    return _inner(_inner(annotation, dict), tuple)
+    annotation = _unwrap(annotation)
+    if typing.get_origin(annotation) in (tuple, list):
+        return _unwrap(typing.get_args(annotation)[0])
+    return annotation
