@@ -71,7 +71,7 @@ class DatasetConfig(BaseModel):
         examples=["CC-BY-NC-4.0"],
     )
     mapping: StrictStr | None = Field(
-        None,
+        default=None,
         description="column -> Darwin Core mapping file (`*.mapping.toml`)",
         examples=["sources/occurrences.mapping.toml"],
     )
@@ -81,10 +81,12 @@ class DatasetConfig(BaseModel):
     public: bool = Field(
         False, description="true: anyone may download it without an agreement", examples=[False]
     )
-    abstract: StrictStr = Field("", description="EML abstract", examples=["..."])
-    creator: StrictStr = Field("", description="EML creator", examples=["..."])
-    contact_email: StrictStr = Field("", description="EML contact", examples=["..."])
-    keywords: Texts = Field((), description="EML keywords", examples=[["karst", "Gesneriaceae"]])
+    abstract: StrictStr = Field(default="", description="EML abstract", examples=["..."])
+    creator: StrictStr = Field(default="", description="EML creator", examples=["..."])
+    contact_email: StrictStr = Field(default="", description="EML contact", examples=["..."])
+    keywords: Texts = Field(
+        default=(), description="EML keywords", examples=[["karst", "Gesneriaceae"]]
+    )
     language: StrictStr = Field(
         "en", description="language of the dataset's text (ISO 639-1), for the EML", examples=["zh"]
     )
@@ -106,11 +108,11 @@ class PeerConfig(BaseModel):
         (), description="datasets to harvest; empty: every dataset the peer shares with us"
     )
     schedule: StrictStr = Field(
-        "every 6h",
+        default="every 6h",
         description='`"every 30m"`, `"every 6h"`, `"every 1d"` or a crontab line `"0 3 * * *"`',
     )
     purpose: Annotated[StrictStr, Text(pattern=PURPOSE_WORD.pattern)] = Field(
-        DEFAULT_PURPOSE,
+        default=DEFAULT_PURPOSE,
         description="one lower-case word, declared (signed) on every request; the agreement's "
         "flow must list it",
     )
@@ -131,7 +133,7 @@ class GbifQueryConfig(BaseModel):
     method: Literal["search", "download"] = Field(
         "search", description="`search` (under 100,000 records) or `download` (any size)"
     )
-    schedule: StrictStr = Field("every 24h", description="when to harvest, as for peers")
+    schedule: StrictStr = Field(default="every 24h", description="when to harvest, as for peers")
     format: Literal["SIMPLE_PARQUET", "DWCA"] = Field(
         "SIMPLE_PARQUET", description="download format (download only)"
     )
@@ -146,22 +148,24 @@ class NodeSection(BaseModel):
         "", description="ISO 3166-1 alpha-2 code of the institution's country"
     )
     url: StrictStr = Field(
-        "",
+        default="",
         description="the public base URL partners use to reach this node; request signatures "
         "are bound to it",
     )
-    contact_email: StrictStr = Field("", description="who to write to about this node's data")
+    contact_email: StrictStr = Field(
+        default="", description="who to write to about this node's data"
+    )
 
 
 class ServerSection(BaseModel):
     model_config = STRICT
 
     host: StrictStr = Field(
-        "127.0.0.1",
+        default="127.0.0.1",
         description="listen address; put a TLS reverse proxy in front for the internet",
     )
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(
-        constants.DEFAULT_PORT, description="listen port"
+        default=constants.DEFAULT_PORT, description="listen port"
     )
 
 
@@ -169,7 +173,7 @@ class PublishingSection(BaseModel):
     model_config = STRICT
 
     versions_kept: Annotated[StrictInt, Field(ge=1)] = Field(
-        constants.ARCHIVE_VERSIONS_KEPT,
+        default=constants.ARCHIVE_VERSIONS_KEPT,
         description="archive versions kept per dataset (older ones are deleted)",
     )
 
@@ -178,7 +182,7 @@ class GbifApiSection(BaseModel):
     model_config = STRICT
 
     url: StrictStr = Field(
-        constants.GBIF_API_URL,
+        default=constants.GBIF_API_URL,
         description="GBIF API base URL; point at a mirror or a test server",
     )
 
@@ -189,14 +193,18 @@ class NodeFile(BaseModel):
     model_config = STRICT
 
     node: NodeSection = Field(description="Who this node is.")
-    server: ServerSection = Field(ServerSection(), description="Where the HTTP API listens.")
-    publishing: PublishingSection = Field(PublishingSection(), description="Archive versions.")
-    gbif_api: GbifApiSection = Field(GbifApiSection(), description="The GBIF API to use.")
+    server: ServerSection = Field(
+        default=ServerSection(), description="Where the HTTP API listens."
+    )
+    publishing: PublishingSection = Field(
+        default=PublishingSection(), description="Archive versions."
+    )
+    gbif_api: GbifApiSection = Field(default=GbifApiSection(), description="The GBIF API to use.")
     datasets: Annotated[tuple[DatasetConfig, ...], Strict(False)] = Field(
         (), description="One block per dataset this node publishes."
     )
     peers: Annotated[tuple[PeerConfig, ...], Strict(False)] = Field(
-        (),
+        default=(),
         description="One block per partner node to harvest (`fednode peer add` writes it; a "
         "running daemon schedules it within seconds).",
     )

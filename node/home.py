@@ -9,6 +9,7 @@ from node.constants import DEFAULT_PORT
 from node.errors import ConfigError
 from node.identity import Identity, create_identity
 from node.settings_doc import template
+from node.store import write_atomic
 
 
 def init_home(
@@ -28,5 +29,5 @@ def init_home(
         "url": url or f"http://127.0.0.1:{port}",
     }
     text = template({"node": node, "server": {"port": port}})
-    (home / CONFIG_FILE).write_text(text, encoding="utf-8")
+    write_atomic(home / CONFIG_FILE, text.encode("utf-8"))
     return create_identity(home)

@@ -35,7 +35,7 @@ def sections() -> list[tuple[str, type[BaseModel], bool, str]]:
 
 def settings() -> list[tuple[str, str, FieldInfo]]:
     """Every setting as (table header, key, field), e.g. ("[[peers]]", "purpose", ...)."""
-    rows = []
+    rows: list[tuple[str, str, FieldInfo]] = []
     for name, model, is_array, _ in sections():
         header = f"[[{name}]]" if is_array else f"[{name}]"
         rows.extend((header, key, info) for key, info in model.model_fields.items())
