@@ -31,6 +31,7 @@ from agreements.signing import canonical_document_bytes, public_key_from_text
 from mappings.terms import KNOWN_TERMS
 from node.constants import NAMES_LIST_MAX_BYTES
 from node.errors import InvalidAgreement
+from node.tomllines import TomlLines as _Lines
 
 ACTIONS = ("generalise", "withhold")
 # Darwin Core basisOfRecord vocabulary plus GBIF's older values, compared ignoring case
@@ -70,50 +71,6 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _LICENCE = re.compile(r"^(CC0-1\.0|CC-BY(-NC)?(-SA|-ND)?-4\.0|https?://\S+)$")
 _TERMS_BY_LOWER = {t.lower(): t for t in KNOWN_TERMS}
-_BARE_OR_QUOTED = r'(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')'
-_KEY_LINE = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=")
-_HEADER_LINE = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
-
-
-def _key_parts(dotted: str) -> tuple[str, ...]:
-    return tuple(p.strip().strip("\"'") for p in re.findall(_BARE_OR_QUOTED, dotted))
-
-
-class _Lines:
-    """Line of each key path, found by scanning the text: tomllib reports no positions.
-
-    Paths index arrays of tables from 0, e.g. ("flows", 0, "sensitive", 1, "action").
-    """
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[tuple[str | int, ...], int] = {}
-        counts: dict[tuple[str | int, ...], int] = {}
-        current: tuple[str | int, ...] = ()
-        for number, line in enumerate(text.splitlines(), 1):
-            header = _HEADER_LINE.match(line)
-            if header:
-                parts = _key_parts(header.group(2))
-                is_array = header.group(1) == "[["
-                path: tuple[str | int, ...] = ()
-                for n, part in enumerate(parts, 1):
-                    path = (*path, part)
-                    if path in counts and not (is_array and n == len(parts)):
-                        path = (*path, counts[path] - 1)  # the latest [[table]] of that name
-                if is_array:
-                    counts[path] = counts.get(path, 0) + 1
-                    self.lines.setdefault(path, number)
-                    path = (*path, counts[path] - 1)
-                current = path
-                self.lines[path] = number
-            elif key := _KEY_LINE.match(line):
-                self.lines.setdefault(current + _key_parts(key.group(1)), number)
-
-    def line(self, path: tuple[str | int, ...]) -> int | None:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return None
 
 
 class _Checker:

@@ -52,20 +52,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mappings.mapping_file import VERNACULAR_LANGUAGES, MappingFile
 from mappings.terms import KNOWN_TERMS, short_name
 from node.errors import InvalidSource
+from node.tomlschema import validate_toml
 
-VERNACULAR_LANGUAGES = ("zh", "vi", "en")
 VERNACULAR_SEPARATOR = " | "
 VERNACULAR_PREFIX = "fed_vernacular_"
-ID_GENERATORS = ("line",)
 
 # Terms GBIF indexes that python-dwca-reader's (2015) term list lacks; the IUCN namespace
 # term is the one GBIF interprets on occurrences. Drop once mappings.terms carries them.
 PENDING_TERMS = {"iucnRedListCategory": "http://iucn.org/terms/iucnRedListCategory"}
 MAPPABLE_TERMS = frozenset(KNOWN_TERMS | PENDING_TERMS.keys())
 _BY_LOWER = {t.lower(): t for t in MAPPABLE_TERMS}
-_TOP_KEYS = {"auto", "source", "id", "columns", "constants", "translations", "vernacular"}
 
 
 @dataclass(frozen=True)
@@ -201,41 +200,33 @@ class ColumnMapping:
 
 # -- loading ------------------------------------------------------------------------------
 def load_mapping(path: Path | str) -> ColumnMapping:
-    """Read and check a mapping file; errors name the file, the key and a likely fix."""
+    """Read and check a mapping file; errors name the file, the line and a likely fix."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+        raw = tomllib.loads(text)
     except FileNotFoundError as exc:
         raise InvalidSource(f"{path}: no such mapping file") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidSource(f"{path}: not valid TOML ({exc}){_toml_hint(path, exc)}") from exc
-    return mapping_from_dict(raw, origin=str(path))
+    return mapping_from_dict(raw, origin=str(path), text=text)
 
 
-def mapping_from_dict(raw: dict[str, Any], origin: str = "mapping") -> ColumnMapping:
-    """Build a mapping from parsed TOML (also used by tests and node.toml inline tables)."""
-    _keys(raw, _TOP_KEYS, origin, "top level")
-    source = _table(raw, "source", origin)
-    _keys(source, {"encoding", "delimiter", "sheet"}, origin, "[source]")
-    id_rule = _table(raw, "id", origin)
-    _keys(id_rule, {"column", "generate", "term"}, origin, "[id]")
-    if "column" in id_rule and "generate" in id_rule:
+def mapping_from_dict(
+    raw: dict[str, Any], origin: str = "mapping", text: str = ""
+) -> ColumnMapping:
+    """Build a mapping from parsed TOML (also used by tests and node.toml inline tables).
+
+    `text`, the file the dict was parsed from, lets type errors name their lines.
+    """
+    spec = validate_toml(MappingFile, raw, text=text, source=origin, error=InvalidSource)
+    if spec.id.column is not None and spec.id.generate is not None:
         raise InvalidSource(f"{origin}: [id] takes `column` or `generate`, not both")
-    generate = id_rule.get("generate")
-    if generate is not None and generate not in ID_GENERATORS:
-        raise InvalidSource(
-            f"{origin}: [id] generate = {generate!r}; supported: {', '.join(ID_GENERATORS)}"
-        )
-    id_term = _term(id_rule["term"], origin, "[id] term") if "term" in id_rule else None
+    id_term = _term(spec.id.term, origin, "[id] term") if spec.id.term is not None else None
 
     columns: dict[str, tuple[str, ...]] = {}
     seen: dict[str, str] = {}
-    for column, value in _table(raw, "columns", origin).items():
-        names = [value] if isinstance(value, str) else value
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InvalidSource(
-                f"{origin}: [columns] {column!r} must be a term name or a list of them"
-            )
+    for column, names in spec.columns.items():
         terms = tuple(_term(n, origin, f"[columns] {column!r}") for n in names)
         for term in terms:
             if term in seen:
@@ -247,59 +238,44 @@ def mapping_from_dict(raw: dict[str, Any], origin: str = "mapping") -> ColumnMap
         columns[_nfc(column)] = terms
 
     constants: dict[str, str] = {}
-    for name, value in _table(raw, "constants", origin).items():
+    for name, value in spec.constants.items():
         term = _term(name, origin, "[constants]")
         if term in seen:
             raise InvalidSource(
                 f"{origin}: {term!r} is both a constant and mapped from column {seen[term]!r}"
             )
-        constants[term] = str(value)
+        constants[term] = value
 
     translations: dict[str, dict[str, str]] = {}
-    for name, table in _table(raw, "translations", origin).items():
+    for name, table in spec.translations.items():
         term = _term(name, origin, "[translations]")
-        if not isinstance(table, dict):
-            raise InvalidSource(f"{origin}: [translations.{name}] must be a table of values")
         folded: dict[str, str] = {}
         for verbatim, published in table.items():
             key = _fold_one(verbatim)
-            if key in folded and folded[key] != str(published):
+            if key in folded and folded[key] != published:
                 raise InvalidSource(
                     f"{origin}: [translations.{name}] {verbatim!r} repeats another value "
                     f"(after folding width, case and spaces) with a different translation"
                 )
-            folded[key] = str(published)
+            folded[key] = published
         translations[term] = folded
 
-    vernacular = []
-    for column, value in _table(raw, "vernacular", origin).items():
-        spec = {"language": value} if isinstance(value, str) else value
-        if not isinstance(spec, dict):
-            raise InvalidSource(f"{origin}: [vernacular] {column!r} must be a language code")
-        _keys(spec, {"language", "split"}, origin, f"[vernacular] {column!r}")
-        language = spec.get("language")
-        if language not in VERNACULAR_LANGUAGES:
-            raise InvalidSource(
-                f"{origin}: [vernacular] {column!r} = {language!r}: language must be one of "
-                f"{', '.join(VERNACULAR_LANGUAGES)}"
-            )
-        vernacular.append(VernacularColumn(_nfc(column), language, spec.get("split") or None))
-
-    auto = raw.get("auto", True)
-    if not isinstance(auto, bool):
-        raise InvalidSource(f"{origin}: `auto` must be true or false")
+    vernacular = tuple(
+        VernacularColumn(_nfc(column), v.language, v.split or None)
+        for column, v in spec.vernacular.items()
+    )
     return ColumnMapping(
         columns=columns,
         constants=constants,
         translations=translations,
-        vernacular=tuple(vernacular),
-        id_column=_nfc(id_rule["column"]) if "column" in id_rule else None,
-        id_generate=generate,
+        vernacular=vernacular,
+        id_column=_nfc(spec.id.column) if spec.id.column is not None else None,
+        id_generate=spec.id.generate,
         id_term=id_term,
-        auto=auto,
-        encoding=source.get("encoding"),
-        delimiter=source.get("delimiter"),
-        sheet=source.get("sheet"),
+        auto=spec.auto,
+        encoding=spec.source.encoding,
+        delimiter=spec.source.delimiter,
+        sheet=spec.source.sheet,
         origin=origin,
     )
 
@@ -356,24 +332,6 @@ def _toml_hint(path: Path, exc: Exception) -> str:
         if key and not re.fullmatch(r"[A-Za-z0-9_.\-]+|\".*\"|'.*'|\[.*\]", key):
             return f'; quote the column name: "{key}" = ...'
     return ""
-
-
-def _keys(table: dict[str, Any], allowed: set[str], origin: str, where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise InvalidSource(
-            f"{origin}: {where} has unknown key(s) {', '.join(map(repr, unknown))}{hint}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
-
-
-def _table(raw: dict[str, Any], key: str, origin: str) -> dict[str, Any]:
-    value = raw.get(key, {})
-    if not isinstance(value, dict):
-        raise InvalidSource(f"{origin}: `{key}` must be a table ([{key}])")
-    return value
 
 
 def _suggest(name: str, columns: Sequence[str]) -> str:

@@ -52,11 +52,11 @@ def main() -> None:
 @click.option("--port", default=None, type=int, help="Listen port (default 8701).")
 def init(home: Path, node_id: str, name: str, url: str, country: str, port: int | None) -> None:
     """Create a node home: node.toml, an Ed25519 key pair, empty folders."""
-    from node.config import _check_id
+    from node.config import check_id
     from node.constants import DEFAULT_PORT
     from node.home import init_home
 
-    _check_id(node_id, "--id")
+    check_id(node_id, "--id")
     identity = init_home(home, node_id, name, url=url, country=country, port=port or DEFAULT_PORT)
     click.echo(f"Created node {node_id!r} in {home}")
     click.echo(f"  public key   {identity.public_key_text}")

@@ -1,7 +1,9 @@
-"""node.toml: the node's settings, declared as data and validated on load.
+"""node.toml: the node's settings, declared as typed models and validated strictly on load.
 
-Every setting has a default and a one-line documentation string in `SETTINGS`; `init`
-writes the commented file from them and a test checks each one is documented.
+The models below are the single source of truth for node.toml: loading validates against
+them (pydantic, strict: a quoted `"false"` is not a boolean), and `fednode init`'s commented
+file and the README's settings table are generated from their field descriptions
+(`node.settings_doc`), so documentation cannot drift from what is accepted.
 """
 
 from __future__ import annotations
@@ -10,53 +12,205 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, Strict, StrictInt, StrictStr
+from pydantic import StringConstraints as Text
 
 from agreements.model import PURPOSE_WORD
+from agreements.signing import public_key_from_text
 from node import constants
 from node.errors import ConfigError
+from node.tomllines import TomlLines
+from node.tomlschema import STRICT, refuse, validate_toml
 
 CONFIG_FILE = "node.toml"
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
 DATASET_TYPES = ("occurrence", "checklist")
 GBIF_METHODS = ("search", "download")
 GBIF_FORMATS = ("SIMPLE_PARQUET", "DWCA")
+DEFAULT_PURPOSE = "research"
+
+Id = Annotated[StrictStr, Text(pattern=ID_PATTERN)]
+Required = Annotated[StrictStr, Text(min_length=1)]
+# TOML has arrays, not tuples: the container may arrive as a list, its items stay strict.
+Texts = Annotated[tuple[StrictStr, ...], Strict(False)]
 
 
-@dataclass(frozen=True)
-class DatasetConfig:
-    id: str
-    title: str
-    type: str
-    source: str
-    licence: str
-    mapping: str | None = None
-    encoding: str | None = None
-    public: bool = False
-    abstract: str = ""
-    creator: str = ""
-    contact_email: str = ""
-    keywords: tuple[str, ...] = ()
-    language: str = "en"
+def _public_key(text: str) -> str:
+    try:
+        public_key_from_text(text)
+    except ValueError as exc:
+        raise refuse(
+            "public_key", f"an Ed25519 public key 'ed25519:<base64>' ({exc})", text
+        ) from None
+    return text
 
 
-@dataclass(frozen=True)
-class PeerConfig:
-    id: str
-    url: str
-    key: str
-    datasets: tuple[str, ...] = ()
-    schedule: str = "every 6h"
-    purpose: str = "research"  # sent, signed, with every request; the flow must list it
+PublicKey = Annotated[StrictStr, AfterValidator(_public_key)]
 
 
-@dataclass(frozen=True)
-class GbifQueryConfig:
-    name: str
-    predicate: dict[str, Any]
-    method: str = "search"
-    schedule: str = "every 24h"
-    format: str = "SIMPLE_PARQUET"  # download format: SIMPLE_PARQUET or DWCA
+class DatasetConfig(BaseModel):
+    """One dataset this node publishes."""
+
+    model_config = STRICT
+
+    id: Id = Field(
+        description="stable id, used in URLs and agreements", examples=["gxib-karst-flora"]
+    )
+    title: Required = Field(description="EML title", examples=["Karst flora of Guangxi"])
+    type: Literal["occurrence", "checklist"] = Field(
+        description="what a row of the source is", examples=["occurrence"]
+    )
+    source: Required = Field(
+        description="CSV/TSV/XLSX or an existing DwC-A", examples=["sources/occurrences.csv"]
+    )
+    licence: Required = Field(
+        description="`CC0-1.0`, `CC-BY-4.0`, `CC-BY-NC-4.0` (what GBIF indexes) or "
+        "`GPL-2.0-only` (partners only)",
+        examples=["CC-BY-NC-4.0"],
+    )
+    mapping: StrictStr | None = Field(
+        default=None,
+        description="column -> Darwin Core mapping file (`*.mapping.toml`)",
+        examples=["sources/occurrences.mapping.toml"],
+    )
+    encoding: StrictStr | None = Field(
+        None, description="source encoding; detected when absent", examples=["gb18030"]
+    )
+    public: bool = Field(
+        False, description="true: anyone may download it without an agreement", examples=[False]
+    )
+    abstract: StrictStr = Field(default="", description="EML abstract", examples=["..."])
+    creator: StrictStr = Field(default="", description="EML creator", examples=["..."])
+    contact_email: StrictStr = Field(default="", description="EML contact", examples=["..."])
+    keywords: Texts = Field(
+        default=(), description="EML keywords", examples=[["karst", "Gesneriaceae"]]
+    )
+    language: StrictStr = Field(
+        "en", description="language of the dataset's text (ISO 639-1), for the EML", examples=["zh"]
+    )
+
+
+class PeerConfig(BaseModel):
+    """A partner node to harvest."""
+
+    model_config = STRICT
+
+    id: Id = Field(description="the partner's node id", examples=["vnmn"])
+    url: Required = Field(
+        description="the partner's public base URL", examples=["https://node.vnmn.example"]
+    )
+    key: PublicKey = Field(
+        description="the partner's pinned public key, `ed25519:<base64>`", examples=["ed25519:..."]
+    )
+    datasets: Texts = Field(
+        (), description="datasets to harvest; empty: every dataset the peer shares with us"
+    )
+    schedule: StrictStr = Field(
+        default="every 6h",
+        description='`"every 30m"`, `"every 6h"`, `"every 1d"` or a crontab line `"0 3 * * *"`',
+    )
+    purpose: Annotated[StrictStr, Text(pattern=PURPOSE_WORD.pattern)] = Field(
+        default=DEFAULT_PURPOSE,
+        description="one lower-case word, declared (signed) on every request; the agreement's "
+        "flow must list it",
+    )
+
+
+class GbifQueryConfig(BaseModel):
+    """A GBIF occurrence query to harvest."""
+
+    model_config = STRICT
+
+    name: Id = Field(
+        description="the query's id, used in store paths", examples=["gx-gesneriaceae"]
+    )
+    predicate: dict[str, Any] = Field(
+        description="GBIF occurrence search parameters",
+        examples=[{"country": "CN", "stateProvince": "Guangxi", "family": "Gesneriaceae"}],
+    )
+    method: Literal["search", "download"] = Field(
+        "search", description="`search` (under 100,000 records) or `download` (any size)"
+    )
+    schedule: StrictStr = Field(default="every 24h", description="when to harvest, as for peers")
+    format: Literal["SIMPLE_PARQUET", "DWCA"] = Field(
+        "SIMPLE_PARQUET", description="download format (download only)"
+    )
+
+
+class NodeSection(BaseModel):
+    model_config = STRICT
+
+    id: Id = Field(description="short lower-case id peers and agreements use for this node")
+    name: Required = Field(description="the institution's name, shown to partners and in EML")
+    country: StrictStr = Field(
+        "", description="ISO 3166-1 alpha-2 code of the institution's country"
+    )
+    url: StrictStr = Field(
+        default="",
+        description="the public base URL partners use to reach this node; request signatures "
+        "are bound to it",
+    )
+    contact_email: StrictStr = Field(
+        default="", description="who to write to about this node's data"
+    )
+
+
+class ServerSection(BaseModel):
+    model_config = STRICT
+
+    host: StrictStr = Field(
+        default="127.0.0.1",
+        description="listen address; put a TLS reverse proxy in front for the internet",
+    )
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(
+        default=constants.DEFAULT_PORT, description="listen port"
+    )
+
+
+class PublishingSection(BaseModel):
+    model_config = STRICT
+
+    versions_kept: Annotated[StrictInt, Field(ge=1)] = Field(
+        default=constants.ARCHIVE_VERSIONS_KEPT,
+        description="archive versions kept per dataset (older ones are deleted)",
+    )
+
+
+class GbifApiSection(BaseModel):
+    model_config = STRICT
+
+    url: StrictStr = Field(
+        default=constants.GBIF_API_URL,
+        description="GBIF API base URL; point at a mirror or a test server",
+    )
+
+
+class NodeFile(BaseModel):
+    """node.toml as written: the layout of tables, each validated by its model."""
+
+    model_config = STRICT
+
+    node: NodeSection = Field(description="Who this node is.")
+    server: ServerSection = Field(
+        default=ServerSection(), description="Where the HTTP API listens."
+    )
+    publishing: PublishingSection = Field(
+        default=PublishingSection(), description="Archive versions."
+    )
+    gbif_api: GbifApiSection = Field(default=GbifApiSection(), description="The GBIF API to use.")
+    datasets: Annotated[tuple[DatasetConfig, ...], Strict(False)] = Field(
+        (), description="One block per dataset this node publishes."
+    )
+    peers: Annotated[tuple[PeerConfig, ...], Strict(False)] = Field(
+        default=(),
+        description="One block per partner node to harvest (`fednode peer add` writes it; a "
+        "running daemon schedules it within seconds).",
+    )
+    gbif: Annotated[tuple[GbifQueryConfig, ...], Strict(False)] = Field(
+        (), description="One block per GBIF query to harvest."
+    )
 
 
 @dataclass(frozen=True)
@@ -103,77 +257,15 @@ class NodeConfig:
         return p if p.is_absolute() else self.home / p
 
 
-def _require(table: dict[str, Any], key: str, where: str) -> Any:
-    if key not in table or table[key] in ("", None):
-        raise ConfigError(f"{CONFIG_FILE}: {where} needs `{key}`")
-    return table[key]
-
-
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{CONFIG_FILE}: {where} has unknown setting(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(allowed))}"
-        )
-
-
-def _check_id(value: str, where: str) -> str:
-    if not _ID.match(value):
-        raise ConfigError(
-            f"{CONFIG_FILE}: {where} id {value!r} must be 2-63 lower-case letters, digits, - or _"
-        )
+def check_id(value: str, where: str) -> str:
+    """An id given outside node.toml (e.g. `init --id`) obeys the same rule as inside it."""
+    if not re.match(ID_PATTERN, value):
+        raise ConfigError(f"{where} {value!r} must be 2-63 lower-case letters, digits, - or _")
     return value
 
 
-def _dataset(raw: dict[str, Any], n: int) -> DatasetConfig:
-    where = f"[[datasets]] #{n + 1}"
-    _check_keys(raw, set(DatasetConfig.__dataclass_fields__), where)
-    kind = _require(raw, "type", where)
-    if kind not in DATASET_TYPES:
-        raise ConfigError(f"{CONFIG_FILE}: {where} type {kind!r} must be one of {DATASET_TYPES}")
-    values = dict(raw)
-    values["id"] = _check_id(_require(raw, "id", where), where)
-    for key in ("title", "source", "licence"):
-        _require(raw, key, where)
-    values["keywords"] = tuple(raw.get("keywords", ()))
-    return DatasetConfig(**values)
-
-
-def _peer(raw: dict[str, Any], n: int) -> PeerConfig:
-    where = f"[[peers]] #{n + 1}"
-    _check_keys(raw, set(PeerConfig.__dataclass_fields__), where)
-    values = dict(raw)
-    values["id"] = _check_id(_require(raw, "id", where), where)
-    _require(raw, "url", where)
-    key = _require(raw, "key", where)
-    if not str(key).startswith("ed25519:"):
-        raise ConfigError(f"{CONFIG_FILE}: {where} key must look like 'ed25519:<base64>'")
-    values["datasets"] = tuple(raw.get("datasets", ()))
-    purpose = values.get("purpose", PeerConfig.purpose)
-    if not isinstance(purpose, str) or not PURPOSE_WORD.match(purpose):
-        raise ConfigError(
-            f"{CONFIG_FILE}: {where} purpose {purpose!r} must be one lower-case word the "
-            "agreement's flow lists, e.g. 'research'"
-        )
-    return PeerConfig(**values)
-
-
-def _gbif(raw: dict[str, Any], n: int) -> GbifQueryConfig:
-    where = f"[[gbif]] #{n + 1}"
-    _check_keys(raw, set(GbifQueryConfig.__dataclass_fields__), where)
-    values = dict(raw)
-    values["name"] = _check_id(_require(raw, "name", where), where)
-    if values.get("method", "search") not in GBIF_METHODS:
-        raise ConfigError(f"{CONFIG_FILE}: {where} method must be one of {GBIF_METHODS}")
-    values["predicate"] = dict(_require(raw, "predicate", where))
-    if values.get("format", "SIMPLE_PARQUET") not in GBIF_FORMATS:
-        raise ConfigError(f"{CONFIG_FILE}: {where} format must be one of {GBIF_FORMATS}")
-    return GbifQueryConfig(**values)
-
-
 def load_config(home: Path) -> NodeConfig:
-    """Read and validate `<home>/node.toml`."""
+    """Read and validate `<home>/node.toml`; ConfigError lists every problem with its line."""
     home = Path(home)
     path = home / CONFIG_FILE
     if not path.is_file():
@@ -181,39 +273,44 @@ def load_config(home: Path) -> NodeConfig:
             f"{path}: no node here; run `fednode init --home {home} --id ID --name NAME` first"
         )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    _check_keys(
-        raw, {"node", "server", "gbif_api", "publishing", "datasets", "peers", "gbif"}, "top level"
-    )
-    node = raw.get("node", {})
-    _check_keys(node, {"id", "name", "country", "url", "contact_email"}, "[node]")
-    server = raw.get("server", {})
-    _check_keys(server, {"host", "port"}, "[server]")
-    gbif_api = raw.get("gbif_api", {})
-    _check_keys(gbif_api, {"url"}, "[gbif_api]")
-    publishing = raw.get("publishing", {})
-    _check_keys(publishing, {"versions_kept"}, "[publishing]")
-    datasets = tuple(_dataset(d, i) for i, d in enumerate(raw.get("datasets", [])))
-    peers = tuple(_peer(p, i) for i, p in enumerate(raw.get("peers", [])))
-    queries = tuple(_gbif(q, i) for i, q in enumerate(raw.get("gbif", [])))
-    for kind, ids in (("dataset", [d.id for d in datasets]), ("peer", [p.id for p in peers])):
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ConfigError(f"{CONFIG_FILE}: {kind} id(s) declared twice: {', '.join(dupes)}")
+    settings = validate_toml(NodeFile, raw, text=text, source=str(path), error=ConfigError)
+    _refuse_duplicates(settings, text, path)
     return NodeConfig(
         home=home,
-        id=_check_id(_require(node, "id", "[node]"), "[node]"),
-        name=_require(node, "name", "[node]"),
-        country=node.get("country", ""),
-        url=node.get("url", ""),
-        contact_email=node.get("contact_email", ""),
-        host=server.get("host", "127.0.0.1"),
-        port=int(server.get("port", constants.DEFAULT_PORT)),
-        gbif_api_url=gbif_api.get("url", constants.GBIF_API_URL),
-        archive_versions_kept=int(publishing.get("versions_kept", constants.ARCHIVE_VERSIONS_KEPT)),
-        datasets=datasets,
-        peers=peers,
-        gbif=queries,
+        id=settings.node.id,
+        name=settings.node.name,
+        country=settings.node.country,
+        url=settings.node.url,
+        contact_email=settings.node.contact_email,
+        host=settings.server.host,
+        port=settings.server.port,
+        gbif_api_url=settings.gbif_api.url,
+        archive_versions_kept=settings.publishing.versions_kept,
+        datasets=settings.datasets,
+        peers=settings.peers,
+        gbif=settings.gbif,
     )
+
+
+def _refuse_duplicates(settings: NodeFile, text: str, path: Path) -> None:
+    """Two blocks with one id would make every lookup by id pick one of them silently."""
+    lines = TomlLines(text)
+    problems = []
+    for table, ids in (
+        ("datasets", [d.id for d in settings.datasets]),
+        ("peers", [p.id for p in settings.peers]),
+        ("gbif", [q.name for q in settings.gbif]),
+    ):
+        key = "name" if table == "gbif" else "id"
+        for n, value in enumerate(ids):
+            if value in ids[:n]:
+                line = lines.line((table, n, key))
+                problems.append(
+                    f"{path} line {line}: {table}#{n + 1}.{key}: {value!r} declared twice"
+                )
+    if problems:
+        raise ConfigError("\n".join(problems))

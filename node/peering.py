@@ -13,7 +13,7 @@ import tomlkit
 from agreements.model import PURPOSE_WORD
 from harvesters.http import client_session
 from harvesters.schedule import parse_schedule
-from node.config import CONFIG_FILE, PeerConfig, load_config
+from node.config import CONFIG_FILE, DEFAULT_PURPOSE, load_config
 from node.constants import WELL_KNOWN_PATH
 from node.errors import InvalidInput
 from node.identity import fingerprint, parse_public_key
@@ -52,7 +52,7 @@ def pin_peer(
     url: str,
     expected: str = "",
     schedule: str = "every 6h",
-    purpose: str = PeerConfig.purpose,
+    purpose: str = DEFAULT_PURPOSE,
 ) -> PinnedPeer:
     config = load_config(home)
     parse_schedule(schedule)

@@ -221,7 +221,7 @@ def latest_version(config: NodeConfig, dataset_id: str) -> VersionInfo | None:
 
 def _metadata_fingerprint(dataset: DatasetConfig, node: NodeConfig) -> str:
     """What the EML says besides data and dates; a change here is worth a new version."""
-    fields = dataclasses.asdict(dataset)
+    fields = dataset.model_dump()
     for local_only in ("source", "mapping", "encoding", "public"):
         fields.pop(local_only)
     fields["node"] = [node.id, node.name, node.country, node.url, node.contact_email]

@@ -177,8 +177,12 @@ def test_load_mapping__two_columns_for_one_term_is_refused(tmp_path: Path) -> No
 
 def test_load_mapping__vernacular_language_must_be_zh_vi_or_en(tmp_path: Path) -> None:
     path = write(tmp_path, '[vernacular]\nSPECIES_CN = "cn"\n')
-    with pytest.raises(InvalidSource, match="language must be one of zh, vi, en"):
+    with pytest.raises(InvalidSource) as error:
         load_mapping(path)
+    assert error.value.detail == (
+        f"{path} line 2: vernacular.SPECIES_CN.language: expected one of 'zh', 'vi' or 'en', "
+        "got the text 'cn'"
+    )
 
 
 def test_load_mapping__id_takes_column_or_generate(tmp_path: Path) -> None:
@@ -207,3 +211,65 @@ def test_apply__id_rule_and_mapped_id_column_clash() -> None:
     table = pa.table({"a": ["1"], "b": ["2"]})
     with pytest.raises(InvalidSource, match="column 'b' is also mapped to occurrenceID"):
         mapping.resolve(table.column_names).apply(table)
+
+
+# (mapping file text, the line that is wrong, what the error says after "<file> line N: ")
+MAPPING_TYPE_CASES = {
+    "translation table as text": (
+        '[columns]\nRED = "iucnRedListCategory"\n\n[translations]\niucnRedListCategory = "EN"\n',
+        'iucnRedListCategory = "EN"',
+        "translations.iucnRedListCategory: expected a table, got the text 'EN'",
+    ),
+    "translated value as a number": (
+        '[translations.iucnRedListCategory]\n"濒危（EN）" = 3\n',
+        '"濒危（EN）" = 3',
+        "translations.iucnRedListCategory.濒危（EN）: expected text in quotes, got the number 3",
+    ),
+    "column mapped to a number": (
+        '[columns]\nSPECIES = "scientificName"\n"海拔" = 1200\n',
+        '"海拔" = 1200',
+        "columns.海拔: expected a term name in quotes or a list of them",
+    ),
+    "column mapped to a list holding a number": (
+        '[columns]\nLAT = ["decimalLatitude", 2]\n',
+        "LAT = ",
+        "columns.LAT: expected a term name in quotes or a list of them",
+    ),
+    "auto as text": ('auto = "no"\n', 'auto = "no"', "auto: expected a boolean"),
+    "vernacular as a number": (
+        "[vernacular]\nSPECIES_CN = 1\n",
+        "SPECIES_CN = 1",
+        "vernacular.SPECIES_CN: expected a language code or a table",
+    ),
+    "unknown key in a table": (
+        '[source]\nencodng = "gb18030"\n',
+        "encodng",
+        "source.encodng: unknown setting 'encodng' (did you mean 'encoding'?); "
+        "known: delimiter, encoding, sheet",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MAPPING_TYPE_CASES))
+def test_load_mapping__wrong_types_name_the_file_line_and_expected_type(
+    tmp_path: Path, case: str
+) -> None:
+    text, wrong_line, expected = MAPPING_TYPE_CASES[case]
+    path = write(tmp_path, text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if wrong_line in row)
+    with pytest.raises(InvalidSource) as error:
+        load_mapping(path)
+    assert error.value.detail.startswith(f"{path} line {line}: {expected}")
+
+
+def test_load_mapping__every_type_problem_is_listed_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "auto = 1\n[columns]\nA = 5\n[constants]\nkingdom = true\n")
+    with pytest.raises(InvalidSource) as error:
+        load_mapping(path)
+    lines = [row.split(": ")[0] for row in error.value.detail.splitlines()]
+    assert lines == [f"{path} line 1", f"{path} line 3", f"{path} line 5"]
+
+
+def test_load_mapping__numbers_as_constants_are_published_as_written(tmp_path: Path) -> None:
+    mapping = load_mapping(write(tmp_path, "[constants]\ncoordinateUncertaintyInMeters = 1000\n"))
+    assert mapping.constants == {"coordinateUncertaintyInMeters": "1000"}
