@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 from aiohttp import web
 
 from node.app import CONFIG, METRICS
-from node.constants import SIGNATURE_HEADER
+from node.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
 from node.errors import NotFound
 from node.sharing import SHARING, Requester
 
@@ -114,6 +114,9 @@ async def archive(request: web.Request) -> web.StreamResponse:
         "Fednode-Licence": served.licence,
         "Fednode-Dataset-Version": served.dataset_version,
         "Cache-Control": "private, no-cache",
+        # The node's signed audit head: the receiver keeps it, so that entries before it
+        # can be neither cut off nor rewritten unnoticed (node.audit_anchor).
+        AUDIT_HEAD_HEADER: sharing.audit_head(),
     }
     if served.agreement:
         headers["Fednode-Agreement"] = served.agreement
