@@ -254,11 +254,12 @@ class AuditLog:
             return VerifyResult(True, count, None, "The log holds the head.")
         row = self.conn.execute("SELECT hash FROM audit WHERE seq = ?", (anchor.seq,)).fetchone()
         if row is None:
+            ends = f"ends at entry {count}" if count else "is empty"
             return VerifyResult(
                 False,
                 count,
                 count + 1,
-                f"The log ends at entry {count} but {kept} shows entry {anchor.seq}: "
+                f"The log {ends} but {kept} shows entry {anchor.seq}: "
                 "entries were deleted from the end.",
             )
         if row[0] != anchor.hash:
@@ -266,8 +267,8 @@ class AuditLog:
                 False,
                 count,
                 anchor.seq,
-                f"Audit entry {anchor.seq} differs from {kept}: "
-                "the log was rewritten from there on.",
+                f"Audit entry {anchor.seq} differs from {kept}: the log was rewritten at that "
+                "entry or before it, with every later hash recomputed.",
             )
         return VerifyResult(True, count, None, "The log holds the head.")
 

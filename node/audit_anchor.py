@@ -222,15 +222,52 @@ def verify_anchored(
                 f"Signed head #{number} {where} is not genuine ({exc.detail}): "
                 "someone tampered with the checkpoints.",
             )
-    for signed in sorted(heads, key=lambda h: h.seq, reverse=True):
+    # Oldest first: the first head that disagrees bounds the rewrite most tightly.
+    for signed in sorted(heads, key=lambda h: h.seq):
         result = log.check_head(signed.head, f"the head signed {signed.time} {where}")
         if not result.ok:
             return result
     newest = max((h.seq for h in heads), default=0)
+    # Entries after the newest head are covered by nothing yet: say so, without failing
+    # (every append would otherwise be a failure until the next checkpoint).
+    uncovered = chain.entries - newest
+    note = f"; entries after {newest} are not covered yet" if uncovered > 0 else ""
     return VerifyResult(
         True,
         chain.entries,
         None,
-        f"{chain.message[:-1]}; {len(heads)} signed head(s) {where} agree "
-        f"(newest covers entry {newest}).",
+        f"{chain.message[:-1]}; {len(heads)} signed head(s) {where} agree{note}.",
     )
+
+
+async def fetch_heads_from(peer_url: str, peer_id: str, identity: Identity) -> list[str]:
+    """The heads of this node's log that a partner holds, asked for with a signed request.
+
+    The heads are this node's own signatures, so the partner cannot forge any; what it
+    could do is withhold them, which shows as fewer heads, never as a clean bill.
+    """
+    import aiohttp
+
+    from harvesters.http import client_session
+    from node.auth import sign_headers
+    from node.errors import HarvestError
+
+    url = peer_url.rstrip("/") + "/audit/heads"
+    try:
+        async with (
+            client_session() as session,
+            session.get(url, headers=sign_headers("GET", url, identity)) as response,
+        ):
+            body = await response.json(content_type=None)
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise HarvestError(
+            f"{peer_id}: could not fetch {url}: {type(exc).__name__}: {exc}"
+        ) from None
+    if status != 200:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        raise HarvestError(f"{peer_id}: {url} answered HTTP {status}: {detail or body!r:.200}")
+    heads = body.get("heads") if isinstance(body, dict) else None
+    if not isinstance(heads, list) or not all(isinstance(h, str) for h in heads):
+        raise HarvestError(f"{peer_id}: {url} did not return a list of heads")
+    return heads

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import time
@@ -30,7 +31,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.constants import SIGNATURE_HEADER
+from node.audit import GENESIS_HASH, AuditHead
+from node.audit_anchor import sign_head
+from node.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
 from node.identity import Identity
 
 ARCHIVE_PATH = "/datasets/{dataset}/archive"
@@ -184,6 +187,13 @@ class HostilePeer:
             SIGNATURE_HEADER: Identity(offer.signer or self.key).sign(digest),
             "Fednode-Agreement": AGREEMENT,
             "Fednode-Licence": LICENCE,
+            # A fresh node's head (no entries yet), signed as the node does.
+            AUDIT_HEAD_HEADER: sign_head(
+                Identity(self.key),
+                self.node_id,
+                AuditHead(0, GENESIS_HASH),
+                dt.datetime.now(dt.UTC),
+            ).token,
         }
         if offer.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
             seen.status = 304
