@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node.audit import GENESIS_HASH, AuditHead, AuditLog, chain_hash
 from node.audit_anchor import open_head, sign_head
 from node.auth import sign_headers
-from node.constants import AUDIT_HEAD_HEADER, PURPOSE_HEADER
+from node.constants import AUDIT_HEAD_HEADER, PEER_RATE_LIMIT_PER_MIN, PURPOSE_HEADER
 from node.identity import Identity
 from node.state import connect
 from tests.e2e.conftest import PURPOSE, Federation, cli
@@ -233,3 +234,63 @@ async def test_refusals__a_flood_of_2000_costs_a_handful_of_entries(
     assert sum(c["refused.unsigned"] for c in counts) == 2000
     verified = verify(federation.gxib)
     assert verified.exit_code == 0, verified.output
+
+
+async def test_refusals__every_kind_is_audited_with_its_source_and_reason(
+    federation: Federation, http: aiohttp.ClientSession
+) -> None:
+    gxib, vnmn = federation.gxib, federation.vnmn
+    path = f"/datasets/{OCCURRENCES}/archive"
+    url = gxib.url + path
+    vnmn_signed = sign_headers("GET", url, vnmn.identity, purpose=PURPOSE)
+    tampered = {**vnmn_signed, PURPOSE_HEADER: "commercial"}
+    stale = sign_headers("GET", url, vnmn.identity, created=int(time.time()) - 3600)
+    elsewhere = "127.0.0.1:1"
+    relayed = {**sign_headers("GET", f"http://{elsewhere}{path}", vnmn.identity), "Host": elsewhere}
+    stranger = sign_headers("GET", url, Identity(Ed25519PrivateKey.generate()))
+    refused_purpose = sign_headers("GET", url, vnmn.identity, purpose="commercial")
+    expected = {
+        "bad_signature": (tampered, 401),
+        "stale": (stale, 401),
+        "wrong_node": (relayed, 401),
+        "unknown_key": (stranger, 403),
+        "purpose": (refused_purpose, 403),
+    }
+    statuses = {}
+    async with running(gxib):
+        async with http.get(url, headers=vnmn_signed) as first:
+            assert first.status == 200
+            await first.read()
+        async with http.get(url, headers=vnmn_signed) as replayed:
+            statuses["replayed"] = replayed.status
+        for reason, (headers, _) in expected.items():
+            async with http.get(url, headers=headers) as response:
+                statuses[reason] = response.status
+        listing = f"{gxib.url}/datasets"
+        limited = 0
+        for _ in range(PEER_RATE_LIMIT_PER_MIN + 5):
+            headers = sign_headers("GET", listing, vnmn.identity)
+            async with http.get(listing, headers=headers) as response:
+                limited += response.status == 429
+    assert statuses == {"replayed": 401, **{r: status for r, (_, status) in expected.items()}}
+    assert limited >= 1
+    conn = connect(gxib.home)
+    denied = AuditLog(conn).entries(event="denied")
+    conn.close()
+    by_reason: dict[str, tuple[set[str], int]] = {}
+    for entry in denied:
+        ((counted, number),) = entry.counts.items()
+        peers, total = by_reason.get(counted, (set(), 0))
+        by_reason[counted] = (peers | {entry.peer or ""}, total + number)
+    # Unverified requests are known by address; verified ones by their party.
+    assert by_reason == {
+        "refused.replayed": ({"127.0.0.1"}, 1),
+        "refused.bad_signature": ({"127.0.0.1"}, 1),
+        "refused.stale": ({"127.0.0.1"}, 1),
+        "refused.wrong_node": ({"127.0.0.1"}, 1),
+        "refused.unknown_key": ({"127.0.0.1"}, 1),
+        "refused.purpose": ({"vnmn"}, 1),
+        "refused.rate_limited": ({"vnmn"}, limited),
+    }
+    (purpose,) = [e for e in denied if e.counts == {"refused.purpose": 1}]
+    assert (purpose.agreement, purpose.dataset) == ("gxib-vnmn@1", OCCURRENCES)

@@ -52,6 +52,7 @@ class Offer:
     cut_after: int | None = None  # announce the whole length, send this many bytes, drop
     chunk_bytes: int = 64 * 1024
     chunk_delay_s: float = 0.0  # pause between chunks: a slow link
+    audit_head: str | None = None  # None: a genuine signed head; "" sends none
 
     @property
     def etag(self) -> str:
@@ -187,14 +188,15 @@ class HostilePeer:
             SIGNATURE_HEADER: Identity(offer.signer or self.key).sign(digest),
             "Fednode-Agreement": AGREEMENT,
             "Fednode-Licence": LICENCE,
-            # A fresh node's head (no entries yet), signed as the node does.
-            AUDIT_HEAD_HEADER: sign_head(
-                Identity(self.key),
-                self.node_id,
-                AuditHead(0, GENESIS_HASH),
-                dt.datetime.now(dt.UTC),
-            ).token,
         }
+        head = offer.audit_head
+        if head is None:  # a fresh node's head (no entries yet), signed as the node does
+            now = dt.datetime.now(dt.UTC)
+            head = sign_head(
+                Identity(self.key), self.node_id, AuditHead(0, GENESIS_HASH), now
+            ).token
+        if head:
+            headers[AUDIT_HEAD_HEADER] = head
         if offer.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
             seen.status = 304
             return web.Response(status=304, headers=headers)
