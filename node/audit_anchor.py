@@ -26,6 +26,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -42,6 +43,8 @@ from node.state import ensure_schema
 
 SIGNED_PREFIX = b"fednode audit head v1\n"
 MAX_TOKEN_CHARS = 1024  # a head is ~250 characters; anything far larger is refused unread
+log = logging.getLogger("fednode.audit")
+
 HEADS_SERVED = 1000  # newest heads returned by GET /audit/heads
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -174,7 +177,9 @@ class ReceivedHeads:
 
     def keep(self, peer_id: str, peer_key: str, token: str) -> SignedHead:
         """Verify `token` against the peer's pinned key and keep it; InvalidInput if bad."""
-        signed = open_head(token, parse_public_key(peer_key), peer_id)
+        key = parse_public_key(peer_key)
+        signed = open_head(token, key, peer_id)
+        self._warn_if_inconsistent(peer_id, key, signed)
         received = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self.conn:
             self.conn.execute(
@@ -183,6 +188,36 @@ class ReceivedHeads:
                 (peer_id, _normal_key(peer_key), signed.seq, token, received),
             )
         return signed
+
+    def _warn_if_inconsistent(
+        self, peer_id: str, key: Ed25519PublicKey, signed: SignedHead
+    ) -> None:
+        """Say so when a partner's heads contradict each other: its log went back, or the
+        same entry has two hashes. The data is still the partner's to send, so this warns
+        (and keeps the evidence) rather than refusing the archive."""
+        normal = public_key_text(key)
+        row = self.conn.execute(
+            "SELECT max(seq) FROM audit_heads_received WHERE peer_key = ?", (normal,)
+        ).fetchone()
+        if row[0] is not None and signed.seq < row[0]:
+            log.warning(
+                "%s's audit log went back from entry %d to %d: entries were deleted there",
+                peer_id,
+                row[0],
+                signed.seq,
+            )
+        same = self.conn.execute(
+            "SELECT token FROM audit_heads_received WHERE peer_key = ? AND seq = ?",
+            (normal, signed.seq),
+        )
+        for (held,) in same:
+            if open_head(held, key, peer_id).hash != signed.hash:
+                log.warning(
+                    "%s signed two different hashes for audit entry %d: its log was rewritten",
+                    peer_id,
+                    signed.seq,
+                )
+                return
 
     def for_key(self, key: str, limit: int = HEADS_SERVED) -> list[str]:
         """The newest heads received from the holder of `key`, highest seq first."""

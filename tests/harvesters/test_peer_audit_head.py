@@ -87,3 +87,24 @@ async def test_peer_harvest__missing_or_bad_head_refuses_the_archive(
     assert words in result.error and "refusing the archive" in result.error, result.error
     assert not Store(runtime.config.home).harvested("gxib", DATASET).exists()
     assert kept_heads(runtime) == []
+
+
+async def test_peer_harvest__a_head_going_back_or_changing_is_reported(
+    harvest, caplog: pytest.LogCaptureFixture
+) -> None:
+    peer, runtime = harvest
+    signer = Identity(peer.key)
+    now = dt.datetime.now(dt.UTC)
+    for rows, head in enumerate((HEAD, AuditHead(3, "cd" * 32), AuditHead(3, "ef" * 32)), 1):
+        token = sign_head(signer, "gxib", head, now).token
+        # A new body each time, so the archive is downloaded (not a 304) and its head read.
+        peer.offer(DATASET, occurrence_archive(occurrence_rows(rows)), audit_head=token)
+        result = await run_source(runtime, "peer:gxib")
+        assert result.outcome == "ok", result.error
+    warnings = [r.getMessage() for r in caplog.records if r.name == "fednode.audit"]
+    assert warnings == [
+        "gxib's audit log went back from entry 7 to 3: entries were deleted there",
+        "gxib's audit log went back from entry 7 to 3: entries were deleted there",
+        "gxib signed two different hashes for audit entry 3: its log was rewritten",
+    ]
+    assert [seq for _, seq, _ in kept_heads(runtime)] == [7, 3, 3], "the evidence is kept"
