@@ -114,10 +114,11 @@ async def archive(request: web.Request) -> web.StreamResponse:
         "Fednode-Licence": served.licence,
         "Fednode-Dataset-Version": served.dataset_version,
         "Cache-Control": "private, no-cache",
-        # The node's signed audit head: the receiver keeps it, so that entries before it
-        # can be neither cut off nor rewritten unnoticed (node.audit_anchor).
-        AUDIT_HEAD_HEADER: sharing.audit_head(),
     }
+    if requester.key is not None:
+        # The node's signed audit head, for partners only (it tells how busy the log is):
+        # they keep it, so entries before it cannot be cut off or rewritten unnoticed.
+        headers[AUDIT_HEAD_HEADER] = sharing.audit_head()
     if served.agreement:
         headers["Fednode-Agreement"] = served.agreement
     if served.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:

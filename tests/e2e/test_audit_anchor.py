@@ -294,3 +294,30 @@ async def test_refusals__every_kind_is_audited_with_its_source_and_reason(
     }
     (purpose,) = [e for e in denied if e.counts == {"refused.purpose": 1}]
     assert (purpose.agreement, purpose.dataset) == ("gxib-vnmn@1", OCCURRENCES)
+
+
+async def test_archive__head_goes_to_partners_only(
+    federation: Federation, http: aiohttp.ClientSession
+) -> None:
+    public_flow = """
+[[flows]]
+from = "gxib"
+to = "public"
+datasets = ["gxib-karst-checklist"]
+licence = "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html"
+attribution = "Guangxi Institute of Botany (GXIB)"
+
+[signatures]
+"""
+    text = federation.agreement_text().replace("\n[signatures]\n", public_flow)
+    federation.install_agreement(text)
+    url = f"{federation.gxib.url}/datasets/gxib-karst-checklist/archive"
+    async with running(federation.gxib):
+        async with http.get(url) as anonymous:
+            assert anonymous.status == 200
+            assert AUDIT_HEAD_HEADER not in anonymous.headers
+        signed = sign_headers("GET", url, federation.vnmn.identity, purpose=PURPOSE)
+        async with http.get(url, headers=signed) as partner:
+            assert partner.status == 200
+            head = partner.headers[AUDIT_HEAD_HEADER]
+    assert open_head(head, federation.gxib.identity.public_key, "gxib").seq >= 1
