@@ -23,6 +23,7 @@ import aiohttp
 import pyarrow as pa
 from multidict import CIMultiDict
 
+from harvesters.audit_heads import keep_audit_head
 from harvesters.base import HarvestResult
 from harvesters.http import request_with_retries
 from harvesters.runs import RunLog
@@ -160,6 +161,7 @@ class PeerHarvester:
                 return None
             assert isinstance(headers, CIMultiDict)
             self._verify_signature(dataset_id, headers)
+            keep_audit_head(self.config, self.peer, dataset_id, headers)
             _require_zip(dataset_id, target)
             agreement = headers.get(AGREEMENT_HEADER, "")
             provenance = {

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 from aiohttp import web
 
 from node.app import CONFIG, METRICS
-from node.constants import SIGNATURE_HEADER
+from node.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
 from node.errors import NotFound
 from node.sharing import SHARING, Requester
 
@@ -115,6 +115,10 @@ async def archive(request: web.Request) -> web.StreamResponse:
         "Fednode-Dataset-Version": served.dataset_version,
         "Cache-Control": "private, no-cache",
     }
+    if requester.key is not None:
+        # The node's signed audit head, for partners only (it tells how busy the log is):
+        # they keep it, so entries before it cannot be cut off or rewritten unnoticed.
+        headers[AUDIT_HEAD_HEADER] = sharing.audit_head()
     if served.agreement:
         headers["Fednode-Agreement"] = served.agreement
     if served.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:

@@ -110,6 +110,7 @@ async def errors_middleware(
         status = exc.status
         if exc.status in (401, 403, 429):
             request.app[METRICS].denied.labels(exc.code).inc()
+            _audit_refusal(request, exc)
         log.info("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
         return error_response(exc)
     except web.HTTPException as exc:
@@ -130,6 +131,19 @@ async def errors_middleware(
         metrics = request.app[METRICS]
         metrics.requests.labels(name, str(status)).inc()
         metrics.latency.labels(name).observe(time.perf_counter() - started)
+
+
+def _audit_refusal(request: web.Request, exc: NodeError) -> None:
+    """Every refusal goes into the audit log, grouped so a flood costs a few entries."""
+    from node.sharing import SHARING
+
+    sharing = request.app.get(SHARING)
+    if sharing is None:
+        return
+    try:
+        sharing.refusals.record(request, exc)
+    except Exception:  # the request stays refused; the log says why the entry is missing
+        log.exception("could not audit a refusal of %s %s", request.method, request.path)
 
 
 class _Starting(NodeError):
@@ -182,7 +196,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     """The node's aiohttp application; routes of each area are added by their module."""
-    from node import api_agreements, api_datasets, services, status_page
+    from node import api_agreements, api_audit, api_datasets, services, status_page
 
     app = web.Application(middlewares=[errors_middleware], client_max_size=2 * 1024**2)
     app[CONFIG] = config
@@ -201,5 +215,7 @@ def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     api_datasets.add_routes(app)
     api_agreements.add_routes(app)
     status_page.add_routes(app)
+    api_audit.add_routes(app)
     app.cleanup_ctx.append(services.lifecycle)
+    app.cleanup_ctx.append(api_audit.upkeep)  # after lifecycle: stops before the state closes
     return app

@@ -11,6 +11,7 @@ The chain cannot show that its newest entries were cut off, nor that the whole t
 rewritten with fresh hashes by someone holding the file: only a copy of the head kept
 elsewhere can. `head()` is that copy (publish it, give it to peers with each export), and
 `verify(anchor)` checks the log still contains it (research/agreements.md §5.4).
+node.audit_anchor signs heads, keeps them and checks the log against them.
 """
 
 from __future__ import annotations
@@ -217,9 +218,11 @@ class AuditLog:
         return [_entry(row[0], row[1], row[2]) for row in reversed(rows)]
 
     def verify(self, anchor: AuditHead | None = None) -> VerifyResult:
-        """Recompute the whole chain; the message names the first entry that fails."""
+        """Recompute the whole chain; the message names the first entry that fails.
+
+        With `anchor` (a head kept elsewhere), also check the log still holds it.
+        """
         expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-        anchor_seen = anchor is None or anchor.seq == 0
         rows = self.conn.execute(
             "SELECT seq, time, event, peer, entry, prev_hash, hash FROM audit ORDER BY seq"
         )
@@ -230,29 +233,44 @@ class AuditLog:
             if problem is not None:
                 bad_seq = min(seq, expected_seq)
                 return VerifyResult(False, count, bad_seq, f"Audit entry {bad_seq} {problem}.")
-            if anchor is not None and seq == anchor.seq:
-                if stored_hash != anchor.hash:
-                    return VerifyResult(
-                        False,
-                        count,
-                        seq,
-                        f"Audit entry {seq} differs from the copy of the head kept elsewhere: "
-                        "the log was rewritten from there on.",
-                    )
-                anchor_seen = True
             expected_seq, prev_hash, count = seq + 1, stored_hash, count + 1
-        if not anchor_seen:
-            assert anchor is not None
+        if anchor is not None:
+            kept = self.check_head(anchor, "the copy of the head kept elsewhere")
+            if not kept.ok:
+                return kept
+        return VerifyResult(
+            True, count, None, f"The audit log is intact: {count} entries, head {prev_hash[:16]}."
+        )
+
+    def check_head(self, anchor: AuditHead, kept: str) -> VerifyResult:
+        """Does the log still hold `anchor`, a head recorded earlier and kept as `kept`?
+
+        Meaningful after `verify()` passed: an intact chain whose entry at the anchor's seq
+        has another hash was rewritten from there on (hashes recomputed), and one that ends
+        before the anchor's seq was cut short.
+        """
+        count = self.head().seq
+        if anchor.seq == 0:
+            return VerifyResult(True, count, None, "The log holds the head.")
+        row = self.conn.execute("SELECT hash FROM audit WHERE seq = ?", (anchor.seq,)).fetchone()
+        if row is None:
+            ends = f"ends at entry {count}" if count else "is empty"
             return VerifyResult(
                 False,
                 count,
                 count + 1,
-                f"The log ends at entry {count} but entry {anchor.seq} was recorded before: "
+                f"The log {ends} but {kept} shows entry {anchor.seq}: "
                 "entries were deleted from the end.",
             )
-        return VerifyResult(
-            True, count, None, f"The audit log is intact: {count} entries, head {prev_hash[:16]}."
-        )
+        if row[0] != anchor.hash:
+            return VerifyResult(
+                False,
+                count,
+                anchor.seq,
+                f"Audit entry {anchor.seq} differs from {kept}: the log was rewritten at that "
+                "entry or before it, with every later hash recomputed.",
+            )
+        return VerifyResult(True, count, None, "The log holds the head.")
 
 
 def _entry(text: str, prev_hash: str, hash_: str) -> AuditEntry:

@@ -221,6 +221,10 @@ class _KeyFromKeyid(HTTPSignatureKeyResolver):
             ) from None
 
 
+class _StaleSignature(InvalidSignature):
+    """`created` or `expires` out of the window: told apart from a forgery in the audit log."""
+
+
 class _Verifier(HTTPMessageVerifier):
     """The library's verifier, judging `created` against one given `now`."""
 
@@ -234,22 +238,22 @@ class _Verifier(HTTPMessageVerifier):
         skew_s = SIGNATURE_CLOCK_SKEW_S
         created = sig_input.params.get("created")
         if type(created) is not int:
-            raise InvalidSignature("signature has no integer `created` parameter")
+            raise _StaleSignature("signature has no integer `created` parameter")
         if created > self.now + skew_s:
-            raise InvalidSignature(
+            raise _StaleSignature(
                 f"signature `created` is {int(created - self.now)} s in the future; "
                 "check the signer's clock (NTP)"
             )
         # No skew on this side: a signer whose clock is behind still has most of the
         # window, since requests are signed just before they are sent.
         if created < self.now - SIGNATURE_MAX_AGE_S:
-            raise InvalidSignature(
+            raise _StaleSignature(
                 f"signature is {int(self.now - created)} s old, more than the "
                 f"{SIGNATURE_MAX_AGE_S} s allowed; sign each request just before sending it"
             )
         expires = sig_input.params.get("expires")
         if expires is not None and (type(expires) is not int or expires < self.now - skew_s):
-            raise InvalidSignature("signature `expires` is in the past")
+            raise _StaleSignature("signature `expires` is in the past")
 
 
 def request_target_uri(request: web.Request, *, trust_forwarded_proto: bool = False) -> str:
@@ -258,18 +262,22 @@ def request_target_uri(request: web.Request, *, trust_forwarded_proto: bool = Fa
     if trust_forwarded_proto and hdrs.X_FORWARDED_PROTO in request.headers:
         forwarded = request.headers[hdrs.X_FORWARDED_PROTO].split(",")[0].strip().lower()
         if forwarded not in _DEFAULT_PORTS:
-            raise Unauthenticated(f"X-Forwarded-Proto {forwarded!r} is neither http nor https")
+            raise Unauthenticated(
+                f"X-Forwarded-Proto {forwarded!r} is neither http nor https", reason="malformed"
+            )
         scheme = forwarded
     hosts = request.headers.getall(hdrs.HOST, [])
     if len(hosts) != 1 or not hosts[0].strip():
-        raise Unauthenticated("a signed request needs exactly one Host header")
+        raise Unauthenticated("a signed request needs exactly one Host header", reason="malformed")
     authority = hosts[0].strip().lower()
     default_port = ":" + _DEFAULT_PORTS[scheme]
     if authority.endswith(default_port):
         authority = authority[: -len(default_port)]
     path = request.raw_path
     if not path.startswith("/"):
-        raise Unauthenticated("a signed request must use an origin-form target (/path?query)")
+        raise Unauthenticated(
+            "a signed request must use an origin-form target (/path?query)", reason="malformed"
+        )
     return f"{scheme}://{authority}{path}"
 
 
@@ -304,7 +312,8 @@ async def verify_request(
     if own_origins is not None and _origin(uri) not in {_origin(o) for o in own_origins}:
         raise Unauthenticated(
             f"request addressed to {_origin(uri)}, which is not this node; "
-            "a signature is valid only for the node it was made for"
+            "a signature is valid only for the node it was made for",
+            reason="wrong_node",
         )
     message = _Message(request.method, uri, request.headers)
     required: tuple[str, ...] = COVERED_COMPONENTS
@@ -319,22 +328,31 @@ async def verify_request(
             require_components=required,
         )
     except HTTPMessageSignaturesException as exc:
-        raise Unauthenticated(_explain(exc)) from None
+        reason = "stale" if isinstance(exc, _StaleSignature) else "bad_signature"
+        raise Unauthenticated(_explain(exc), reason=reason) from None
     if len(results) != 1:
-        raise Unauthenticated(f"{len(results)} signatures tagged {SIGNATURE_TAG!r}; send one")
+        raise Unauthenticated(
+            f"{len(results)} signatures tagged {SIGNATURE_TAG!r}; send one", reason="malformed"
+        )
     params = results[0].parameters
     if params.get("alg") != ALGORITHM.algorithm_id:
-        raise Unauthenticated(f"signature must name alg={ALGORITHM.algorithm_id!r}")
+        raise Unauthenticated(
+            f"signature must name alg={ALGORITHM.algorithm_id!r}", reason="malformed"
+        )
     nonce = params.get("nonce")
     if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
-        raise Unauthenticated("signature needs a `nonce` of at least 128 random bits, base64url")
+        raise Unauthenticated(
+            "signature needs a `nonce` of at least 128 random bits, base64url",
+            reason="malformed",
+        )
     keyid, created = str(params["keyid"]), int(params["created"])
     pinned = keys(keyid)
     if pinned is None:
         reason = why_unpinned(keyid) if why_unpinned else "no agreement pins this key"
         raise AgreementDenied(
             f"{reason} (fingerprint {fingerprint(keyid)}); "
-            "ask the node's administrator to sign an agreement naming it"
+            "ask the node's administrator to sign an agreement naming it",
+            reason="unknown_key",
         )
     try:
         same_key = _raw(pinned) == _raw(keyid)
@@ -342,7 +360,8 @@ async def verify_request(
         same_key = False
     if not same_key:
         raise AgreementDenied(
-            f"the key pinned for this party is not the signing key ({fingerprint(keyid)})"
+            f"the key pinned for this party is not the signing key ({fingerprint(keyid)})",
+            reason="unknown_key",
         )
     replay.check_and_remember(keyid, nonce, created, now)
     return VerifiedPeer(key=pinned, keyid=keyid, created=created, nonce=nonce)

@@ -9,9 +9,12 @@ class NodeError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        # A refusal's cause in one word for the audit log, finer than `code` (a 401 may be
+        # a forgery, a replay or a stale signature); defaults to `code`.
+        self.reason = reason or self.code
 
 
 class InvalidInput(NodeError):
@@ -69,6 +72,19 @@ class AgreementDenied(NodeError):
     status = 403
     code = "forbidden"
 
+    def __init__(
+        self,
+        detail: str,
+        *,
+        reason: str | None = None,
+        agreement: str | None = None,
+        agreement_sha256: str | None = None,
+    ) -> None:
+        super().__init__(detail, reason=reason)
+        # The agreement that refused, when one did: the audit entry names it.
+        self.agreement = agreement
+        self.agreement_sha256 = agreement_sha256
+
 
 class InvalidAgreement(NodeError):
     """The agreement document cannot be loaded, is unsigned, expired or tampered with."""
@@ -82,7 +98,7 @@ class RateLimited(NodeError):
     code = "rate_limited"
 
     def __init__(self, detail: str, retry_after_s: int = 60) -> None:
-        super().__init__(detail)
+        super().__init__(detail, reason="rate_limited")
         self.retry_after_s = retry_after_s
 
 

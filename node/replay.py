@@ -52,7 +52,8 @@ class ReplayCache:
         if age_s > self.window_s:
             raise Unauthenticated(
                 f"signature created {age_s} s ago is older than the {self.window_s} s replay "
-                "window; sign each request just before sending it"
+                "window; sign each request just before sending it",
+                reason="stale",
             )
         with self.conn:
             self.prune(now)
@@ -64,7 +65,8 @@ class ReplayCache:
             except sqlite3.IntegrityError:
                 raise Unauthenticated(
                     f"nonce {nonce!r} was already used by key {_short(keyid)}: this request is "
-                    "a replay; sign every request afresh with a new nonce"
+                    "a replay; sign every request afresh with a new nonce",
+                    reason="replayed",
                 ) from None
 
     def prune(self, now: float | None = None) -> int:

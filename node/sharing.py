@@ -5,7 +5,9 @@ agreement (enforced per request, cached per dataset version, agreement version, 
 day, since embargoes move daily), or, with no agreement at all, when node.toml marks the
 dataset `public = true`. A flow that lists `purposes` grants only requests declaring one
 of them (`Fednode-Purpose`, signed by peers; research/agreements.md §1 row 12). Every
-archive sent, with the purpose declared, and every refusal goes into the audit log.
+archive sent, with the purpose declared, goes into the audit log, followed by a signed
+checkpoint of its head (node.audit_anchor); every refusal goes there too, through the
+errors middleware and node.refusals, which keeps floods to one entry a minute.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from agreements.model import Agreement, AgreementState, Flow, Status
 from agreements.pseudonyms import pseudonym_key
 from node.agreement_book import AgreementBook
 from node.audit import AuditLog
+from node.audit_anchor import Checkpoints, ReceivedHeads
 from node.auth import declared_purpose, verify_request
 from node.config import NodeConfig
 from node.constants import PURPOSE_HEADER
@@ -35,6 +38,7 @@ from node.errors import AgreementDenied, NotFound, Unauthenticated
 from node.identity import Identity
 from node.own_checklists import own_names, with_trusted_accepted_names
 from node.ratelimit import RateLimiter
+from node.refusals import SOURCE_KEY, RefusalLog
 from node.replay import ReplayCache
 from node.state import connect
 from node.store import Store
@@ -88,6 +92,9 @@ class Sharing:
         self.conn = connect(config.home)
         self.replay = ReplayCache(self.conn)
         self.audit = AuditLog(self.conn)
+        self.checkpoints = Checkpoints(self.conn, identity, config.id)
+        self.received_heads = ReceivedHeads(self.conn)
+        self.refusals = RefusalLog(self.audit)
         self.limiter = RateLimiter()
         self.book = AgreementBook(config, identity.public_key_text)
         self._builds: dict[str, asyncio.Lock] = {}
@@ -99,22 +106,21 @@ class Sharing:
     async def identify(self, request: web.Request) -> Requester:
         self.book.refresh()
         origins = [self.config.url] if self.config.url else None
-        try:
-            peer = await verify_request(
-                request,
-                self.book.pinned_key,
-                self.replay,
-                own_origins=origins,
-                why_unpinned=self.book.refusal,
-            )
-        except AgreementDenied as exc:
-            self.audit.append("denied", peer="unknown key", detail=f"{request.path}: {exc.detail}")
-            raise
+        peer = await verify_request(
+            request,
+            self.book.pinned_key,
+            self.replay,
+            own_origins=origins,
+            why_unpinned=self.book.refusal,
+        )
         if peer is None:
             return Requester(None, purpose=declared_purpose(request))
-        self.limiter.check(peer.key)  # before reading the purpose: a bad one still counts
         parties = sorted(self.book.parties_for_key(peer.key))
-        return Requester(parties[0] if parties else None, peer.key, declared_purpose(request))
+        party = parties[0] if parties else None
+        # From here on a refusal is the verified party's, not the address's (node.refusals).
+        request[SOURCE_KEY] = party or f"key {peer.fingerprint}"
+        self.limiter.check(peer.key)  # before reading the purpose: a bad one still counts
+        return Requester(party, peer.key, declared_purpose(request))
 
     # -- what they may have -----------------------------------------------------------
     def grant(self, requester: Requester, dataset_id: str) -> tuple[Agreement, Flow] | None:
@@ -132,16 +138,14 @@ class Sharing:
             return None
         if requester.party is None:
             detail = f"dataset {dataset_id!r} is shared only under agreements; sign the request"
-            self.audit.append("denied", peer=ANONYMOUS, dataset=dataset_id, detail=detail)
-            raise Unauthenticated(detail)
+            raise Unauthenticated(detail, reason="unsigned")
         detail = f"no active agreement shares dataset {dataset_id!r} with {requester.label}"
-        self.audit.append("denied", peer=requester.label, dataset=dataset_id, detail=detail)
-        raise AgreementDenied(detail)
+        raise AgreementDenied(detail, reason="no_agreement")
 
     def _check_purpose(
         self, requester: Requester, dataset_id: str, agreement: Agreement, flow: Flow
     ) -> None:
-        """AgreementDenied, audited, unless the governing flow allows the declared purpose.
+        """AgreementDenied unless the governing flow allows the declared purpose.
 
         Only the governing flow counts, as for every other term: a peer refused under its
         own flow does not fall back to a public flow of the same dataset.
@@ -153,15 +157,12 @@ class Sharing:
             f"{flow.label} allows purposes {', '.join(flow.purposes)}; this request declares "
             f"{declared} (declare one of them in the {PURPOSE_HEADER} header)"
         )
-        self.audit.append(
-            "denied",
-            peer=requester.label,
+        raise AgreementDenied(
+            detail,
+            reason="purpose",
             agreement=agreement.ref,
             agreement_sha256=agreement.sha256,
-            dataset=dataset_id,
-            detail=detail,
         )
-        raise AgreementDenied(detail)
 
     def visible_datasets(
         self, requester: Requester
@@ -355,6 +356,11 @@ class Sharing:
             archive_sha256=served.sha256,
             detail=f"purpose: {requester.purpose}" if requester.purpose else None,
         )
+        self.checkpoints.take(self.audit)
+
+    def audit_head(self) -> str:
+        """The signed head every archive carries (`Fednode-Audit-Head`), kept here too."""
+        return self.checkpoints.take(self.audit).token
 
 
 SHARING: web.AppKey[Sharing] = web.AppKey("sharing")

@@ -8,12 +8,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from harvesters.base import HarvestResult
 from node.cli import home_option, main
 from node.errors import HarvestError, InvalidInput
+
+if TYPE_CHECKING:
+    from node.audit import AuditLog
+    from node.config import NodeConfig
 
 
 async def _harvest(
@@ -153,29 +158,40 @@ def status(home: Path, as_json: bool) -> None:
 @click.option("--since", default=None, help="Only entries on or after this date (YYYY-MM-DD).")
 @click.option("--event", default=None, help="export, denied, agreement, ...")
 @click.option("--limit", default=None, type=int, help="Only the newest N entries.")
+@click.option(
+    "--against",
+    default=None,
+    metavar="PEER",
+    help="With verify: also check the signed heads this peer received with our archives.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def audit(
     home: Path,
     action: str | None,
+    against: str | None,
     peer: str | None,
     since: str | None,
     event: str | None,
     limit: int | None,
     as_json: bool,
 ) -> None:
-    """What left the node, to whom, under which agreement; `verify` checks the hash chain."""
+    """What left the node, to whom, under which agreement.
+
+    `verify` checks the hash chain and the node's signed checkpoints (a cut-off or
+    rewritten log shows); `verify --against PEER` also checks the heads PEER kept.
+    """
     from node.audit import AuditLog
     from node.config import load_config
     from node.state import connect
 
-    load_config(home)
+    config = load_config(home)
+    if against is not None and action != "verify":
+        raise InvalidInput("--against is used with `fednode audit verify`")
     conn = connect(home)
     try:
         log = AuditLog(conn)
         if action == "verify":
-            result = log.verify()
-            click.echo(result.message)
-            if not result.ok:
+            if not _verify_audit(config, log, against):
                 sys.exit(1)
             return
         try:
@@ -199,3 +215,20 @@ def audit(
             f"#{e.seq} {e.time} {e.event:<9} {e.peer or '-':<12} {e.agreement or '-':<18} "
             f"{what} {counts}{(' - ' + e.detail) if e.detail else ''}"
         )
+
+
+def _verify_audit(config: NodeConfig, log: AuditLog, against: str | None) -> bool:
+    """Print what each check found; True when every one passed."""
+    from node.audit_anchor import Checkpoints, fetch_heads_from, verify_anchored
+    from node.identity import load_identity
+
+    identity = load_identity(config.home)
+    local = Checkpoints(log.conn, identity, config.id).tokens()
+    results = [verify_anchored(log, local, identity, config.id, "in this node's checkpoints")]
+    if against is not None:
+        peer = config.peer(against)
+        held = asyncio.run(fetch_heads_from(peer.url, peer.id, identity))
+        results.append(verify_anchored(log, held, identity, config.id, f"held by {peer.id}"))
+    for result in results:
+        click.echo(("" if result.ok else "PROBLEM: ") + result.message)
+    return all(result.ok for result in results)

@@ -210,7 +210,9 @@ purposes = ["conservation"]
     assert "declares 'research'" in wrong_body["detail"]
     (export,) = audit(federation.gxib, "export")
     assert (export["peer"], export["detail"]) == ("anonymous", "purpose: conservation")
-    assert [d["peer"] for d in audit(federation.gxib, "denied")] == ["anonymous"] * 2
+    denied = audit(federation.gxib, "denied")
+    assert [d["peer"] for d in denied] == ["127.0.0.1"] * 2  # first in full, then a summary
+    assert sum(d["counts"]["refused.purpose"] for d in denied) == 2
 
 
 async def harvest_gxib(federation: Federation) -> tuple[int, str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import time
@@ -30,7 +31,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.constants import SIGNATURE_HEADER
+from node.audit import GENESIS_HASH, AuditHead
+from node.audit_anchor import sign_head
+from node.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
 from node.identity import Identity
 
 ARCHIVE_PATH = "/datasets/{dataset}/archive"
@@ -49,6 +52,7 @@ class Offer:
     cut_after: int | None = None  # announce the whole length, send this many bytes, drop
     chunk_bytes: int = 64 * 1024
     chunk_delay_s: float = 0.0  # pause between chunks: a slow link
+    audit_head: str | None = None  # None: a genuine signed head; "" sends none
 
     @property
     def etag(self) -> str:
@@ -185,6 +189,14 @@ class HostilePeer:
             "Fednode-Agreement": AGREEMENT,
             "Fednode-Licence": LICENCE,
         }
+        head = offer.audit_head
+        if head is None:  # a fresh node's head (no entries yet), signed as the node does
+            now = dt.datetime.now(dt.UTC)
+            head = sign_head(
+                Identity(self.key), self.node_id, AuditHead(0, GENESIS_HASH), now
+            ).token
+        if head:
+            headers[AUDIT_HEAD_HEADER] = head
         if offer.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
             seen.status = 304
             return web.Response(status=304, headers=headers)
