@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from node.dates import is_iso_event_date
+from agreements.threat import THREAT_TERMS, UNREADABLE, category_codes
+from node.dates import is_iso_event_date, parse_event_date
 from node.dwca.idstore import IdStore
 from node.dwca.report import OCCURRENCE_RULE_KINDS, ValidationRun
 
@@ -61,6 +62,24 @@ def check_records(
         bad = pc.invert(pc.take(good, encoded.indices))
         run.flag("RECORDED_DATE_INVALID", bad, text, lines, file, "eventDate",
                  "{term} {value!r} is not an ISO 8601 date or interval")  # fmt: skip
+    for term in ("modified", "verbatimEventDate"):
+        if term in columns:
+            text = _text(table, term)
+            encoded = pc.dictionary_encode(text)
+            readable = [not v.strip() or parse_event_date(v)[1] is not None
+                        for v in encoded.dictionary.to_pylist()]  # fmt: skip
+            bad = pc.invert(pc.take(pa.array(readable), encoded.indices))
+            run.flag("DATE_UNREADABLE", bad, text, lines, file, term,
+                     "{term} {value!r} cannot be read as a date: an agreement with an embargo "
+                     "keeps this record home")  # fmt: skip
+    for term in THREAT_TERMS:
+        if term in columns:
+            text = _text(table, term)
+            bad = pc.fill_null(pc.equal(category_codes(text), UNREADABLE), False)
+            run.flag("THREAT_CATEGORY_UNREADABLE", bad, text, lines, file, term,
+                     "{term} {value!r} is no IUCN category (EN, 濒危, Nguy cấp, EN B1ab(iii), "
+                     "...): enforcement applies a flow's most restrictive sensitive rule to it; "
+                     "translate it in the mapping")  # fmt: skip
     if occurrence and "basisOfRecord" in columns:
         text = _text(table, "basisOfRecord")
         folded = pc.utf8_lower(pc.replace_substring(pc.utf8_trim_whitespace(text), "_", ""))
