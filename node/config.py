@@ -17,7 +17,7 @@ from node import constants
 from node.errors import ConfigError
 
 CONFIG_FILE = "node.toml"
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{1,62}")
 DATASET_TYPES = ("occurrence", "checklist")
 GBIF_METHODS = ("search", "download")
 GBIF_FORMATS = ("SIMPLE_PARQUET", "DWCA")
@@ -118,8 +118,15 @@ def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
         )
 
 
+def is_valid_id(value: object) -> bool:
+    """The one rule for node, peer, dataset and query ids. Ids become folder names in the
+    store, so the rule is also what keeps an id one harmless path segment: no `.`, `/`,
+    `..`, upper case or trailing newline (hence `fullmatch`, not `match` with `$`)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
 def _check_id(value: str, where: str) -> str:
-    if not _ID.match(value):
+    if not is_valid_id(value):
         raise ConfigError(
             f"{CONFIG_FILE}: {where} id {value!r} must be 2-63 lower-case letters, digits, - or _"
         )

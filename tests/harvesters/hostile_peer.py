@@ -2,9 +2,11 @@
 
 It answers `GET /datasets` and `GET /datasets/{id}/archive` in the wire protocol's shape
 (JSON listing; archive with `ETag`, 304 on a matching `If-None-Match`, `Fednode-Signature`
-= Ed25519 over the archive's SHA-256 hex, `Fednode-Agreement`, `Fednode-Licence`), signed
-with a key the test pins in node.toml. It does not check request signatures: it stands in
-for the peer, not for the peer's access control.
+= Ed25519 over the archive's SHA-256 hex, the signed `Fednode-Statement` naming the
+requester's key, `Fednode-Agreement`, `Fednode-Licence`), signed with a key the test pins
+in node.toml. It does not check request signatures: it stands in for the peer, not for the
+peer's access control; the recipient key it states is the one the request's signature
+names.
 
 What it serves per dataset is an `Offer`: any body (a real archive, garbage, a zip bomb),
 a signature by another key or over other bytes, a connection dropped after N bytes of a
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import re
 import time
 import zipfile
 from collections.abc import AsyncIterator, Sequence
@@ -32,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.constants import SIGNATURE_HEADER
 from node.identity import Identity
+from node.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
 ARCHIVE_PATH = "/datasets/{dataset}/archive"
 AGREEMENT = "gxib-vnmn@1"
@@ -49,6 +53,17 @@ class Offer:
     cut_after: int | None = None  # announce the whole length, send this many bytes, drop
     chunk_bytes: int = 64 * 1024
     chunk_delay_s: float = 0.0  # pause between chunks: a slow link
+    # The signed statement's claims; None fields take the honest value.
+    version: str = "1.0"
+    stated_dataset: str | None = None
+    stated_sha256: str | None = None
+    stated_recipient: str | None = None  # a key text; None: the requester's
+    agreement: str | None = None  # id@version; None: a public dataset
+    agreement_sha256: str | None = None
+    recipient_party: str | None = None
+    licence: str = LICENCE
+    statement: bool = True  # False: send no Fednode-Statement at all
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers, e.g. encodings
 
     @property
     def etag(self) -> str:
@@ -178,13 +193,30 @@ class HostilePeer:
 
     async def _archive(self, request: web.Request, offer: Offer, seen: Seen) -> web.StreamResponse:
         signed = offer.body if offer.signed_body is None else offer.signed_body
-        digest = hashlib.sha256(signed).hexdigest().encode("ascii")
+        digest = hashlib.sha256(signed).hexdigest()
+        signer = Identity(offer.signer or self.key)
         headers = {
             "ETag": offer.etag,
-            SIGNATURE_HEADER: Identity(offer.signer or self.key).sign(digest),
-            "Fednode-Agreement": AGREEMENT,
-            "Fednode-Licence": LICENCE,
+            SIGNATURE_HEADER: signer.sign(digest.encode("ascii")),
+            "Fednode-Agreement": offer.agreement or AGREEMENT,
+            "Fednode-Licence": offer.licence,
+            **offer.headers,
         }
+        if offer.statement:
+            dataset_id = request.match_info["dataset"]
+            statement = Statement(
+                node=self.node_id,
+                dataset=offer.stated_dataset or dataset_id,
+                version=offer.version,
+                recipient_party=offer.recipient_party,
+                recipient_key=offer.stated_recipient or _requester_key(request),
+                agreement=offer.agreement,
+                agreement_sha256=offer.agreement_sha256,
+                licence=offer.licence,
+                sha256=offer.stated_sha256 or digest,
+                created=now_iso(),
+            )
+            headers[STATEMENT_HEADER] = sign_statement(signer, statement)
         if offer.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
             seen.status = 304
             return web.Response(status=304, headers=headers)
@@ -207,6 +239,12 @@ class HostilePeer:
             return response
         await response.write_eof()
         return response
+
+
+def _requester_key(request: web.Request) -> str | None:
+    """The key id the request's RFC 9421 signature names (the peer does not verify it)."""
+    found = re.search(r'keyid="([^"]+)"', request.headers.get("Signature-Input", ""))
+    return found.group(1) if found else None
 
 
 @contextlib.asynccontextmanager

@@ -214,9 +214,12 @@ async def test_peer_harvest__bad_signature_is_refused_before_parsing(
 
     result = await harvesting.harvest()
 
-    harvesting.assert_failed(
-        result, DATASET, "Fednode-Signature does not verify", "key pinned for gxib"
+    expected = (
+        "Fednode-Statement does not verify against the key pinned"
+        if forgery == "another-key"
+        else "does not match the SHA-256 in the peer's signed Fednode-Statement"
     )
+    harvesting.assert_failed(result, DATASET, expected, "keeping the last good copy")
     assert "../x" not in result.error
     harvesting.assert_last_good_kept(before, snapshot)
 
