@@ -151,7 +151,7 @@ class PeerHarvester:
         if failures:
             result.detail["failed_datasets"] = len(failures)
             return self._failed(result, "; ".join(failures))
-        if datasets and unchanged == len(datasets):
+        if datasets and unchanged == len(datasets) and not pruned:
             result.outcome = "unchanged"
         result.finished = dt.datetime.now(dt.UTC)
         return result

@@ -53,6 +53,9 @@ class Store:
         and symbolic links resolved, must still lie directly in the peer's folder.
         """
         folder = self.peer_folder(peer)
+        harvested = Path(os.path.realpath(self.root / "harvested"))
+        if folder.exists() and Path(os.path.realpath(folder)) != harvested / peer:
+            raise UnsafePath(f"{folder} is not inside {harvested}; refusing to use it")
         if not is_valid_id(dataset):
             raise UnsafePath(
                 f"dataset id {dataset!r} from peer {peer} is not a valid id "

@@ -23,9 +23,11 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import random
 import re
 import time
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -64,10 +66,13 @@ class Offer:
     licence: str = LICENCE
     statement: bool = True  # False: send no Fednode-Statement at all
     headers: dict[str, str] = field(default_factory=dict)  # extra headers, e.g. encodings
+    etag_text: str | None = None  # another ETag for the same bytes
+    always_304: bool = False  # answer 304 Not Modified whatever the request
+    redirect_to: str | None = None  # answer 302 to this URL instead of the archive
 
     @property
     def etag(self) -> str:
-        return f'"{hashlib.sha256(self.body).hexdigest()}"'
+        return self.etag_text or f'"{hashlib.sha256(self.body).hexdigest()}"'
 
 
 @dataclass
@@ -101,6 +106,12 @@ class HostilePeer:
     url: str = ""
     node_id: str = "gxib"
     server: TestServer | None = None
+    # The listing as raw bytes and headers instead of one built from `offers` (say a gzip
+    # body); `listing_delay_s` holds its answer back; `listing_redirect` answers a 302.
+    listing_body: bytes | None = None
+    listing_headers: dict[str, str] = field(default_factory=dict)
+    listing_delay_s: float = 0.0
+    listing_redirect: str | None = None
     _progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -169,14 +180,26 @@ class HostilePeer:
                 headers=headers,
             )
         if request.path == "/datasets":
-            seen.status = 200
-            return web.json_response({"node": self.node_id, "datasets": self._listing()})
+            return await self._listing_response(seen)
         dataset_id = request.match_info.get("dataset", "")
         offer = self.offers.get(dataset_id)
         if offer is None or request.path != ARCHIVE_PATH.format(dataset=dataset_id):
             seen.status = 404
             return web.json_response({"error": "not_found", "detail": request.path}, status=404)
         return await self._archive(request, offer, seen)
+
+    async def _listing_response(self, seen: Seen) -> web.StreamResponse:
+        if self.listing_delay_s:
+            await asyncio.sleep(self.listing_delay_s)
+        if self.listing_redirect is not None:
+            seen.status = 302
+            return web.Response(status=302, headers={"Location": self.listing_redirect})
+        seen.status = 200
+        if self.listing_body is None:
+            return web.json_response({"node": self.node_id, "datasets": self._listing()})
+        headers = {"Content-Type": "application/json", **self.listing_headers}
+        # Raw bytes as given: aiohttp must not compress or re-encode them.
+        return web.Response(body=self.listing_body, headers=headers)
 
     def _listing(self) -> list[dict[str, object]]:
         return [
@@ -217,7 +240,13 @@ class HostilePeer:
                 created=now_iso(),
             )
             headers[STATEMENT_HEADER] = sign_statement(signer, statement)
-        if offer.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        if offer.redirect_to is not None:
+            seen.status = 302
+            return web.Response(status=302, headers={"Location": offer.redirect_to})
+        matches = offer.etag in [
+            t.strip() for t in request.headers.get("If-None-Match", "").split(",")
+        ]
+        if matches or offer.always_304:
             seen.status = 304
             return web.Response(status=304, headers=headers)
         seen.status = 200
@@ -364,3 +393,44 @@ def zip_slip(member: str = "../x") -> bytes:
     with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(member, "written outside the unpack folder\n")
     return buffer.getvalue()
+
+
+def wide_archive(columns: int) -> bytes:
+    """A DwC-A whose occurrence.txt has `columns` columns in each of its two lines: small
+    once deflated, gigabytes in a reader that allocates per column."""
+    # Random one-letter names keep the deflate ratio low (under the zip-bomb cap), so the
+    # column cap is what has to stop it.
+    letters = random.Random(columns).choices("abcdefghijklmnopqrstuvwxyz", k=columns)
+    header = "\t".join(letters)
+    row = "\t" * (columns - 1)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("meta.xml", _meta(OCCURRENCE_TERMS))
+        archive.writestr("occurrence.txt", f"{header}\n{row}\n")
+    return buffer.getvalue()
+
+
+def large_xml_member_archive(xml_bytes: int) -> bytes:
+    """A valid DwC-A plus an unreferenced `extra.xml` of `xml_bytes` blanks, streamed into
+    the zip so that building it costs no memory."""
+    buffer = io.BytesIO(occurrence_archive(occurrence_rows(3)))
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        info = zipfile.ZipInfo("extra.xml")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as member:
+            member.write(b"<?xml version='1.0'?><x>")
+            block = b" " * 1024**2
+            for _ in range(xml_bytes // len(block)):
+                member.write(block)
+            member.write(b"</x>")
+    return buffer.getvalue()
+
+
+def gzip_bomb(expanded_bytes: int) -> bytes:
+    """Gzip of a JSON listing padded with blanks to `expanded_bytes` (about 1000:1)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    parts = [compressor.compress(b'{"node": "gxib", "datasets": [')]
+    block = b" " * 1024**2
+    parts += [compressor.compress(block) for _ in range(expanded_bytes // len(block))]
+    parts += [compressor.compress(b"]}"), compressor.flush()]
+    return b"".join(parts)
