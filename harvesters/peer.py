@@ -37,7 +37,7 @@ from harvesters.runs import RunLog
 from node import constants
 from node.agreement_book import AgreementBook
 from node.auth import sign_headers
-from node.config import DATASET_TYPES, NodeConfig, PeerConfig
+from node.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
 from node.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
 from node.identity import Identity
 from node.records import normalise
@@ -137,7 +137,8 @@ class PeerHarvester:
                     dataset_id, path, _dataset_type(entry), run_id
                 )
             except Exception as exc:  # recorded per dataset below
-                failures.append(f"{dataset_id[:80]!s}: {_explain(exc)}")
+                shown = dataset_id if is_valid_id(dataset_id) else repr(dataset_id)[:80]
+                failures.append(f"{shown}: {_explain(exc)}")
                 continue
             result.datasets.append(dataset_id)
             if records is None:
