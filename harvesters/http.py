@@ -3,6 +3,11 @@
 Retries cover what is worth retrying (5xx, 429, connection errors, timeouts), honour
 `Retry-After`, and back off exponentially with full jitter so that many nodes retrying
 the same peer spread out instead of arriving together.
+
+A peer is untrusted: its answers are never decompressed (a 1 MB gzip body can expand to
+gigabytes), redirects are never followed (they would carry the signed headers to another
+host, or to this node's own loopback-only pages), bodies are read under a byte cap, and
+every request has a wall-clock deadline over all its attempts.
 """
 
 from __future__ import annotations
@@ -50,6 +55,36 @@ def backoff_s(attempt: int, hint: float | None = None) -> float:
     return random.uniform(0, ceiling)
 
 
+def refuse_encoded(response: aiohttp.ClientResponse, what: str) -> None:
+    """HarvestError (not retried) for a body sent with a Content-Encoding.
+
+    Requests ask for `identity`; an encoded answer is either a misconfigured proxy or a
+    decompression bomb, and retrying it gives the same answer.
+    """
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise HarvestError(
+            f"{what}: the peer sent Content-Encoding: {encoding}; fednode bodies are sent "
+            "unencoded (an archive is already compressed), so it is refused unread"
+        )
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The raw body, refused as soon as it passes `limit` bytes (announced or received)."""
+    refuse_encoded(response, what)
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise HarvestError(f"{what}: the peer announces {declared:,} bytes; the limit is {limit:,}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise HarvestError(f"{what}: the body exceeds {limit:,} bytes; reading stopped")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def request_with_retries(
     session: aiohttp.ClientSession,
     method: str,
@@ -58,18 +93,55 @@ async def request_with_retries(
     handle: Callable[[aiohttp.ClientResponse], Awaitable[object]],
     retries: int | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    timeout_s: float | None = None,
+    deadline_s: float | None = None,
 ) -> object:
     """Send, retrying transient failures; `headers()` is called per attempt (fresh nonce).
 
     `handle` consumes the response (e.g. streams the body to disk); errors it raises for a
     truncated body are retried too. `retries` defaults to HARVEST_RETRIES, read per call.
+    `timeout_s` bounds one attempt, `deadline_s` all attempts and back-offs together.
     """
+    if deadline_s is None:
+        return await _attempts(session, method, url, headers, handle, retries, sleep, timeout_s)
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await _attempts(session, method, url, headers, handle, retries, sleep, timeout_s)
+    except TimeoutError:
+        raise HarvestError(
+            f"{url}: no complete answer within {deadline_s:,.0f} s (all attempts together); "
+            "the next scheduled run will retry"
+        ) from None
+
+
+async def _attempts(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    headers: Callable[[], Mapping[str, str]],
+    handle: Callable[[aiohttp.ClientResponse], Awaitable[object]],
+    retries: int | None,
+    sleep: Callable[[float], Awaitable[None]],
+    timeout_s: float | None,
+) -> object:
     if retries is None:
         retries = constants.HARVEST_RETRIES
+    timeout = (
+        aiohttp.ClientTimeout(total=timeout_s, connect=10, sock_read=constants.HTTP_TIMEOUT_S)
+        if timeout_s is not None
+        else None
+    )
     last_error = ""
     for attempt in range(retries + 1):
         try:
-            async with session.request(method, url, headers=dict(headers())) as response:
+            async with session.request(
+                method,
+                url,
+                headers={**headers(), "Accept-Encoding": "identity"},
+                allow_redirects=False,
+                auto_decompress=False,
+                **({"timeout": timeout} if timeout is not None else {}),
+            ) as response:
                 if response.status in RETRY_STATUSES and attempt < retries:
                     last_error = f"HTTP {response.status} from {url}"
                     hint = retry_after_s(response.headers.get("Retry-After"))

@@ -1,10 +1,16 @@
 """Harvest a partner node: signed, conditional, verified, validated, swapped in atomically.
 
 Like GBIF's crawler: one conditional GET per dataset (an unchanged archive costs one 304
-and no processing), the body streamed to a temporary file under a size cap, the
-`Fednode-Signature` checked against the key pinned for the peer before anything is
-parsed, and the Parquet snapshot replaced only when every step succeeded. Every request
-declares the peer's configured purpose (`Fednode-Purpose`, covered by the signature).
+and no processing), the body streamed to a temporary file under the node's store/tmp under
+a size cap, the signed statement (`Fednode-Statement`) checked against the key pinned for
+the peer and against this node's own agreement before anything is parsed, and the Parquet
+snapshot replaced only when every step succeeded. Every request declares the peer's
+configured purpose (`Fednode-Purpose`, covered by the signature).
+
+Everything a peer sends is untrusted: a dataset id from its listing must be an id of the
+project's rule and its store path must stay in the peer's own folder before anything is
+written or removed; listings are capped in bytes and entries and decoded off the event
+loop; datasets the peer no longer lists are removed from its folder.
 """
 
 from __future__ import annotations
@@ -12,33 +18,35 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pyarrow as pa
-from multidict import CIMultiDict
 
 from harvesters.audit_heads import keep_audit_head
 from harvesters.base import HarvestResult
-from harvesters.http import request_with_retries
+from harvesters.http import read_capped, refuse_encoded, request_with_retries
+from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
 from node import constants
+from node.agreement_book import AgreementBook
 from node.auth import sign_headers
-from node.config import NodeConfig, PeerConfig
+from node.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
+from node.constants import AUDIT_HEAD_HEADER
 from node.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
-from node.identity import Identity, parse_public_key, verify
+from node.identity import Identity
 from node.records import normalise
+from node.statement import STATEMENT_HEADER
 from node.store import Store, write_parquet_atomic
 
 log = logging.getLogger("fednode.harvest")
-
-AGREEMENT_HEADER = "Fednode-Agreement"
-LICENCE_HEADER = "Fednode-Licence"
 
 
 class PeerHarvester:
@@ -58,6 +66,7 @@ class PeerHarvester:
         self.session = session
         self.runs = runs
         self.store = Store(config.home)
+        self.book = AgreementBook(config, identity.public_key_text)
         self.source = f"peer:{peer.id}"
 
     def _signed(self, method: str, url: str, extra: dict[str, str] | None = None):
@@ -73,10 +82,21 @@ class PeerHarvester:
         async def handle(response: aiohttp.ClientResponse) -> object:
             if response.status != 200:
                 raise HarvestError(f"{url}: HTTP {response.status}: {await _detail(response)}")
-            return await response.json()
+            body = await read_capped(response, constants.MAX_LISTING_BYTES, url)
+            try:
+                # Decoding a megabyte of JSON takes long enough to stall /health: a thread.
+                return await asyncio.to_thread(json.loads, body)
+            except (ValueError, RecursionError) as exc:
+                raise HarvestError(f"{url}: the peer's answer is not JSON ({exc})") from None
 
         return await request_with_retries(
-            self.session, "GET", url, self._signed("GET", url), handle
+            self.session,
+            "GET",
+            url,
+            self._signed("GET", url),
+            handle,
+            timeout_s=constants.METADATA_TIMEOUT_S,
+            deadline_s=constants.METADATA_DEADLINE_S,
         )
 
     async def datasets(self) -> list[dict[str, object]]:
@@ -84,8 +104,16 @@ class PeerHarvester:
         listing = await self._get_json(self.peer.url.rstrip("/") + "/datasets")
         if not isinstance(listing, dict) or not isinstance(listing.get("datasets"), list):
             raise HarvestError(f"{self.peer.id}: /datasets did not return a dataset list")
+        entries = listing["datasets"]
+        if len(entries) > constants.MAX_LISTED_DATASETS:
+            raise HarvestError(
+                f"{self.peer.id}: /datasets lists {len(entries):,} datasets; the limit is "
+                f"{constants.MAX_LISTED_DATASETS:,}, so the listing is refused whole"
+            )
+        if not all(isinstance(d, dict) for d in entries):
+            raise HarvestError(f"{self.peer.id}: /datasets holds entries that are not objects")
         wanted = set(self.peer.datasets)
-        return [d for d in listing["datasets"] if not wanted or d.get("id") in wanted]
+        return [d for d in entries if not wanted or d.get("id") in wanted]
 
     async def harvest(self, run_id: str) -> HarvestResult:
         result = HarvestResult(self.source, run_id, "ok")
@@ -98,16 +126,21 @@ class PeerHarvester:
             return self._failed(result, _explain(exc))
         unchanged = 0
         failures = []
+        listed: set[str] = set()
         # One broken dataset must not hold back the peer's others: each is tried, and the
         # run fails (naming the broken ones) after the good ones are swapped in.
         for entry in datasets:
-            dataset_id = str(entry["id"])
+            raw_id = entry.get("id")
+            dataset_id = raw_id if isinstance(raw_id, str) else repr(raw_id)
             try:
+                path = self.store.peer_dataset(self.peer.id, dataset_id)
+                listed.add(dataset_id)
                 records = await self._harvest_dataset(
-                    dataset_id, str(entry.get("type", "")), run_id
+                    dataset_id, path, _dataset_type(entry), run_id
                 )
             except Exception as exc:  # recorded per dataset below
-                failures.append(f"{dataset_id}: {_explain(exc)}")
+                shown = dataset_id if is_valid_id(dataset_id) else repr(dataset_id)[:80]
+                failures.append(f"{shown}: {_explain(exc)}")
                 continue
             result.datasets.append(dataset_id)
             if records is None:
@@ -115,13 +148,24 @@ class PeerHarvester:
             else:
                 result.records += records
         result.detail["unchanged_datasets"] = unchanged
+        pruned = self._prune(listed)
+        if pruned:
+            result.detail["pruned_datasets"] = pruned
         if failures:
             result.detail["failed_datasets"] = len(failures)
             return self._failed(result, "; ".join(failures))
-        if datasets and unchanged == len(datasets):
+        if datasets and unchanged == len(datasets) and not pruned:
             result.outcome = "unchanged"
         result.finished = dt.datetime.now(dt.UTC)
         return result
+
+    def _prune(self, listed: set[str]) -> list[str]:
+        """Remove datasets the peer no longer lists (its whole listing was read)."""
+        pruned = self.store.prune_peer(self.peer.id, listed)
+        for dataset_id in pruned:
+            self.runs.forget(self.source, dataset_id)
+            log.info("%s no longer lists %s: removed from the store", self.peer.id, dataset_id)
+        return pruned
 
     @staticmethod
     def _failed(result: HarvestResult, error: str) -> HarvestResult:
@@ -129,12 +173,15 @@ class PeerHarvester:
         result.finished = dt.datetime.now(dt.UTC)
         return result
 
-    async def _harvest_dataset(self, dataset_id: str, kind: str, run_id: str) -> int | None:
-        """Records stored, or None when the peer answered 304 Not Modified."""
+    async def _harvest_dataset(
+        self, dataset_id: str, path: Path, kind: str, run_id: str
+    ) -> int | None:
+        """Records stored, or None when the stored copy is still the peer's current one."""
         url = f"{self.peer.url.rstrip('/')}/datasets/{dataset_id}/archive"
         etag, last_modified = self.runs.validators(self.source, dataset_id)
+        held = self.runs.held(self.source, dataset_id)
         conditional = {}
-        if etag and self.store.harvested(self.peer.id, dataset_id).exists():
+        if etag and path.exists() and held is not None:
             conditional["If-None-Match"] = etag
             if last_modified:
                 conditional["If-Modified-Since"] = last_modified
@@ -142,62 +189,110 @@ class PeerHarvester:
         try:
             target = tmp / "dwca.zip"
 
-            async def handle(response: aiohttp.ClientResponse) -> CIMultiDict[str] | None:
+            async def handle(response: aiohttp.ClientResponse) -> Received | None:
                 if response.status == 304:
+                    if not conditional:
+                        raise HarvestError(
+                            f"{dataset_id}: the peer answered 304 Not Modified to a request "
+                            "that was not conditional; nothing is held here to keep"
+                        )
                     return None
+                if 300 <= response.status < 400:
+                    raise HarvestError(
+                        f"{dataset_id}: the peer answered HTTP {response.status} (a redirect "
+                        f"to {response.headers.get('Location', 'nowhere')[:120]!r}); "
+                        "redirects are not followed"
+                    )
                 if response.status != 200:
                     raise HarvestError(
                         f"{dataset_id}: HTTP {response.status}: {await _detail(response)}"
                     )
+                refuse_encoded(response, dataset_id)
                 digest = await _stream_to_file(response, target)
-                headers = CIMultiDict(response.headers)
-                headers["sha256"] = digest
-                return headers
+                return Received(
+                    digest,
+                    response.headers.get(STATEMENT_HEADER, ""),
+                    response.headers.get("ETag", ""),
+                    response.headers.get("Last-Modified", ""),
+                    {AUDIT_HEAD_HEADER: response.headers.get(AUDIT_HEAD_HEADER, "")},
+                )
 
-            headers = await request_with_retries(
-                self.session, "GET", url, self._signed("GET", url, conditional), handle
+            received = await request_with_retries(
+                self.session,
+                "GET",
+                url,
+                self._signed("GET", url, conditional),
+                handle,
+                timeout_s=constants.DOWNLOAD_TIMEOUT_S,
+                deadline_s=constants.DOWNLOAD_DEADLINE_S,
             )
-            if headers is None:
+            if received is None:
                 return None
-            assert isinstance(headers, CIMultiDict)
-            self._verify_signature(dataset_id, headers)
-            keep_audit_head(self.config, self.peer, dataset_id, headers)
+            assert isinstance(received, Received)
+            accepted = accept_statement(
+                received.statement,
+                peer_id=self.peer.id,
+                peer_key=self.peer.key,
+                dataset_id=dataset_id,
+                identity=self.identity,
+                digest=received.sha256,
+                held_version=held[0] if held else None,
+                book=self.book,
+            )
+            if held is not None and held[1] == received.sha256 and path.exists():
+                # A new ETag on the same bytes: nothing to parse, only validators to keep.
+                self._remember(dataset_id, received, accepted)
+                return None
+            keep_audit_head(self.config, self.peer, dataset_id, received.headers)
             _require_zip(dataset_id, target)
-            agreement = headers.get(AGREEMENT_HEADER, "")
             provenance = {
                 "fed_source": self.peer.id,
                 "fed_dataset": dataset_id,
-                "fed_agreement": agreement or None,
+                "fed_agreement": accepted.agreement,
                 "fed_harvest_run": run_id,
-                "fed_licence": headers.get(LICENCE_HEADER) or None,
+                "fed_licence": accepted.licence or None,
             }
             # Parsing and writing are CPU-bound: a worker thread keeps the node answering.
             rows = await asyncio.to_thread(
-                write_parquet_atomic,
-                self.store.harvested(self.peer.id, dataset_id),
-                _normalised_batches(target, kind, provenance),
+                write_parquet_atomic, path, _normalised_batches(target, kind, provenance, tmp)
             )
-            self.runs.save_validators(
-                self.source, dataset_id, headers.get("ETag", ""), headers.get("Last-Modified", "")
-            )
+            self._remember(dataset_id, received, accepted)
             return rows
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _remember(self, dataset_id: str, received: Received, accepted: Accepted) -> None:
+        self.runs.save_validators(self.source, dataset_id, received.etag, received.last_modified)
+        self.runs.save_held(
+            self.source,
+            dataset_id,
+            accepted.statement.version,
+            received.sha256,
+            json.dumps(accepted.statement.__dict__, sort_keys=True),
+        )
 
     @property
     def _tmp_prefix(self) -> str:
         # A dot cannot occur in a peer id, so one peer's prefix never matches another's.
         return f"fednode-harvest-{self.peer.id}."
 
-    def _verify_signature(self, dataset_id: str, headers: CIMultiDict[str]) -> None:
-        signature = headers.get(constants.SIGNATURE_HEADER, "")
-        key = parse_public_key(self.peer.key)
-        if not signature or not verify(key, signature, headers["sha256"].encode("ascii")):
-            raise HarvestError(
-                f"{dataset_id}: the archive's {constants.SIGNATURE_HEADER} does not verify "
-                f"against the key pinned for {self.peer.id}; refusing it and keeping the "
-                "last good copy"
-            )
+
+@dataclass(frozen=True)
+class Received:
+    """What one archive response brought: the body's digest and the headers kept."""
+
+    sha256: str
+    statement: str
+    etag: str
+    last_modified: str
+    headers: dict[str, str]  # the signed ones checked after the download (audit head)
+
+
+def _dataset_type(entry: dict[str, object]) -> str:
+    kind = entry.get("type") or "occurrence"
+    if kind not in DATASET_TYPES:
+        raise HarvestError(f"dataset type {str(kind)[:40]!r} is not one of {DATASET_TYPES}")
+    return str(kind)
 
 
 def _explain(exc: BaseException) -> str:
@@ -213,11 +308,11 @@ def _explain(exc: BaseException) -> str:
 
 
 def _normalised_batches(
-    archive: Path, kind: str, provenance: dict[str, object]
+    archive: Path, kind: str, provenance: dict[str, object], workdir: Path
 ) -> Iterator[pa.Table]:
     from mappings.sources import open_source
 
-    source = open_source(archive, dataset_type=kind or "occurrence")
+    source = open_source(archive, dataset_type=kind or "occurrence", workdir=workdir)
     empty = True
     for batch in source.batches():
         empty = False
@@ -265,8 +360,18 @@ async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> str
 
 
 async def _detail(response: aiohttp.ClientResponse) -> str:
+    """One line from an error body, read under a small cap and never decompressed."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        return f"(a {encoding}-encoded body, not read)"
     try:
-        body = await response.json(content_type=None)
-        return str(body.get("detail") or body.get("error") or body)
-    except (ValueError, aiohttp.ContentTypeError, AttributeError):
-        return (await response.text(errors="replace"))[:200]
+        body = await response.content.read(constants.MAX_ERROR_BODY_BYTES)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"(body unreadable: {type(exc).__name__})"
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+        detail = data.get("detail") or data.get("error") or data
+    except (ValueError, AttributeError):
+        detail = text
+    return " ".join(str(detail).split())[:200]

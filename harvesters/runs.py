@@ -39,6 +39,16 @@ SCHEMA = (
         last_modified TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (source, dataset)
     )""",
+    # What the stored copy of each harvested dataset is, from its verified signed
+    # statement: a peer may not roll a dataset back to an older version.
+    """CREATE TABLE IF NOT EXISTS harvest_held (
+        source TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        version TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        PRIMARY KEY (source, dataset)
+    )""",
 )
 
 
@@ -125,6 +135,30 @@ class RunLog:
             "INSERT OR REPLACE INTO harvest_validators VALUES (?, ?, ?, ?)",
             (source, dataset, etag, last_modified),
         )
+
+    def held(self, source: str, dataset: str) -> tuple[str, str] | None:
+        """(version, archive sha256) of the stored copy, or None when none is held."""
+        row = self.conn.execute(
+            "SELECT version, sha256 FROM harvest_held WHERE source = ? AND dataset = ?",
+            (source, dataset),
+        ).fetchone()
+        return (row["version"], row["sha256"]) if row else None
+
+    def save_held(
+        self, source: str, dataset: str, version: str, sha256: str, statement: str
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO harvest_held VALUES (?, ?, ?, ?, ?)",
+            (source, dataset, version, sha256, statement),
+        )
+
+    def forget(self, source: str, dataset: str) -> None:
+        """Drop what is known of a dataset the source no longer lists."""
+        for table in ("harvest_validators", "harvest_held"):
+            self.conn.execute(
+                f"DELETE FROM {table} WHERE source = ? AND dataset = ?",
+                (source, dataset),
+            )
 
 
 def _row(row: sqlite3.Row) -> dict[str, object]:

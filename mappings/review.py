@@ -25,6 +25,7 @@ from mappings.checklists import Entry
 from mappings.names import parse_name
 from node import constants
 from node.errors import InvalidInput
+from node.spreadsheet import safe_cell, safe_table, unescape_cell
 from node.store import write_parquet_atomic
 
 DECISION_COLUMNS = ["left_name", "right_name", "decision", "note"]
@@ -171,7 +172,8 @@ def load_decisions(path: Path | str) -> Decisions:
                 f"{path}: missing column(s) {', '.join(sorted(missing))}; a decisions file has "
                 f"{', '.join(DECISION_COLUMNS)}"
             )
-        for row in reader:
+        for raw in reader:
+            row = {k: unescape_cell(v) if isinstance(v, str) else v for k, v in raw.items()}
             decision = (row.get("decision") or "").strip()
             if not decision:
                 continue
@@ -237,7 +239,7 @@ def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict]) -
             writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                writer.writerow({k: "" if v is None else safe_cell(v) for k, v in row.items()})
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -383,7 +385,7 @@ def _write_arrow_csv_atomic(path: Path, table: pa.Table) -> None:
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(descriptor)
     try:
-        pacsv.write_csv(table, temporary)
+        pacsv.write_csv(safe_table(table), temporary)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)

@@ -69,6 +69,9 @@ class Source:
         self.encoding: str | None = None
         self.encoding_detected = False
         self.encoding_reason = ""
+        # Where an archive is unpacked: a harvest passes its own folder under the node's
+        # store/tmp, so a killed run leaves nothing in the system temp folder.
+        self.workdir: Path | None = None
         self.delimiter: str | None = None
         self._given = mapping
         self.mapping = mapping or ColumnMapping()
@@ -483,7 +486,7 @@ class ArchiveSource(Source):
     kind = "dwca"
 
     def open(self) -> ArchiveSource:
-        with open_archive(self.path) as archive:
+        with open_archive(self.path, self.workdir) as archive:
             core = archive.core
             self.columns = list(core.columns)
             if core.row_type in ID_TERM_FOR_ROW_TYPE:
@@ -501,7 +504,7 @@ class ArchiveSource(Source):
         return self
 
     def numbered_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
-        with open_archive(self.path) as archive:
+        with open_archive(self.path, self.workdir) as archive:
             self.problems = archive.problems
             vernacular = _vernacular_lookup(archive)
             first = self._header_lines + 1
@@ -567,6 +570,7 @@ def open_source(
     *,
     dataset_id: str | None = None,
     sheet: str | None = None,
+    workdir: Path | None = None,
 ) -> Source:
     """Open a CSV/TSV, XLSX or DwC-A for mapped, streamed reading.
 
@@ -574,6 +578,7 @@ def open_source(
         mapping: a mapping, a mapping file, or None to map columns named like terms.
         encoding: the file's encoding when known; else the mapping's, else detected.
         dataset_id: prefix of generated ids (`[id] generate = "line"`); default file stem.
+        workdir: the folder an archive is unpacked in (default: the system's temp folder).
     """
     path = Path(path)
     if not path.exists():
@@ -588,7 +593,9 @@ def open_source(
         raise InvalidSource(f"{path.name}: old Excel format; save it as .xlsx or CSV")
     archive_name = suffix in (".zip", ".tgz") or path.name.lower().endswith(".tar.gz")
     if path.is_dir() or archive_name or _is_container(path):
-        return ArchiveSource(path, mapping, dataset_type, dataset_id).open()
+        source = ArchiveSource(path, mapping, dataset_type, dataset_id)
+        source.workdir = workdir
+        return source.open()
     return CsvSource(path, mapping, dataset_type, dataset_id).open(encoding)
 
 

@@ -15,7 +15,8 @@ from aiohttp import web
 from node.app import CONFIG, METRICS
 from node.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
 from node.errors import NotFound
-from node.sharing import SHARING, Requester
+from node.sharing import SHARING, Requester, ServedArchive
+from node.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
 CHUNK_BYTES = 256 * 1024
 
@@ -102,6 +103,23 @@ async def rss(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/rss+xml", charset="utf-8")
 
 
+def _statement(request: web.Request, requester: Requester, served: ServedArchive) -> str:
+    """Signed per response: the recipient and time differ between requests for one build."""
+    statement = Statement(
+        node=request.app[CONFIG].id,
+        dataset=served.dataset,
+        version=served.dataset_version,
+        recipient_party=requester.party,
+        recipient_key=requester.key,
+        agreement=served.agreement,
+        agreement_sha256=served.agreement_sha256,
+        licence=served.licence,
+        sha256=served.sha256,
+        created=now_iso(),
+    )
+    return sign_statement(request.app[SHARING].identity, statement)
+
+
 async def archive(request: web.Request) -> web.StreamResponse:
     sharing = request.app[SHARING]
     requester = await sharing.identify(request)
@@ -111,6 +129,7 @@ async def archive(request: web.Request) -> web.StreamResponse:
         "ETag": served.etag,
         "Last-Modified": _http_date(served.modified),
         SIGNATURE_HEADER: served.signature,
+        STATEMENT_HEADER: _statement(request, requester, served),
         "Fednode-Licence": served.licence,
         "Fednode-Dataset-Version": served.dataset_version,
         "Cache-Control": "private, no-cache",

@@ -26,6 +26,7 @@ from node.tomlschema import STRICT, refuse, validate_toml
 
 CONFIG_FILE = "node.toml"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{1,62}")
 DATASET_TYPES = ("occurrence", "checklist")
 GBIF_METHODS = ("search", "download")
 GBIF_FORMATS = ("SIMPLE_PARQUET", "DWCA")
@@ -257,9 +258,16 @@ class NodeConfig:
         return p if p.is_absolute() else self.home / p
 
 
+def is_valid_id(value: object) -> bool:
+    """The one rule for node, peer, dataset and query ids. Ids become folder names in the
+    store, so the rule is also what keeps an id one harmless path segment: no `.`, `/`,
+    `..`, upper case or trailing newline (hence `fullmatch`, not `match` with `$`)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
 def check_id(value: str, where: str) -> str:
     """An id given outside node.toml (e.g. `init --id`) obeys the same rule as inside it."""
-    if not re.match(ID_PATTERN, value):
+    if not is_valid_id(value):
         raise ConfigError(f"{where} {value!r} must be 2-63 lower-case letters, digits, - or _")
     return value
 

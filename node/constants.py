@@ -9,6 +9,8 @@ MAX_ARCHIVE_MEMBERS = 20_000  # GBIF downloads carry one EML per dataset; 200,00
 MAX_XML_BYTES = 16 * 1024**2  # meta.xml / eml.xml are read whole; cap before parsing
 UNPACK_CHUNK_BYTES = 1024**2  # streaming copy size while enforcing the caps
 STREAM_MEMBER_MIN_BYTES = 4 * 1024**2  # larger zip data files are parsed from the zip, not unpacked
+MAX_DATA_COLUMNS = 1_024  # DwC has ~200 terms; 500k columns took a reader to 2.8 GB
+MAX_LINE_BYTES = 1024**2  # the first row is read whole to count columns; pyarrow's block too
 
 # Reading data files
 CSV_BLOCK_BYTES = (
@@ -23,8 +25,14 @@ DIFF_MEMORY_LIMIT = "1GB"  # DuckDB spills the version-to-version id join to dis
 
 # Wire protocol
 SIGNATURE_MAX_AGE_S = 300  # RFC 9421 `created` window against replay
-HTTP_TIMEOUT_S = 60  # total timeout for one metadata request to a peer
+HTTP_TIMEOUT_S = 60  # socket read timeout: a peer silent this long is gone
+METADATA_TIMEOUT_S = 30  # wall clock for one listing or error body: they are a few KB
+METADATA_DEADLINE_S = 120  # all attempts at one listing together, back-off included
 DOWNLOAD_TIMEOUT_S = 3600  # an archive download may legitimately take long on slow links
+DOWNLOAD_DEADLINE_S = 2 * 3600  # all attempts at one archive together: a trickle ends
+MAX_LISTING_BYTES = 1024**2  # a listing entry is ~400 bytes: room for 2,500 datasets
+MAX_LISTED_DATASETS = 1_000  # more from one peer is abuse; the listing is refused whole
+MAX_ERROR_BODY_BYTES = 4 * 1024  # an error body is read for its one-line detail only
 DEFAULT_PORT = 8701
 WELL_KNOWN_PATH = "/.well-known/fednode"
 SIGNATURE_HEADER = "Fednode-Signature"

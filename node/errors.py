@@ -35,6 +35,13 @@ class UnsafeArchive(InvalidArchive):
     code = "unsafe_archive"
 
 
+class UnsafePath(NodeError):
+    """A name from outside (a peer's dataset id) would put a path outside its folder."""
+
+    status = 400
+    code = "unsafe_path"
+
+
 class ArchiveTooLarge(UnsafeArchive):
     status = 413
     code = "archive_too_large"

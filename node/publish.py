@@ -42,6 +42,7 @@ from node.dwca.eml import build_eml
 from node.dwca.writer import Coverage, write_archive
 from node.errors import InvalidInput, InvalidSource
 from node.identity import Identity
+from node.spreadsheet import safe_row
 from node.store import Store, fsync_dir, write_atomic, write_parquet_atomic
 
 ARCHIVE_FILE = "dwca.zip"
@@ -349,7 +350,7 @@ def _write_rejects(path: Path, rejects: list[Any]) -> None:
     with open(tmp, "w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.DictWriter(handle, header, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_row(row) for row in rows)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

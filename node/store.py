@@ -18,7 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from node.errors import NotFound
+from node.config import is_valid_id
+from node.errors import NotFound, UnsafePath
 
 PART_NAME = "part-0.parquet"
 _SNAPSHOT_PREFIX = ".snap-"
@@ -36,6 +37,62 @@ class Store:
 
     def harvested(self, peer: str, dataset: str) -> Path:
         return self.root / "harvested" / peer / dataset
+
+    def peer_folder(self, peer: str) -> Path:
+        """The one folder a peer's data may occupy; UnsafePath unless `peer` is an id."""
+        if not is_valid_id(peer):
+            raise UnsafePath(f"peer id {peer!r} is not a valid id; nothing is stored for it")
+        return self.root / "harvested" / peer
+
+    def peer_dataset(self, peer: str, dataset: str) -> Path:
+        """Where a peer's dataset is stored, proven to be an entry of the peer's folder.
+
+        Dataset ids come from the peer's listing, and the returned path is later replaced
+        (and an old layout's folder removed): an id such as `../../keys` or `.` must never
+        reach that code. The id must match the project's id rule, and the path, with `..`
+        and symbolic links resolved, must still lie directly in the peer's folder.
+        """
+        folder = self.peer_folder(peer)
+        harvested = Path(os.path.realpath(self.root / "harvested"))
+        if folder.exists() and Path(os.path.realpath(folder)) != harvested / peer:
+            raise UnsafePath(f"{folder} is not inside {harvested}; refusing to use it")
+        if not is_valid_id(dataset):
+            raise UnsafePath(
+                f"dataset id {dataset!r} from peer {peer} is not a valid id "
+                "(2-63 lower-case letters, digits, - or _); refusing it"
+            )
+        path = self.harvested(peer, dataset)
+        return within(path, folder)
+
+    def prune_peer(self, peer: str, keep: Iterable[str]) -> list[str]:
+        """Remove the peer's datasets not in `keep` (ones it stopped listing); return them.
+
+        Only entries of the peer's own folder are touched, each checked as `peer_dataset`
+        checks a path, so nothing outside it can be reached whatever the folder holds.
+        """
+        folder = self.peer_folder(peer)
+        if not folder.is_dir():
+            return []
+        kept = set(keep)
+        removed = []
+        for entry in sorted(folder.iterdir()):
+            name = entry.name
+            if name.startswith(_SNAPSHOT_PREFIX):
+                owner = name[len(_SNAPSHOT_PREFIX) :].rsplit(".", 1)[0]
+                if owner not in kept:
+                    shutil.rmtree(within(entry, folder), ignore_errors=True)
+                continue
+            if name.startswith(".") or name in kept:
+                continue
+            path = self.peer_dataset(peer, name) if is_valid_id(name) else within(entry, folder)
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+        if removed:
+            fsync_dir(folder)
+        return removed
 
     def gbif(self, query: str) -> Path:
         return self.root / "gbif" / query
@@ -56,6 +113,24 @@ class Store:
         path = self.root / "tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def within(path: Path, folder: Path) -> Path:
+    """`path` itself, once proven to be an entry directly inside `folder`; else UnsafePath.
+
+    The entry's parent is resolved (so `..` and a symlinked parent count), not the entry:
+    a stored dataset is a symbolic link to its snapshot, and replacing that link is the
+    point of the check.
+    """
+    path, folder = Path(path), Path(folder)
+    parent = Path(os.path.realpath(path.parent))
+    if (
+        path.name in ("", ".", "..")
+        or parent != Path(os.path.realpath(folder))
+        or os.sep in path.name
+    ):
+        raise UnsafePath(f"{path} is not inside {folder}; refusing to write or remove it")
+    return path
 
 
 def fsync_dir(path: Path) -> None:

@@ -207,30 +207,49 @@ class DwcArchive:
 def _first_row_width(
     raw: IO[bytes], name: str, encoding: str, delimiter: str, quote: str | None, skip: int
 ) -> int:
-    """Columns in the first data row.
+    """Columns in the first data row, refused beyond MAX_DATA_COLUMNS.
 
     pyarrow cannot infer the width of a one-line file without a final newline (a real
     IPT sample has one), so the width is read here and the columns are named explicitly.
+    Only the first MAX_LINE_BYTES per line are read: an archive is untrusted, and one
+    line of 500,000 columns would otherwise cost gigabytes in the parser.
     """
+    cap = constants.MAX_LINE_BYTES * (skip + 1)
+    head = raw.read(cap + 1)
+    whole = len(head) <= cap
     try:
-        with io.TextIOWrapper(raw, encoding=encoding, newline="") as handle:
-            rows = csv.reader(
-                handle,
-                delimiter=delimiter,
-                quotechar=quote or '"',
-                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
-            )
-            for number, row in enumerate(rows):
-                if number >= skip and row:
-                    return len(row)
+        text = codecs.getincrementaldecoder(encoding)().decode(head[:cap], final=whole)
     except UnicodeDecodeError as exc:
         raise InvalidArchive(
             f"{name}: not valid {encoding} text ({exc.reason} at byte {exc.start}); "
             "declare the right encoding in meta.xml"
         ) from exc
+    handle = io.StringIO(text, newline="")
+    rows = csv.reader(
+        handle,
+        delimiter=delimiter,
+        quotechar=quote or '"',
+        quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+    )
+    width = 0
+    try:
+        for number, row in enumerate(rows):
+            if number >= skip and row:
+                width = len(row)
+                break
     except csv.Error as exc:
         raise InvalidArchive(f"{name}: cannot parse the first row ({exc})") from exc
-    return 0
+    if not whole and (width == 0 or handle.tell() >= len(text)):
+        raise InvalidArchive(
+            f"{name}: the first row is longer than {constants.MAX_LINE_BYTES:,} bytes; "
+            "refusing the file"
+        )
+    if width > constants.MAX_DATA_COLUMNS:
+        raise InvalidArchive(
+            f"{name}: the first row has {width:,} columns; the limit is "
+            f"{constants.MAX_DATA_COLUMNS:,} (Darwin Core has about 200 terms)"
+        )
+    return width
 
 
 @dataclass(frozen=True)

@@ -52,12 +52,25 @@ class _Budget:
             )
 
 
-def _copy(source: IO[bytes], target: Path, budget: _Budget, member: str) -> None:
+def _copy(
+    source: IO[bytes], target: Path, budget: _Budget, member: str, limit: int | None = None
+) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with open(target, "xb") as out:
         while chunk := source.read(constants.UNPACK_CHUNK_BYTES):
             budget.spend(len(chunk), member)
+            written += len(chunk)
+            if limit is not None and written > limit:
+                raise UnsafeArchive(_xml_too_large(member, limit))
             out.write(chunk)
+
+
+def _xml_too_large(member: str, limit: int) -> str:
+    return (
+        f"archive member {member!r} is larger than {limit:,} bytes; XML members (meta.xml, "
+        "EML) are read whole, so larger ones are refused"
+    )
 
 
 def _check_count(count: int) -> None:
@@ -134,10 +147,12 @@ def _unzip(path: Path, dest: Path, budget: _Budget, lazy: dict[Path, str]) -> No
             if info.is_dir():
                 continue
             target = dest.joinpath(*member.parts)
-            if (
-                info.file_size >= constants.STREAM_MEMBER_MIN_BYTES
-                and not info.filename.lower().endswith(".xml")
-            ):
+            is_xml = info.filename.lower().endswith(".xml")
+            if is_xml and info.file_size > constants.MAX_XML_BYTES:
+                # Checked before a byte is written; `_copy` checks again as it writes,
+                # since the size a zip declares is the sender's word.
+                raise UnsafeArchive(_xml_too_large(info.filename, constants.MAX_XML_BYTES))
+            if info.file_size >= constants.STREAM_MEMBER_MIN_BYTES and not is_xml:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.exists():
                     raise UnsafeArchive(f"archive member {info.filename!r} appears twice")
@@ -146,7 +161,8 @@ def _unzip(path: Path, dest: Path, budget: _Budget, lazy: dict[Path, str]) -> No
                 continue
             try:
                 with archive.open(info) as source:
-                    _copy(source, target, budget, info.filename)
+                    limit = constants.MAX_XML_BYTES if is_xml else None
+                    _copy(source, target, budget, info.filename, limit)
             except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
                 if isinstance(exc, FileExistsError):
                     raise UnsafeArchive(f"archive member {info.filename!r} appears twice") from exc

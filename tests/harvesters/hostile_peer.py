@@ -2,9 +2,11 @@
 
 It answers `GET /datasets` and `GET /datasets/{id}/archive` in the wire protocol's shape
 (JSON listing; archive with `ETag`, 304 on a matching `If-None-Match`, `Fednode-Signature`
-= Ed25519 over the archive's SHA-256 hex, `Fednode-Agreement`, `Fednode-Licence`), signed
-with a key the test pins in node.toml. It does not check request signatures: it stands in
-for the peer, not for the peer's access control.
+= Ed25519 over the archive's SHA-256 hex, the signed `Fednode-Statement` naming the
+requester's key, `Fednode-Agreement`, `Fednode-Licence`), signed with a key the test pins
+in node.toml. It does not check request signatures: it stands in for the peer, not for the
+peer's access control; the recipient key it states is the one the request's signature
+names.
 
 What it serves per dataset is an `Offer`: any body (a real archive, garbage, a zip bomb),
 a signature by another key or over other bytes, a connection dropped after N bytes of a
@@ -22,8 +24,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import io
+import random
+import re
 import time
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +40,7 @@ from node.audit import GENESIS_HASH, AuditHead
 from node.audit_anchor import sign_head
 from node.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
 from node.identity import Identity
+from node.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
 ARCHIVE_PATH = "/datasets/{dataset}/archive"
 AGREEMENT = "gxib-vnmn@1"
@@ -53,10 +59,24 @@ class Offer:
     chunk_bytes: int = 64 * 1024
     chunk_delay_s: float = 0.0  # pause between chunks: a slow link
     audit_head: str | None = None  # None: a genuine signed head; "" sends none
+    # The signed statement's claims; None fields take the honest value.
+    version: str = "1.0"
+    stated_dataset: str | None = None
+    stated_sha256: str | None = None
+    stated_recipient: str | None = None  # a key text; None: the requester's
+    agreement: str | None = None  # id@version; None: a public dataset
+    agreement_sha256: str | None = None
+    recipient_party: str | None = None
+    licence: str = LICENCE
+    statement: bool = True  # False: send no Fednode-Statement at all
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers, e.g. encodings
+    etag_text: str | None = None  # another ETag for the same bytes
+    always_304: bool = False  # answer 304 Not Modified whatever the request
+    redirect_to: str | None = None  # answer 302 to this URL instead of the archive
 
     @property
     def etag(self) -> str:
-        return f'"{hashlib.sha256(self.body).hexdigest()}"'
+        return self.etag_text or f'"{hashlib.sha256(self.body).hexdigest()}"'
 
 
 @dataclass
@@ -90,6 +110,12 @@ class HostilePeer:
     url: str = ""
     node_id: str = "gxib"
     server: TestServer | None = None
+    # The listing as raw bytes and headers instead of one built from `offers` (say a gzip
+    # body); `listing_delay_s` holds its answer back; `listing_redirect` answers a 302.
+    listing_body: bytes | None = None
+    listing_headers: dict[str, str] = field(default_factory=dict)
+    listing_delay_s: float = 0.0
+    listing_redirect: str | None = None
     _progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -158,14 +184,26 @@ class HostilePeer:
                 headers=headers,
             )
         if request.path == "/datasets":
-            seen.status = 200
-            return web.json_response({"node": self.node_id, "datasets": self._listing()})
+            return await self._listing_response(seen)
         dataset_id = request.match_info.get("dataset", "")
         offer = self.offers.get(dataset_id)
         if offer is None or request.path != ARCHIVE_PATH.format(dataset=dataset_id):
             seen.status = 404
             return web.json_response({"error": "not_found", "detail": request.path}, status=404)
         return await self._archive(request, offer, seen)
+
+    async def _listing_response(self, seen: Seen) -> web.StreamResponse:
+        if self.listing_delay_s:
+            await asyncio.sleep(self.listing_delay_s)
+        if self.listing_redirect is not None:
+            seen.status = 302
+            return web.Response(status=302, headers={"Location": self.listing_redirect})
+        seen.status = 200
+        if self.listing_body is None:
+            return web.json_response({"node": self.node_id, "datasets": self._listing()})
+        headers = {"Content-Type": "application/json", **self.listing_headers}
+        # Raw bytes as given: aiohttp must not compress or re-encode them.
+        return web.Response(body=self.listing_body, headers=headers)
 
     def _listing(self) -> list[dict[str, object]]:
         return [
@@ -182,12 +220,14 @@ class HostilePeer:
 
     async def _archive(self, request: web.Request, offer: Offer, seen: Seen) -> web.StreamResponse:
         signed = offer.body if offer.signed_body is None else offer.signed_body
-        digest = hashlib.sha256(signed).hexdigest().encode("ascii")
+        digest = hashlib.sha256(signed).hexdigest()
+        signer = Identity(offer.signer or self.key)
         headers = {
             "ETag": offer.etag,
-            SIGNATURE_HEADER: Identity(offer.signer or self.key).sign(digest),
-            "Fednode-Agreement": AGREEMENT,
-            "Fednode-Licence": LICENCE,
+            SIGNATURE_HEADER: signer.sign(digest.encode("ascii")),
+            "Fednode-Agreement": offer.agreement or AGREEMENT,
+            "Fednode-Licence": offer.licence,
+            **offer.headers,
         }
         head = offer.audit_head
         if head is None:  # a fresh node's head (no entries yet), signed as the node does
@@ -197,7 +237,28 @@ class HostilePeer:
             ).token
         if head:
             headers[AUDIT_HEAD_HEADER] = head
-        if offer.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        if offer.statement:
+            dataset_id = request.match_info["dataset"]
+            statement = Statement(
+                node=self.node_id,
+                dataset=offer.stated_dataset or dataset_id,
+                version=offer.version,
+                recipient_party=offer.recipient_party,
+                recipient_key=offer.stated_recipient or _requester_key(request),
+                agreement=offer.agreement,
+                agreement_sha256=offer.agreement_sha256,
+                licence=offer.licence,
+                sha256=offer.stated_sha256 or digest,
+                created=now_iso(),
+            )
+            headers[STATEMENT_HEADER] = sign_statement(signer, statement)
+        if offer.redirect_to is not None:
+            seen.status = 302
+            return web.Response(status=302, headers={"Location": offer.redirect_to})
+        matches = offer.etag in [
+            t.strip() for t in request.headers.get("If-None-Match", "").split(",")
+        ]
+        if matches or offer.always_304:
             seen.status = 304
             return web.Response(status=304, headers=headers)
         seen.status = 200
@@ -219,6 +280,12 @@ class HostilePeer:
             return response
         await response.write_eof()
         return response
+
+
+def _requester_key(request: web.Request) -> str | None:
+    """The key id the request's RFC 9421 signature names (the peer does not verify it)."""
+    found = re.search(r'keyid="([^"]+)"', request.headers.get("Signature-Input", ""))
+    return found.group(1) if found else None
 
 
 @contextlib.asynccontextmanager
@@ -338,3 +405,44 @@ def zip_slip(member: str = "../x") -> bytes:
     with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(member, "written outside the unpack folder\n")
     return buffer.getvalue()
+
+
+def wide_archive(columns: int) -> bytes:
+    """A DwC-A whose occurrence.txt has `columns` columns in each of its two lines: small
+    once deflated, gigabytes in a reader that allocates per column."""
+    # Random one-letter names keep the deflate ratio low (under the zip-bomb cap), so the
+    # column cap is what has to stop it.
+    letters = random.Random(columns).choices("abcdefghijklmnopqrstuvwxyz", k=columns)
+    header = "\t".join(letters)
+    row = "\t" * (columns - 1)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("meta.xml", _meta(OCCURRENCE_TERMS))
+        archive.writestr("occurrence.txt", f"{header}\n{row}\n")
+    return buffer.getvalue()
+
+
+def large_xml_member_archive(xml_bytes: int) -> bytes:
+    """A valid DwC-A plus an unreferenced `extra.xml` of `xml_bytes` blanks, streamed into
+    the zip so that building it costs no memory."""
+    buffer = io.BytesIO(occurrence_archive(occurrence_rows(3)))
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        info = zipfile.ZipInfo("extra.xml")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as member:
+            member.write(b"<?xml version='1.0'?><x>")
+            block = b" " * 1024**2
+            for _ in range(xml_bytes // len(block)):
+                member.write(block)
+            member.write(b"</x>")
+    return buffer.getvalue()
+
+
+def gzip_bomb(expanded_bytes: int) -> bytes:
+    """Gzip of a JSON listing padded with blanks to `expanded_bytes` (about 1000:1)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    parts = [compressor.compress(b'{"node": "gxib", "datasets": [')]
+    block = b" " * 1024**2
+    parts += [compressor.compress(block) for _ in range(expanded_bytes // len(block))]
+    parts += [compressor.compress(b"]}"), compressor.flush()]
+    return b"".join(parts)

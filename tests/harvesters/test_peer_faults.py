@@ -18,24 +18,16 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harvesters.base import HarvestResult
-from harvesters.http import client_session
-from harvesters.runs import RunLog
-from harvesters.schedule import Runtime, run_source
 from node import constants
 from node.store import PART_NAME, Store, read_parquet
-from tests import nodes
+from tests.harvesters.harvesting import ARCHIVE, DATASET, RETRIES, SOURCE, Harvesting
 from tests.harvesters.hostile_peer import (
-    HostilePeer,
     occurrence_archive,
     occurrence_rows,
     serve,
@@ -44,71 +36,6 @@ from tests.harvesters.hostile_peer import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DATASET = "karst-occurrences"
-SOURCE = "peer:gxib"
-ARCHIVE = f"/datasets/{DATASET}/archive"
-RETRIES = 2  # three attempts per request
-
-
-@dataclass
-class Harvesting:
-    """A harvesting node (vnmn) pinned to a hostile peer (gxib) that serves DATASET."""
-
-    peer: HostilePeer
-    node: nodes.TestNode
-    runtime: Runtime
-
-    @property
-    def runs(self) -> RunLog:
-        return self.runtime.runs
-
-    @property
-    def dataset_path(self) -> Path:
-        return Store(self.node.home).harvested("gxib", DATASET)
-
-    async def harvest(self) -> HarvestResult:
-        return await run_source(self.runtime, SOURCE)
-
-    async def first_good_harvest(self, rows: int = 40) -> tuple[pa.Table, str]:
-        """Harvest a good archive; return the stored table and its snapshot folder's name."""
-        self.peer.offer(DATASET, occurrence_archive(occurrence_rows(rows)))
-        result = await self.harvest()
-        assert (result.outcome, result.records, result.error) == ("ok", rows, "")
-        return read_parquet(self.dataset_path), os.readlink(self.dataset_path)
-
-    def assert_last_good_kept(self, before: pa.Table, snapshot: str) -> None:
-        assert os.readlink(self.dataset_path) == snapshot
-        assert read_parquet(self.dataset_path).equals(before)
-        beside = sorted(p.name for p in self.dataset_path.parent.iterdir())
-        assert beside == sorted([snapshot, DATASET]), "a partial snapshot is left behind"
-
-    def assert_failed(self, result: HarvestResult, *words: str) -> None:
-        assert result.outcome == "failed", result
-        for word in words:
-            assert word in result.error, result.error
-        recorded = self.runs.last_runs(SOURCE, limit=1)[0]
-        assert (recorded["run_id"], recorded["outcome"]) == (result.run_id, "failed")
-        assert recorded["error"] == result.error
-        assert not list(Store(self.node.home).tmp().iterdir()), "the download is left behind"
-
-
-@pytest.fixture
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(constants, "HARVEST_RETRIES", RETRIES)
-    monkeypatch.setattr(constants, "HARVEST_BACKOFF_BASE_S", 0.01)
-
-
-@pytest.fixture
-async def harvesting(tmp_path: Path, quick_retries: None) -> AsyncIterator[Harvesting]:
-    async with serve() as peer:
-        node = nodes.make_node(tmp_path, "vnmn", "Vietnam National Museum of Nature", "VN")
-        node.edit_config(peers=[peer.peer_config()])
-        runs = RunLog(node.home)
-        try:
-            async with client_session() as session:
-                yield Harvesting(peer, node, Runtime(node.config, node.identity, session, runs))
-        finally:
-            runs.close()
 
 
 def _cli(home: Path, *args: str) -> list[str]:
@@ -214,9 +141,12 @@ async def test_peer_harvest__bad_signature_is_refused_before_parsing(
 
     result = await harvesting.harvest()
 
-    harvesting.assert_failed(
-        result, DATASET, "Fednode-Signature does not verify", "key pinned for gxib"
+    expected = (
+        "Fednode-Statement does not verify against the key pinned"
+        if forgery == "another-key"
+        else "does not match the SHA-256 in the peer's signed Fednode-Statement"
     )
+    harvesting.assert_failed(result, DATASET, expected, "keeping the last good copy")
     assert "../x" not in result.error
     harvesting.assert_last_good_kept(before, snapshot)
 

@@ -54,6 +54,9 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
     gxib = nodes.make_node(root, "gxib", "Guangxi Institute of Botany", "CN")
     vnmn = nodes.make_node(root, "vnmn", "Vietnam National Museum of Nature", "VN")
     nodes.add_sample_datasets(gxib, "gxib")
+    # vnmn declares its own datasets so that its copy of the agreement (which has flows of
+    # them) is valid: the harvester takes licence and agreement from that copy.
+    nodes.add_sample_datasets(vnmn, "vnmn")
     published = CliRunner().invoke(main, ["publish", "--home", str(gxib.home)])
     assert published.exit_code == 0, published.output
     keys = {"gxib": gxib.identity.public_key_text, "vnmn": vnmn.identity.public_key_text}

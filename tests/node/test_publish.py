@@ -264,6 +264,18 @@ def test_publish_dataset__rejects_are_written_beside_the_archive(
     ]
 
 
+def test_publish_dataset__formula_like_rejects_are_written_as_text(
+    tmp_path: Path, identity: Identity
+) -> None:
+    config = make_config(tmp_path)
+    rejects = [Reject(3, "scientificName", '=HYPERLINK("http://example.invalid")')]
+    result = publish(config, identity, guangxi(20), rejects=rejects)
+    text = (result.version.folder / "rejects.csv").read_text(encoding="utf-8-sig")
+    assert list(csv.DictReader(text.splitlines())) == [
+        {"line": "3", "field": "scientificName", "reason": '\'=HYPERLINK("http://example.invalid")'}
+    ]
+
+
 def test_publish_dataset__occurrences_carry_coverage_in_eml(
     tmp_path: Path, identity: Identity
 ) -> None:
