@@ -74,7 +74,8 @@ def with_trusted_accepted_names(table: pa.Table, synonyms: dict[str, str]) -> pa
     """Add TRUSTED_ACCEPTED_NAME: the accepted name of a record named by a synonym."""
     if not synonyms or "scientificName" not in table.column_names:
         return table
-    encoded = pc.dictionary_encode(pc.cast(table.column("scientificName"), pa.string()))
+    names = table.column("scientificName").combine_chunks()
+    encoded = pc.dictionary_encode(pc.cast(names, pa.string()))
     accepted = [synonyms.get(canonical(v)) for v in encoded.dictionary.to_pylist()]
     column = pc.take(pa.array(accepted, pa.string()), encoded.indices)
     if TRUSTED_ACCEPTED_NAME in table.column_names:
