@@ -19,8 +19,8 @@ from pathlib import Path
 
 from agreements.signing import verify_signatures
 from agreements.threat import CATEGORIES
-from node.constants import AGREEMENT_MAX_BYTES
-from node.errors import InvalidAgreement
+from node.core.constants import AGREEMENT_MAX_BYTES
+from node.core.errors import InvalidAgreement
 
 PUBLIC = "public"  # the `to` of a flow anyone may receive, signed request or not
 # IUCN Red List categories (3.1) and RE (regional lists), the most severe first.

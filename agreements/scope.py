@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agreements.model import Flow, normalise_name
-from mappings.terms import CLASSIFICATION_TERMS
+from node.core.terms import CLASSIFICATION_TERMS
 
 ACCEPTED_NAME = "fed_accepted_name"  # written by name reconciliation, when it has run
-# The accepted name the node's own checklists give (node.own_checklists): trusted to widen.
+# The accepted name the node's own checklists give (node.publish.own_checklists): trusted to widen.
 TRUSTED_ACCEPTED_NAME = "fed_trusted_accepted_name"
 # A record's family as the node's checklists give it for the record's genus: a record with
 # an empty family must not slip past a family the flow excludes (or miss one it includes).

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from node.errors import InvalidAgreement
+from node.core.errors import InvalidAgreement
 
 if TYPE_CHECKING:
     from agreements.model import Agreement

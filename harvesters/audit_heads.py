@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from node.audit_anchor import ReceivedHeads, SignedHead
-from node.config import NodeConfig, PeerConfig
-from node.constants import AUDIT_HEAD_HEADER
-from node.errors import HarvestError, InvalidInput
-from node.state import connect
+from node.core.config import NodeConfig, PeerConfig
+from node.core.constants import AUDIT_HEAD_HEADER
+from node.core.errors import HarvestError, InvalidInput
+from node.store.audit_anchor import ReceivedHeads, SignedHead
+from node.store.state import connect
 
 
 def keep_audit_head(

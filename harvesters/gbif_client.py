@@ -31,9 +31,10 @@ from typing import Any, TypeVar
 import requests
 
 from harvesters.http import retry_after_s
-from node import __version__, constants
-from node.config import NodeConfig
-from node.errors import ArchiveTooLarge, HarvestError, InvalidInput
+from node import __version__
+from node.core import constants
+from node.core.config import NodeConfig
+from node.core.errors import ArchiveTooLarge, HarvestError, InvalidInput
 
 log = logging.getLogger("fednode.gbif")
 

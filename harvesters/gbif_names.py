@@ -13,8 +13,8 @@ import asyncio
 from typing import Any
 
 from harvesters.gbif_client import GbifClient
-from node import constants
-from node.config import NodeConfig
+from node.core import constants
+from node.core.config import NodeConfig
 
 # The fields of GBIF's answer a crosswalk keeps.
 MATCH_FIELDS = (

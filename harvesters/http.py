@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 
-from node import __version__, constants
-from node.errors import HarvestError
+from node import __version__
+from node.core import constants
+from node.core.errors import HarvestError
 
 USER_AGENT = f"fednode/{__version__} (+https://github.com/fednode)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

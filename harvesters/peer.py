@@ -35,16 +35,16 @@ from harvesters.base import HarvestResult
 from harvesters.http import read_capped, refuse_encoded, request_with_retries
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
-from node import constants
-from node.agreement_book import AgreementBook
-from node.auth import sign_headers
-from node.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
-from node.constants import AUDIT_HEAD_HEADER
-from node.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
-from node.identity import Identity
-from node.records import normalise
-from node.statement import STATEMENT_HEADER
-from node.store import Store, write_parquet_atomic
+from node.core import constants
+from node.core.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
+from node.core.constants import AUDIT_HEAD_HEADER
+from node.core.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
+from node.core.identity import Identity
+from node.store.agreement_book import AgreementBook
+from node.store.records import normalise
+from node.store.store import Store, write_parquet_atomic
+from node.wire.auth import sign_headers
+from node.wire.statement import STATEMENT_HEADER
 
 log = logging.getLogger("fednode.harvest")
 

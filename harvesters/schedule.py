@@ -26,11 +26,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from harvesters.base import HarvestResult, new_run_id
 from harvesters.runs import RunLog, SourceBusy, source_lock
-from node import constants
-from node.config import NodeConfig
-from node.errors import ConfigError
-from node.identity import Identity
-from node.state import state_path
+from node.core import constants
+from node.core.config import NodeConfig
+from node.core.errors import ConfigError
+from node.core.identity import Identity
+from node.store.state import state_path
 
 log = logging.getLogger("fednode.schedule")
 
@@ -101,7 +101,7 @@ def _harvester(runtime: Runtime, source: str):
         )
     if kind == "gbif":
         from harvesters.gbif import GbifHarvester
-        from node.store import Store
+        from node.store.store import Store
 
         return GbifHarvester(
             runtime.config, runtime.config.gbif_query(name), Store(runtime.config.home)

@@ -24,8 +24,8 @@ import pyarrow.csv as pacsv
 from mappings import vernacular
 from mappings.authors import original_initial
 from mappings.names import ParsedName, parse_name, stem_epithet
-from mappings.terms import TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE
-from node.errors import InvalidSource
+from node.core.errors import InvalidSource
+from node.core.terms import TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE
 
 CHECKLIST_SCHEMA = pa.schema(
     [
@@ -71,7 +71,7 @@ def load_checklist(path: str | Path) -> pa.Table:
     if not path.exists():
         raise InvalidSource(f"{path}: no such file or folder")
     if path.suffix == ".parquet" or (path.is_dir() and (path / "part-0.parquet").exists()):
-        from node.store import read_parquet
+        from node.store.store import read_parquet
 
         return from_table(read_parquet(path))
     if path.is_dir() or path.suffix.lower() in (".zip", ".tgz", ".gz"):

@@ -45,7 +45,7 @@ from mappings.names import (
 )
 from mappings.review import CROSSWALK_SCHEMA, Crosswalk, Decisions, crosswalk_row, left_rows
 from mappings.vernacular import keys, related_zh, shared
-from node import constants
+from node.core import constants
 
 GbifMatcher = Callable[[str], dict | None]
 # Confidence of each kind of evidence before adjustments: a model, documented in words in

@@ -28,9 +28,9 @@ from typing import Any
 import click
 import tomlkit
 
-from node.config import CONFIG_FILE, load_config
-from node.errors import NodeError
-from node.home import init_home
+from node.core.config import CONFIG_FILE, load_config
+from node.core.errors import NodeError
+from node.store.home import init_home
 
 SAMPLES = Path(__file__).parent / "samples"
 GPL_URL = "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html"
@@ -219,8 +219,8 @@ def _summary(gxib: DemoNode) -> None:
     """A trilingual crosswalk excerpt and one DuckDB question on the export."""
     import duckdb
 
-    from node.crosswalks import crosswalk_folder
-    from node.store import read_parquet
+    from node.export.crosswalks import crosswalk_folder
+    from node.store.store import read_parquet
 
     config = load_config(gxib.home)
     crosswalk = read_parquet(
@@ -270,7 +270,7 @@ def _received(vnmn: DemoNode) -> None:
     """What vnmn actually holds of gxib's occurrences: the agreement's effect, record by record."""
     import pyarrow.compute as pc
 
-    from node.store import Store, read_parquet
+    from node.store.store import Store, read_parquet
 
     table = read_parquet(Store(vnmn.home).harvested("gxib", "gxib-karst-occurrences"))
     generalised = pc.sum(pc.cast(table.column("fed_generalised"), "int64")).as_py() or 0
@@ -320,7 +320,7 @@ def run_demo(directory: Path | None, keep: bool) -> None:
         with daemons([gxib, vnmn]):
             _step(3, "Daemons up; each node pins the other's key from /.well-known/fednode")
             for node, other in ((gxib, vnmn), (vnmn, gxib)):
-                from node.identity import fingerprint
+                from node.core.identity import fingerprint
 
                 _cli(
                     "peer",

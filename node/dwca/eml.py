@@ -19,9 +19,9 @@ from xml.etree.ElementTree import ParseError
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
-from node import constants
-from node.config import DatasetConfig, NodeConfig
-from node.errors import ConfigError, InvalidArchive, UnsafeArchive
+from node.core import constants
+from node.core.config import DatasetConfig, NodeConfig
+from node.core.errors import ConfigError, InvalidArchive, UnsafeArchive
 
 if TYPE_CHECKING:
     from node.dwca.writer import Coverage

@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mappings.terms import (
+from node.core.errors import InvalidInput, InvalidSource
+from node.core.terms import (
     EVENT_ROW_TYPE,
     ID_TERM_FOR_ROW_TYPE,
     OCCURRENCE_ROW_TYPE,
@@ -39,7 +40,6 @@ from mappings.terms import (
     term_uri,
 )
 from node.dwca.eml import licence_url
-from node.errors import InvalidInput, InvalidSource
 
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"
 METAFILE = "meta.xml"

@@ -16,7 +16,7 @@ from agreements.model import (
     render_template,
 )
 from agreements.signing import public_key_to_text, sign
-from node.errors import InvalidAgreement
+from node.core.errors import InvalidAgreement
 from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text, signed
 
 SENSITIVE = """

@@ -19,7 +19,7 @@ from agreements.signing import (
     sign_bytes,
     verify_signatures,
 )
-from node.errors import InvalidAgreement
+from node.core.errors import InvalidAgreement
 from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text
 
 

@@ -18,10 +18,10 @@ import pytest
 import tomlkit
 
 from harvesters.runs import RunLog
-from node.auth import sign_headers
-from node.config import CONFIG_FILE, load_config
-from node.constants import PURPOSE_HEADER
+from node.core.config import CONFIG_FILE, load_config
+from node.core.constants import PURPOSE_HEADER
 from node.demo import GPL_URL
+from node.wire.auth import sign_headers
 from tests.e2e.conftest import AGREEMENT_REF, PURPOSE, Federation, cli
 from tests.nodes import TestNode, make_node, running
 

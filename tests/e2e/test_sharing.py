@@ -21,17 +21,17 @@ from dwca.read import DwCAReader
 from multidict import CIMultiDict
 
 from agreements.model import load_agreement
-from mappings.terms import short_name
-from node.auth import sign_headers
-from node.constants import (
+from node.core.constants import (
     PEER_RATE_LIMIT_PER_MIN,
     SIGNATURE_CLOCK_SKEW_S,
     SIGNATURE_HEADER,
     SIGNATURE_MAX_AGE_S,
 )
+from node.core.identity import Identity, parse_public_key, verify
+from node.core.terms import short_name
 from node.dwca.reader import open_archive
-from node.identity import Identity, parse_public_key, verify
-from node.state import connect
+from node.store.state import connect
+from node.wire.auth import sign_headers
 from tests.e2e.conftest import AGREEMENT_REF, PURPOSE, Federation, cli, utc_today
 from tests.nodes import running
 

@@ -10,13 +10,13 @@ import pytest
 import tomlkit
 from dwca.read import DwCAReader
 
-from mappings.terms import short_name
-from node.commands.datasets import publish_one
-from node.config import CONFIG_FILE, load_config
+from node.cli.commands.datasets import publish_one
+from node.core.config import CONFIG_FILE, load_config
+from node.core.errors import InvalidSource
+from node.core.terms import short_name
 from node.dwca.reader import open_archive
-from node.errors import InvalidSource
-from node.home import init_home
-from node.publish import latest_version
+from node.publish.versions import latest_version
+from node.store.home import init_home
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DWC = "http://rs.tdwg.org/dwc/terms/"

@@ -1,0 +1,5 @@
+"""The `fednode` command line."""
+
+from node.cli.group import main
+
+__all__ = ["main"]
