@@ -35,6 +35,7 @@ from harvesters.base import HarvestResult
 from harvesters.http import read_capped, refuse_encoded, request_with_retries
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
+from mappings.sources import open_source
 from node.core import constants
 from node.core.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
 from node.core.constants import AUDIT_HEAD_HEADER
@@ -310,7 +311,6 @@ def _explain(exc: BaseException) -> str:
 def _normalised_batches(
     archive: Path, kind: str, provenance: dict[str, object], workdir: Path
 ) -> Iterator[pa.Table]:
-    from mappings.sources import open_source
 
     source = open_source(archive, dataset_type=kind or "occurrence", workdir=workdir)
     empty = True

@@ -14,8 +14,10 @@ from typing import Any
 import click
 
 from node import __version__
-from node.core.constants import DEFAULT_HOME, HOME_ENV
+from node.core.config import check_id
+from node.core.constants import DEFAULT_HOME, DEFAULT_PORT, HOME_ENV
 from node.core.errors import NodeError
+from node.store.home import init_home
 
 
 class _Group(click.Group):
@@ -52,9 +54,6 @@ def main() -> None:
 @click.option("--port", default=None, type=int, help="Listen port (default 8701).")
 def init(home: Path, node_id: str, name: str, url: str, country: str, port: int | None) -> None:
     """Create a node home: node.toml, an Ed25519 key pair, empty folders."""
-    from node.core.config import check_id
-    from node.core.constants import DEFAULT_PORT
-    from node.store.home import init_home
 
     check_id(node_id, "--id")
     identity = init_home(home, node_id, name, url=url, country=country, port=port or DEFAULT_PORT)
@@ -62,6 +61,3 @@ def init(home: Path, node_id: str, name: str, url: str, country: str, port: int 
     click.echo(f"  public key   {identity.public_key_text}")
     click.echo(f"  fingerprint  {identity.fingerprint}")
     click.echo(f"Next: declare datasets in {home / 'node.toml'}, then `fednode publish`.")
-
-
-from node.cli import commands  # noqa: E402,F401  (registers the other commands on `main`)

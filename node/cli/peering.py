@@ -10,11 +10,10 @@ from pathlib import Path
 import aiohttp
 import tomlkit
 
-from agreements.model import PURPOSE_WORD
 from harvesters.http import client_session
 from harvesters.schedule import parse_schedule
 from node.core.config import CONFIG_FILE, DEFAULT_PURPOSE, load_config
-from node.core.constants import WELL_KNOWN_PATH
+from node.core.constants import PURPOSE_WORD, WELL_KNOWN_PATH
 from node.core.errors import InvalidInput
 from node.core.identity import fingerprint, parse_public_key
 from node.store.store import write_atomic

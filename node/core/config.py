@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, Strict, StrictInt, StrictStr
 from pydantic import StringConstraints as Text
 
-from agreements.model import PURPOSE_WORD
-from agreements.signing import public_key_from_text
 from node.core import constants
+from node.core.constants import PURPOSE_WORD
 from node.core.errors import ConfigError
+from node.core.identity import public_key_from_text
 from node.core.tomllines import TomlLines
 from node.core.tomlschema import STRICT, refuse, validate_toml
 

@@ -1,5 +1,7 @@
 """Every tunable of the node in one place, each with the reason for its value."""
 
+import re
+
 # Untrusted archives (harvested from peers or uploaded). python-dwca-reader must never see
 # one unchecked: it extracts `..` members and expands zip bombs (see DESIGN.md).
 MAX_ARCHIVE_BYTES = 2 * 1024**3  # refuse larger downloads before unpacking
@@ -39,6 +41,9 @@ SIGNATURE_HEADER = "Fednode-Signature"
 AUDIT_HEAD_HEADER = "Fednode-Audit-Head"  # the sender's signed audit head, on every archive
 AUDIT_CHECKPOINT_S = 3600  # how often the daemon signs its audit head besides at exports
 PURPOSE_HEADER = "Fednode-Purpose"  # the requester's declared purpose, covered by its signature
+# A purpose, allowed by a flow or declared by a request: one lower-case word ("research",
+# "conservation", "non-commercial"), so matching is exact and a header cannot carry a list.
+PURPOSE_WORD = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 PEER_RATE_LIMIT_PER_MIN = 120  # per authenticated peer; archive builds are expensive
 SIGNATURE_CLOCK_SKEW_S = 30  # accept a `created` this far in the future: servers drift
 SIGNATURE_NONCE_BYTES = 16  # 128 random bits per request, so a repeated nonce means a replay

@@ -16,13 +16,33 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agreements.signing import KEY_PREFIX, public_key_from_text, public_key_to_text
 from node.core.errors import ConfigError, InvalidInput
 
 PRIVATE_KEY_FILE = Path("keys/node.key")
 PUBLIC_KEY_FILE = Path("keys/node.pub")
 
-# The `ed25519:<base64>` key form is defined once, with the agreements that pin it.
+KEY_PREFIX = "ed25519:"
+
+
+def public_key_to_text(key: Ed25519PublicKey) -> str:
+    """The one text form of a key: pinned in agreements and node.toml, served at /.well-known."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
+
+
+def public_key_from_text(text: str) -> Ed25519PublicKey:
+    """`ed25519:<base64 of the raw 32-byte key>` -> key; ValueError saying what is wrong."""
+    if not isinstance(text, str) or not text.startswith(KEY_PREFIX):
+        raise ValueError(f"key must look like '{KEY_PREFIX}<base64>', not {str(text)[:24]!r}")
+    try:
+        raw = base64.b64decode(text[len(KEY_PREFIX) :], validate=True)
+    except ValueError as exc:
+        raise ValueError(f"key is not valid base64 ({exc})") from None
+    if len(raw) != 32:
+        raise ValueError(f"an Ed25519 public key has 32 bytes, this one {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
 public_key_text = public_key_to_text
 
 

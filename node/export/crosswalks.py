@@ -4,18 +4,16 @@ them: the export's `fed_accepted_name`, and agreements' taxon scopes."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from agreements.scope import INFERRED_FAMILY
 from node.core.config import NodeConfig
 from node.core.errors import InvalidInput, NotFound
+from node.export.schema import Crosswalk, prepare_crosswalk
 from node.store.store import PART_NAME, Store, read_parquet
-
-if TYPE_CHECKING:
-    from node.export.schema import Crosswalk
 
 
 def resolve_checklist(config: NodeConfig, spec: str) -> pa.Table | Path:
@@ -76,7 +74,6 @@ def name_links(config: NodeConfig) -> pa.Table | None:
 
 def accepted_name_lookup(config: NodeConfig) -> Crosswalk | None:
     """The node's crosswalks, checked and indexed once for many batches."""
-    from node.export.schema import prepare_crosswalk
 
     links = name_links(config)
     return prepare_crosswalk(links) if links is not None else None
@@ -134,7 +131,6 @@ def family_index(config: NodeConfig) -> pa.Table | None:
 
 def with_inferred_family(table: pa.Table, index: pa.Table | None) -> pa.Table:
     """Add `fed_inferred_family` from the record's genus (or its name's first word)."""
-    from agreements.scope import INFERRED_FAMILY
 
     if index is None or table.num_rows == 0:
         return table

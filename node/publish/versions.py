@@ -41,8 +41,9 @@ from node.core.errors import InvalidInput, InvalidSource
 from node.core.identity import Identity
 from node.core.spreadsheet import safe_row
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
+from node.dwca.coverage import Coverage
 from node.dwca.eml import build_eml
-from node.dwca.writer import Coverage, write_archive
+from node.dwca.writer import write_archive
 from node.store.store import Store, fsync_dir, write_atomic, write_parquet_atomic
 
 ARCHIVE_FILE = "dwca.zip"

@@ -9,78 +9,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 
 from node import __version__
 from node.core.config import NodeConfig
 from node.core.constants import WELL_KNOWN_PATH
 from node.core.errors import NodeError, RateLimited
 from node.core.identity import Identity
+from node.server import services, status_page
+from node.server.api import agreements as api_agreements
+from node.server.api import audit as api_audit
+from node.server.api import datasets as api_datasets
+from node.server.keys import CONFIG, IDENTITY, METRICS, STARTED, STATE, Metrics, RunState
+from node.server.services import SERVICES, Services
+from node.server.sharing import SHARING, Sharing
 
 log = logging.getLogger("fednode.http")
-
-CONFIG = web.AppKey("config", NodeConfig)
-IDENTITY = web.AppKey("identity", Identity)
-STARTED = web.AppKey("started", float)
-
-
-@dataclass
-class RunState:
-    """Mutable while the app runs (aiohttp freezes the app's own mapping at start-up)."""
-
-    ready: bool = False
-
-
-STATE = web.AppKey("state", RunState)
-
-
-class Metrics:
-    """Per-app registry so that several nodes in one process (tests, demo) do not collide."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "fednode_http_requests",
-            "HTTP requests served",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "fednode_http_request_seconds",
-            "Time to answer a request",
-            ["route"],
-            registry=self.registry,
-        )
-        self.archives = Counter(
-            "fednode_archives_served",
-            "Archives sent",
-            ["dataset", "party"],
-            registry=self.registry,
-        )
-        self.denied = Counter(
-            "fednode_requests_denied",
-            "Requests refused by authentication or agreements",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.harvests = Counter(
-            "fednode_harvest_runs",
-            "Harvest runs finished",
-            ["source", "outcome"],
-            registry=self.registry,
-        )
-        self.records = Gauge(
-            "fednode_harvested_records",
-            "Records held from each source",
-            ["source"],
-            registry=self.registry,
-        )
-
-
-METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 
 def error_response(exc: NodeError) -> web.Response:
@@ -135,8 +81,6 @@ async def errors_middleware(
 
 def _audit_refusal(request: web.Request, exc: NodeError) -> None:
     """Every refusal goes into the audit log, grouped so a flood costs a few entries."""
-    from node.server.sharing import SHARING
-
     sharing = request.app.get(SHARING)
     if sharing is None:
         return
@@ -196,11 +140,6 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     """The node's aiohttp application; routes of each area are added by their module."""
-    from node.server import services, status_page
-    from node.server.api import agreements as api_agreements
-    from node.server.api import audit as api_audit
-    from node.server.api import datasets as api_datasets
-
     app = web.Application(middlewares=[errors_middleware], client_max_size=2 * 1024**2)
     app[CONFIG] = config
     app[IDENTITY] = identity
@@ -210,9 +149,6 @@ def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     app.router.add_get(WELL_KNOWN_PATH, well_known)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    from node.server.services import SERVICES, Services
-    from node.server.sharing import SHARING, Sharing
-
     app[SERVICES] = Services()
     app[SHARING] = Sharing(config, identity)
     api_datasets.add_routes(app)

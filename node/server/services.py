@@ -26,7 +26,8 @@ from harvesters.schedule import (
 from node.core import constants
 from node.core.config import CONFIG_FILE, load_config
 from node.core.errors import NodeError
-from node.server.app import CONFIG, IDENTITY, METRICS, STATE
+from node.server.keys import CONFIG, IDENTITY, METRICS, STATE
+from node.server.sharing import SHARING
 
 log = logging.getLogger("fednode.node")
 
@@ -80,7 +81,6 @@ def scheduler_of(app: web.Application) -> AsyncIOScheduler | None:
 
 
 async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-    from node.server.sharing import SHARING
 
     config = app[CONFIG]
     services = app[SERVICES]

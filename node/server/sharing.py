@@ -21,30 +21,39 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from aiohttp import web
 
+from agreements.enforce import enforce
 from agreements.model import Agreement, AgreementState, Flow, Status
 from agreements.pseudonyms import pseudonym_key
 from node.core.config import NodeConfig
 from node.core.constants import PURPOSE_HEADER
 from node.core.errors import AgreementDenied, NotFound, Unauthenticated
 from node.core.identity import Identity
+from node.core.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
+from node.dwca.coverage import Coverage
+from node.dwca.eml import build_eml
+from node.dwca.writer import write_archive
+from node.export.crosswalks import (
+    accepted_name_lookup,
+    crosswalks_fingerprint,
+    family_index,
+    with_accepted_names,
+    with_inferred_family,
+)
 from node.publish.own_checklists import own_names, with_trusted_accepted_names
+from node.publish.versions import latest_version
 from node.server.ratelimit import RateLimiter
 from node.store.agreement_book import AgreementBook
 from node.store.audit import AuditLog
 from node.store.audit_anchor import Checkpoints, ReceivedHeads
 from node.store.refusals import SOURCE_KEY, RefusalLog
 from node.store.state import connect
-from node.store.store import Store
+from node.store.store import PART_NAME, Store
 from node.wire.auth import declared_purpose, verify_request
 from node.wire.nonces import ReplayCache
-
-if TYPE_CHECKING:
-    from node.dwca.writer import Coverage
 
 log = logging.getLogger("fednode.sharing")
 
@@ -189,7 +198,6 @@ class Sharing:
 
     # -- the archive ------------------------------------------------------------------
     async def archive(self, requester: Requester, dataset_id: str) -> ServedArchive:
-        from node.publish.versions import latest_version
 
         grant = self.grant(requester, dataset_id)
         version = latest_version(self.config, dataset_id)
@@ -212,7 +220,6 @@ class Sharing:
                 counts={},
             )
         agreement, flow = grant
-        from node.export.crosswalks import crosswalks_fingerprint
 
         now = dt.datetime.now(dt.UTC)
         # Everything the enforced output depends on: data, agreement, flow, the day (embargo
@@ -243,9 +250,6 @@ class Sharing:
         flow: Flow,
         now: dt.datetime,
     ) -> ServedArchive:
-        from node.core.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
-        from node.dwca.eml import build_eml
-        from node.dwca.writer import write_archive
 
         dataset = self._dataset(dataset_id)
         counts: dict[str, int] = {}
@@ -308,15 +312,6 @@ class Sharing:
         """Enforce batch by batch, so memory stays flat whatever the dataset's size; every
         rule decides per record, so batches give the same result as the whole table."""
         import pyarrow.parquet as pq
-
-        from agreements.enforce import enforce
-        from node.export.crosswalks import (
-            accepted_name_lookup,
-            family_index,
-            with_accepted_names,
-            with_inferred_family,
-        )
-        from node.store.store import PART_NAME
 
         state = self.book.state_of(agreement)
         if state is None:  # the agreement left the book since the request was granted

@@ -10,9 +10,10 @@ from typing import Any
 import pyarrow.compute as pc
 
 from harvesters.runs import RunLog
-from harvesters.schedule import configured_sources
+from harvesters.schedule import JOB_PREFIX, configured_sources
 from node.core.config import NodeConfig
 from node.core.identity import fingerprint, load_identity
+from node.publish.versions import list_versions
 from node.store.agreement_book import AgreementBook
 from node.store.audit import AuditLog
 from node.store.state import connect
@@ -52,7 +53,6 @@ def _examples(config: NodeConfig, dataset_id: str, limit: int = 5) -> list[dict[
 
 def persisted_next_runs(config: NodeConfig) -> dict[str, dt.datetime | None]:
     """Next run times the daemon's scheduler stored (for `fednode status` run beside it)."""
-    from harvesters.schedule import JOB_PREFIX
 
     conn = connect(config.home)
     try:
@@ -74,7 +74,6 @@ def collect_status(
     next_runs: dict[str, dt.datetime | None] | None = None,
     audit_limit: int = 10,
 ) -> dict[str, Any]:
-    from node.publish.versions import list_versions
 
     identity = load_identity(config.home)
     datasets = []

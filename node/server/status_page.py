@@ -17,7 +17,9 @@ from aiohttp import web
 
 from harvesters.schedule import next_runs
 from node.core.errors import AgreementDenied
-from node.server.app import CONFIG
+from node.server.keys import CONFIG
+from node.server.services import scheduler_of
+from node.server.status import collect_status
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Noto Sans","Noto Sans CJK SC",sans-serif;
@@ -217,8 +219,6 @@ def _local_only(request: web.Request) -> None:
 
 async def page(request: web.Request) -> web.Response:
     _local_only(request)
-    from node.server.services import scheduler_of
-    from node.server.status import collect_status
 
     config = request.app[CONFIG]
     runs = next_runs(scheduler_of(request.app))
@@ -228,8 +228,6 @@ async def page(request: web.Request) -> web.Response:
 
 async def status_json(request: web.Request) -> web.Response:
     _local_only(request)
-    from node.server.services import scheduler_of
-    from node.server.status import collect_status
 
     runs = next_runs(scheduler_of(request.app))
     status = await asyncio.to_thread(collect_status, request.app[CONFIG], runs)

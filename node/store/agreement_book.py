@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from agreements.model import PUBLIC, Agreement, AgreementState, Flow, load_agreement
+from agreements.model import PUBLIC, Agreement, AgreementState, Flow
+from agreements.parse import load_agreement
 from agreements.trust import trust_state
 from node.core.config import CONFIG_FILE, NodeConfig, load_config
 from node.core.errors import ConfigError, InvalidAgreement, NodeError

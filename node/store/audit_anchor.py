@@ -273,36 +273,3 @@ def verify_anchored(
         None,
         f"{chain.message[:-1]}; {len(heads)} signed head(s) {where} agree{note}.",
     )
-
-
-async def fetch_heads_from(peer_url: str, peer_id: str, identity: Identity) -> list[str]:
-    """The heads of this node's log that a partner holds, asked for with a signed request.
-
-    The heads are this node's own signatures, so the partner cannot forge any; what it
-    could do is withhold them, which shows as fewer heads, never as a clean bill.
-    """
-    import aiohttp
-
-    from harvesters.http import client_session
-    from node.core.errors import HarvestError
-    from node.wire.auth import sign_headers
-
-    url = peer_url.rstrip("/") + "/audit/heads"
-    try:
-        async with (
-            client_session() as session,
-            session.get(url, headers=sign_headers("GET", url, identity)) as response,
-        ):
-            body = await response.json(content_type=None)
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise HarvestError(
-            f"{peer_id}: could not fetch {url}: {type(exc).__name__}: {exc}"
-        ) from None
-    if status != 200:
-        detail = body.get("detail") if isinstance(body, dict) else None
-        raise HarvestError(f"{peer_id}: {url} answered HTTP {status}: {detail or body!r:.200}")
-    heads = body.get("heads") if isinstance(body, dict) else None
-    if not isinstance(heads, list) or not all(isinstance(h, str) for h in heads):
-        raise HarvestError(f"{peer_id}: {url} did not return a list of heads")
-    return heads

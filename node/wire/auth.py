@@ -61,9 +61,9 @@ from http_message_signatures import (
 )
 from yarl import URL
 
-from agreements.model import PURPOSE_WORD
 from node.core.constants import (
     PURPOSE_HEADER,
+    PURPOSE_WORD,
     SIGNATURE_CLOCK_SKEW_S,
     SIGNATURE_MAX_AGE_S,
     SIGNATURE_NONCE_BYTES,

@@ -11,7 +11,8 @@ import datetime as dt
 import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agreements.model import Agreement, parse_agreement
+from agreements.model import Agreement
+from agreements.parse import parse_agreement
 from agreements.signing import public_key_to_text, sign
 from node.store.records import normalise
 

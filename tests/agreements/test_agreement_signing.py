@@ -9,7 +9,8 @@ import tomllib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agreements.model import Status, parse_agreement
+from agreements.model import Status
+from agreements.parse import parse_agreement
 from agreements.signing import (
     add_signature,
     canonical_bytes,

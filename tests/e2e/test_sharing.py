@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dwca.read import DwCAReader
 from multidict import CIMultiDict
 
-from agreements.model import load_agreement
+from agreements.parse import load_agreement
 from node.core.constants import (
     PEER_RATE_LIMIT_PER_MIN,
     SIGNATURE_CLOCK_SKEW_S,

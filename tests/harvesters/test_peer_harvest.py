@@ -28,7 +28,7 @@ from harvesters.schedule import Runtime, run_source
 from node.cli import main
 from node.core import constants
 from node.demo import GPL_URL, DemoNode, agreement_text
-from node.server.app import METRICS
+from node.server.keys import METRICS
 from node.store.store import Store, read_parquet
 from tests import nodes
 from tests.harvesters.hostile_peer import HostilePeer, occurrence_archive, occurrence_rows, serve

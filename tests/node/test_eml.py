@@ -16,6 +16,7 @@ from dwca.read import DwCAReader
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import ConfigError, UnsafeArchive
 from node.core.terms import OCCURRENCE_ROW_TYPE
+from node.dwca.coverage import Coverage
 from node.dwca.eml import (
     DATASET_ORDER,
     build_eml,
@@ -24,7 +25,7 @@ from node.dwca.eml import (
     licence_url,
     parse_eml,
 )
-from node.dwca.writer import Coverage, write_archive
+from node.dwca.writer import write_archive
 from node.store.records import normalise
 
 IPT_ARCHIVE = Path(__file__).parents[1] / "data" / "dwca" / "ipt" / "dwca-inside-parent.zip"

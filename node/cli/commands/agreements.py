@@ -13,9 +13,23 @@ import pyarrow.compute as pc
 
 from agreements.disclosure import NON_LOCATING_TERMS
 from agreements.embargo import latest_dates
+from agreements.model import Party, render_template
+from agreements.parse import load_agreement
+from agreements.preview import preview
+from agreements.pseudonyms import pseudonym_key
+from agreements.signing import sign
 from agreements.threat import unreadable_examples
+from agreements.trust import trust_state
+from harvesters.http import client_session
 from node.cli.group import home_option, main
+from node.cli.peering import fetch_well_known, pin_peer
+from node.core.config import load_config
 from node.core.errors import InvalidInput, NodeError
+from node.core.identity import load_identity
+from node.export.crosswalks import family_index, with_inferred_family
+from node.publish.own_checklists import own_names, with_trusted_accepted_names
+from node.store.store import PART_NAME, Store, read_parquet, write_atomic
+from node.wire.auth import sign_headers
 
 
 @main.group()
@@ -41,7 +55,6 @@ def peer() -> None:
 )
 def peer_add(home: Path, url: str, expected: str, schedule: str, purpose: str) -> None:
     """Pin a peer's identity from its /.well-known/fednode and add it to node.toml."""
-    from node.cli.peering import pin_peer
 
     pinned = pin_peer(home, url, expected, schedule, purpose)
     if pinned.already:
@@ -70,10 +83,6 @@ def agreement() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def agreement_new(home: Path, peer_id: str, peer_name: str | None, output: Path | None) -> None:
     """Write a commented agreement template with both parties filled in."""
-    from agreements.model import Party, render_template
-    from node.cli.peering import fetch_well_known
-    from node.core.config import load_config
-    from node.core.identity import load_identity
 
     config = load_config(home)
     peer_config = config.peer(peer_id)
@@ -105,15 +114,6 @@ def agreement_new(home: Path, peer_id: str, peer_name: str | None, output: Path 
 @click.option("--examples", default=3, show_default=True, help="Example rows per flow.")
 def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> None:
     """Validate an agreement and preview, on this node's data, what each flow would send."""
-    from agreements.model import load_agreement
-    from agreements.preview import preview
-    from agreements.pseudonyms import pseudonym_key
-    from agreements.trust import trust_state
-    from node.core.config import load_config
-    from node.core.identity import load_identity
-    from node.export.crosswalks import family_index, with_inferred_family
-    from node.publish.own_checklists import own_names, with_trusted_accepted_names
-    from node.store.store import PART_NAME, Store, read_parquet
 
     config = load_config(home)
     document = load_agreement(
@@ -248,11 +248,6 @@ def _preview_lines(item: dict[str, object]) -> list[str]:
 )
 def agreement_sign(home: Path, file: Path, send_to: str) -> None:
     """Add this node's signature over the agreement's canonical form."""
-    from agreements.model import load_agreement
-    from agreements.signing import sign
-    from node.core.config import load_config
-    from node.core.identity import load_identity
-    from node.store.store import write_atomic
 
     config = load_config(home)
     identity = load_identity(home)
@@ -273,12 +268,6 @@ def agreement_sign(home: Path, file: Path, send_to: str) -> None:
 
 def _send_signature(home: Path, file: Path, peer_id: str) -> None:
     import aiohttp
-
-    from agreements.model import load_agreement
-    from harvesters.http import client_session
-    from node.core.config import load_config
-    from node.core.identity import load_identity
-    from node.wire.auth import sign_headers
 
     config = load_config(home)
     identity = load_identity(home)

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import click
 
+from mappings.sources import open_source
 from node.cli.group import home_option, main
+from node.core.config import load_config
 from node.core.errors import InvalidSource
+from node.core.identity import load_identity
+from node.dwca.eml import find_licence
+from node.dwca.reader import SKIPPED_ROW
+from node.publish.validate import validate_archive, validate_source
+from node.publish.versions import publish_dataset
+from node.store.records import normalise
 
 
 def _is_archive(path: Path) -> bool:
@@ -38,7 +46,6 @@ def _is_archive(path: Path) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool) -> None:
     """Check a DwC-A or source file; exit 0 when GBIF's rules would accept it, else 1."""
-    from node.publish.validate import validate_archive, validate_source
 
     if _is_archive(file) and mapping is None:
         report = validate_archive(file)
@@ -55,7 +62,6 @@ def _screened(source, skip_invalid: bool, rejects: list[dict[str, object]]):
     """Mapped batches; with --skip-invalid, rows GBIF would refuse (no id, a repeated id)
     are held back and listed in `rejects` with their line and reason, and so are rows the
     reader left out for their column count (known once the batches run out)."""
-    from node.dwca.reader import SKIPPED_ROW
 
     yield from _screened_ids(source, skip_invalid, rejects)
     if skip_invalid:
@@ -107,12 +113,6 @@ def _screened_ids(source, skip_invalid: bool, rejects: list[dict[str, object]]):
 
 def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) -> str:
     """Validate, store and version one dataset; return a line for the person."""
-    from mappings.sources import open_source
-    from node.core.config import load_config
-    from node.core.identity import load_identity
-    from node.publish.validate import validate_source
-    from node.publish.versions import publish_dataset
-    from node.store.records import normalise
 
     config = load_config(home)
     dataset = config.dataset(dataset_id)
@@ -144,7 +144,6 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
         change_major=major,
     )
     info = result.version
-    from node.dwca.eml import find_licence
 
     licence = find_licence(dataset.licence)
     if licence is not None and not licence.gbif_indexes:
@@ -177,7 +176,6 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
 )
 def publish(home: Path, dataset: str | None, skip_invalid: bool, major: bool) -> None:
     """Build and version the DwC-A(s) from the sources declared in node.toml."""
-    from node.core.config import load_config
 
     config = load_config(home)
     targets = [dataset] if dataset else [d.id for d in config.datasets]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from node.cli.group import main
+from node.demo import run_demo
 
 
 @main.command()
@@ -20,6 +21,4 @@ from node.cli.group import main
 @click.option("--keep", is_flag=True, help="Keep the homes for inspection afterwards.")
 def demo(directory: Path | None, keep: bool) -> None:
     """Two nodes on loopback, end to end: publish, agree, harvest, reconcile, export."""
-    from node.demo import run_demo
-
-    run_demo(directory, keep)
+    run_demo(click.get_current_context().find_root().command, directory, keep)

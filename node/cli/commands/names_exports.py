@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
+from harvesters.gbif_names import gbif_matcher
+from mappings.checklists import load_checklist
+from mappings.reconcile import reconcile as build
+from mappings.review import load_decisions, record_decisions
 from node.cli.group import home_option, main
+from node.core.config import load_config
+from node.export.build import export as run_export
+from node.export.crosswalks import crosswalk_folder, name_links, resolve_checklist
+from node.store.store import Store
 
 
 @main.command()
@@ -39,11 +47,6 @@ def reconcile(
 
     LEFT and RIGHT are each an own dataset id, <peer>/<dataset>, gbif/<query>, or a file.
     """
-    from mappings.checklists import load_checklist
-    from mappings.reconcile import reconcile as build
-    from mappings.review import load_decisions, record_decisions
-    from node.core.config import load_config
-    from node.export.crosswalks import crosswalk_folder, resolve_checklist
 
     config = load_config(home)
     tables = []
@@ -57,8 +60,6 @@ def reconcile(
     decisions = load_decisions(decisions_path) if decisions_path.exists() else None
     matcher = None
     if gbif_match:
-        from harvesters.gbif_names import gbif_matcher
-
         matcher = gbif_matcher(config)
     crosswalk = build(tables[0], tables[1], decisions, gbif_matcher=matcher)
     folder = crosswalk_folder(config, left, right)
@@ -87,10 +88,6 @@ def reconcile(
 )
 def export(home: Path, output: str | None) -> None:
     """Parquet for downstream tools: own, harvested and GBIF records in one dataset."""
-    from node.core.config import load_config
-    from node.export.build import export as run_export
-    from node.export.crosswalks import name_links
-    from node.store.store import Store
 
     config = load_config(home)
     result = run_export(config, output or Store(home).exports(), crosswalk=name_links(config))

@@ -12,9 +12,19 @@ from typing import TYPE_CHECKING
 
 import click
 
+from harvesters.audit_heads import fetch_heads_from
 from harvesters.base import HarvestResult
+from harvesters.http import client_session
+from harvesters.runs import RunLog
+from harvesters.schedule import Runtime, configured_sources, run_source
 from node.cli.group import home_option, main
+from node.core.config import load_config
 from node.core.errors import HarvestError, InvalidInput
+from node.core.identity import load_identity
+from node.server.status import collect_status
+from node.store.audit import AuditLog
+from node.store.audit_anchor import Checkpoints, verify_anchored
+from node.store.state import connect
 
 if TYPE_CHECKING:
     from node.core.config import NodeConfig
@@ -24,11 +34,6 @@ if TYPE_CHECKING:
 async def _harvest(
     home: Path, sources: list[str], on_done: Callable[[str], None] | None = None
 ) -> list[HarvestResult]:
-    from harvesters.http import client_session
-    from harvesters.runs import RunLog
-    from harvesters.schedule import Runtime, run_source
-    from node.core.config import load_config
-    from node.core.identity import load_identity
 
     config = load_config(home)
     runs = RunLog(home)
@@ -52,8 +57,6 @@ async def _harvest(
 @click.option("--all", "run_all", is_flag=True, help="Every peer and GBIF query in node.toml.")
 def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool) -> None:
     """Run harvests now: the same jobs the daemon's schedule runs."""
-    from harvesters.schedule import configured_sources
-    from node.core.config import load_config
 
     config = load_config(home)
     if run_all:
@@ -100,8 +103,6 @@ def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(home: Path, as_json: bool) -> None:
     """Datasets, peers, agreements and last harvests, with reasons in words."""
-    from node.core.config import load_config
-    from node.server.status import collect_status
 
     report = collect_status(load_config(home))
     if as_json:
@@ -180,9 +181,6 @@ def audit(
     `verify` checks the hash chain and the node's signed checkpoints (a cut-off or
     rewritten log shows); `verify --against PEER` also checks the heads PEER kept.
     """
-    from node.core.config import load_config
-    from node.store.audit import AuditLog
-    from node.store.state import connect
 
     config = load_config(home)
     if against is not None and action != "verify":
@@ -219,8 +217,6 @@ def audit(
 
 def _verify_audit(config: NodeConfig, log: AuditLog, against: str | None) -> bool:
     """Print what each check found; True when every one passed."""
-    from node.core.identity import load_identity
-    from node.store.audit_anchor import Checkpoints, fetch_heads_from, verify_anchored
 
     identity = load_identity(config.home)
     local = Checkpoints(log.conn, identity, config.id).tokens()

@@ -11,7 +11,13 @@ import click
 from aiohttp import web
 
 from node.cli.group import home_option, main
+from node.core import logs
+from node.core.config import load_config
 from node.core.errors import NodeError
+from node.core.identity import load_identity
+from node.server.app import build_app
+from node.server.services import SERVICES, reload_sources
+from node.server.sharing import SHARING
 
 
 class PortInUse(NodeError):
@@ -49,8 +55,6 @@ async def serve_until_stopped(app: web.Application, host: str, port: int, announ
 def _reload_agreements(app: web.Application) -> None:
     """SIGHUP: re-read every agreement file and node.toml's sources now (both are also
     picked up without it, within seconds)."""
-    from node.server.services import SERVICES, reload_sources
-    from node.server.sharing import SHARING
 
     app[SHARING].book.refresh(force=True)
     services = app[SERVICES]
@@ -65,10 +69,6 @@ def _reload_agreements(app: web.Application) -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 def serve(home: Path, host: str | None, port: int | None, log_level: str) -> None:
     """Run the node: HTTP API and harvest schedule, until SIGTERM."""
-    from node.core import logs
-    from node.core.config import load_config
-    from node.core.identity import load_identity
-    from node.server.app import build_app
 
     logs.configure(log_level)
     config = load_config(home)

@@ -11,6 +11,7 @@ import json
 
 from aiohttp import web
 
+from agreements.parse import parse_agreement
 from agreements.signing import add_signature, verify_signatures
 from node.core.errors import (
     AgreementDenied,
@@ -71,7 +72,6 @@ async def post_signature(request: web.Request) -> web.Response:
             f"version {body['version']}: exchange the current document first"
         )
     text = add_signature(entry.path.read_text(encoding="utf-8"), party, str(body["signature"]))
-    from agreements.model import parse_agreement
 
     candidate = parse_agreement(text, entry.path.name, base_dir=entry.path.parent)
     if verify_signatures(candidate).get(party) is not True:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from node.core import constants
 from node.core.errors import Unauthenticated
-from node.server.app import CONFIG
+from node.server.keys import CONFIG
 from node.server.sharing import SHARING, Sharing
 from node.store.refusals import FLUSH_EVERY_S
 

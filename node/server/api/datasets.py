@@ -14,7 +14,8 @@ from aiohttp import web
 
 from node.core.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
 from node.core.errors import NotFound
-from node.server.app import CONFIG, METRICS
+from node.publish.versions import latest_version
+from node.server.keys import CONFIG, METRICS
 from node.server.sharing import SHARING, Requester, ServedArchive
 from node.wire.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
@@ -29,7 +30,6 @@ def _http_date(iso: str) -> str:
 
 
 def _entries(request: web.Request, requester: Requester) -> list[dict[str, object]]:
-    from node.publish.versions import latest_version
 
     config = request.app[CONFIG]
     base = str(request.url.origin())
@@ -169,7 +169,6 @@ async def archive(request: web.Request) -> web.StreamResponse:
 
 
 async def eml(request: web.Request) -> web.Response:
-    from node.publish.versions import latest_version
 
     sharing = request.app[SHARING]
     requester = await sharing.identify(request)
