@@ -135,12 +135,9 @@ class Sharing:
     def grant(self, requester: Requester, dataset_id: str) -> tuple[Agreement, Flow] | None:
         """The flow that grants the dataset, None for a public dataset, or AgreementDenied."""
         dataset = self._dataset(dataset_id)
-        flows = self.book.flows_to(requester.key, dataset_id) if requester.key else []
-        flows = flows or self.book.flows_to(None, dataset_id)
-        if flows:
-            # Loading forbids two flows for one dataset and direction within an agreement;
-            # across agreements the newest agreement version governs.
-            agreement, flow = max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
+        governing = self.book.governing_flow(requester.key, dataset_id)
+        if governing is not None:
+            agreement, flow = governing
             self._check_purpose(requester, dataset_id, agreement, flow)
             return agreement, flow
         if dataset.public:
@@ -179,13 +176,9 @@ class Sharing:
         """Datasets this requester may download, with the governing agreement and flow."""
         visible: list[tuple[str, Agreement | None, Flow | None]] = []
         for dataset in self.config.datasets:
-            flows = self.book.flows_to(requester.key, dataset.id) if requester.key else []
-            flows = flows or self.book.flows_to(None, dataset.id)
-            if flows:
-                agreement, flow = max(
-                    flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id)
-                )
-                visible.append((dataset.id, agreement, flow))
+            governing = self.book.governing_flow(requester.key, dataset.id)
+            if governing is not None:
+                visible.append((dataset.id, *governing))
             elif dataset.public:
                 visible.append((dataset.id, None, None))
         return visible

@@ -191,6 +191,23 @@ class AgreementBook:
             if (flow := agreement.flow_for(self.config.id, party.id, dataset_id)) is not None
         ]
 
+    def governing_flow(
+        self, key_text: str | None, dataset_id: str
+    ) -> tuple[Agreement, Flow] | None:
+        """The one flow whose terms apply when the holder of `key_text` asks for `dataset_id`.
+
+        The requester's own flows first; a public flow applies only when it has none, so a
+        partner never escapes its own terms (purposes, withheld fields) by asking as the
+        public. Loading forbids two flows for one dataset and direction within an agreement;
+        across agreements the newest agreement version governs. Listing and downloading both
+        ask here, so what a partner is shown and what it receives cannot disagree.
+        """
+        flows = self.flows_to(key_text, dataset_id) if key_text else []
+        flows = flows or self.flows_to(None, dataset_id)
+        if not flows:
+            return None
+        return max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
+
 
 def _own_key(config: NodeConfig) -> str | None:
     """This node's public key, from its private key; None (trust nothing) if unreadable."""
