@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from agreements.model import Flow, normalise_name
 from node.core.dates import parse_event_date
+from node.core.numbers import DECIMAL
 from node.core.terms import CLASSIFICATION_TERMS
 
 ACCEPTED_NAME = "fed_accepted_name"  # written by name reconciliation, when it has run
@@ -26,7 +27,6 @@ TRUSTED_ACCEPTED_NAME = "fed_trusted_accepted_name"
 INFERRED_FAMILY = "fed_inferred_family"
 # Matched by their canonical start.
 _FULL_NAMES = ("scientificName", ACCEPTED_NAME, TRUSTED_ACCEPTED_NAME)
-_NUMBER = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
 
 
 class Classification:
@@ -177,7 +177,7 @@ def floats(table: pa.Table, name: str) -> pa.Array:
     if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
         return pc.cast(values, pa.float64())
     text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
-    number = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    number = pc.fill_null(pc.match_substring_regex(text, DECIMAL), False)
     return pc.cast(pc.if_else(number, text, None), pa.float64())
 
 

@@ -49,11 +49,23 @@ def retry_after_s(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-def backoff_s(attempt: int, hint: float | None = None) -> float:
+def backoff_s(
+    attempt: int,
+    hint: float | None = None,
+    *,
+    base_s: float = constants.HARVEST_BACKOFF_BASE_S,
+    max_s: float = constants.HARVEST_BACKOFF_MAX_S,
+) -> float:
+    """The wait before retry `attempt` (from 0), for peers and GBIF alike.
+
+    A server's Retry-After is honoured as asked (callers refuse one longer than `max_s`
+    first). Otherwise half the exponential step fixed and half random: the growth stays
+    visible, and many nodes retrying one server at once spread apart.
+    """
     if hint is not None:
-        return min(hint, constants.HARVEST_BACKOFF_MAX_S)
-    ceiling = min(constants.HARVEST_BACKOFF_MAX_S, constants.HARVEST_BACKOFF_BASE_S * 2**attempt)
-    return random.uniform(0, ceiling)
+        return min(hint, max_s)
+    step = min(max_s, base_s * 2**attempt)
+    return step / 2 + random.uniform(0, step / 2)
 
 
 def refuse_encoded(response: aiohttp.ClientResponse, what: str) -> None:

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from node.core.errors import ExportError
+from node.core.numbers import DECIMAL
 from node.export.schema import EXPORT_SCHEMA, Crosswalk
 
 _TEXT_MAP = pa.map_(pa.string(), pa.string())
-_NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _SCHEMA_NAMES = frozenset(EXPORT_SCHEMA.names)
 
 
@@ -83,7 +83,7 @@ def _typed(
                 f"column {name}: {column.type} does not cast to {kind}: {exc}"
             ) from exc
     text = pc.utf8_trim_whitespace(_as_text(column))
-    ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    ok = pc.fill_null(pc.match_substring_regex(text, DECIMAL), False)
     number = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
     if pa.types.is_integer(kind):
         whole = pc.and_(pc.equal(pc.floor(number), number), pc.less(pc.abs(number), 2**31))

@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 
 from agreements.threat import THREAT_TERMS, UNREADABLE, category_codes
 from node.core.dates import is_iso_event_date, parse_event_date
+from node.core.numbers import DECIMAL
 from node.publish.idstore import IdStore
 from node.publish.report import OCCURRENCE_RULE_KINDS, ValidationRun
 
@@ -22,7 +23,6 @@ REQUIRED_TERMS = {  # GBIF data quality requirements: the minimum terms per data
 BASIS_OF_RECORD = ("PreservedSpecimen", "FossilSpecimen", "LivingSpecimen", "MaterialSample",
                    "MaterialEntity", "MaterialCitation", "HumanObservation", "MachineObservation",
                    "Observation", "Occurrence", "Event", "Taxon")  # fmt: skip
-_NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 
 
 def check_required(run: ValidationRun, dataset_type: str, terms: list[str], file: str) -> None:
@@ -46,7 +46,7 @@ def check_records(
             continue
         text = _text(table, term)
         trimmed = pc.utf8_trim_whitespace(text)
-        numeric = pc.match_substring_regex(trimmed, _NUMBER)
+        numeric = pc.match_substring_regex(trimmed, DECIMAL)
         invalid = pc.and_(pc.not_equal(trimmed, ""), pc.invert(numeric))
         run.flag("COORDINATE_INVALID", invalid, text, lines, file, term,
                  "{term} {value!r} is not a decimal number")  # fmt: skip

@@ -14,14 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from node.core.dates import parse_event_date
+from node.core.numbers import DECIMAL, INTEGER
 from node.core.terms import FLOAT_TERMS, INT_TERMS, PROVENANCE_FIELDS, arrow_type
 
 VERBATIM_FIELD = pa.field("fed_verbatim", pa.map_(pa.string(), pa.string()))
 # Node columns that are data, not provenance: kept as given (vernacular names in zh/vi/en).
 PASS_THROUGH_PREFIXES = ("fed_vernacular_",)
 
-_NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
-_INTEGER = r"^\s*[-+]?\d+\s*$"
 
 # GBIF-style flag per typed term when the text cannot be cast.
 _INVALID_FLAG = {
@@ -58,7 +57,7 @@ def _event_dates(event_date: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
 def _cast(column: pa.Array, term: str) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Cast a text column; return (typed, cast-failed mask, out-of-range mask)."""
     target = arrow_type(term)
-    pattern = _INTEGER if pa.types.is_integer(target) else _NUMBER
+    pattern = INTEGER if pa.types.is_integer(target) else DECIMAL
     trimmed = pc.utf8_trim_whitespace(column)
     present = pc.fill_null(pc.greater(pc.utf8_length(trimmed), 0), False)
     ok = pc.fill_null(pc.match_substring_regex(trimmed, pattern), False)
