@@ -16,6 +16,7 @@ import asyncio
 import email.utils
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 
@@ -144,6 +145,7 @@ async def _attempts(
         if timeout_s is not None
         else None
     )
+    options: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
     last_error = ""
     for attempt in range(retries + 1):
         try:
@@ -153,7 +155,7 @@ async def _attempts(
                 headers={**headers(), "Accept-Encoding": "identity"},
                 allow_redirects=False,
                 auto_decompress=False,
-                **({"timeout": timeout} if timeout is not None else {}),
+                **options,
             ) as response:
                 if response.status in RETRY_STATUSES and attempt < retries:
                     last_error = f"HTTP {response.status} from {url}"

@@ -23,7 +23,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +70,9 @@ class PeerHarvester:
         self.book = AgreementBook(config, identity.public_key_text)
         self.source = f"peer:{peer.id}"
 
-    def _signed(self, method: str, url: str, extra: dict[str, str] | None = None):
+    def _signed(
+        self, method: str, url: str, extra: dict[str, str] | None = None
+    ) -> Callable[[], dict[str, str]]:
         """Fresh signed headers for each attempt, declaring node.toml's purpose for the peer."""
 
         def headers() -> dict[str, str]:
@@ -309,7 +311,7 @@ def _explain(exc: BaseException) -> str:
 
 
 def _normalised_batches(
-    archive: Path, kind: str, provenance: dict[str, object], workdir: Path
+    archive: Path, kind: str, provenance: Mapping[str, object], workdir: Path
 ) -> Iterator[pa.Table]:
 
     source = open_source(archive, dataset_type=kind or "occurrence", workdir=workdir)

@@ -24,7 +24,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from harvesters.base import HarvestResult, new_run_id
+from harvesters.base import Harvester, HarvestResult, new_run_id
 from harvesters.gbif import GbifHarvester
 from harvesters.peer import PeerHarvester
 from harvesters.runs import RunLog, SourceBusy, source_lock
@@ -90,7 +90,7 @@ def configured_sources(config: NodeConfig) -> dict[str, str]:
     return sources
 
 
-def _harvester(runtime: Runtime, source: str):
+def _harvester(runtime: Runtime, source: str) -> Harvester:
     kind, _, name = source.partition(":")
     if kind == "peer":
         return PeerHarvester(

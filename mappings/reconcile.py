@@ -1,7 +1,7 @@
 """Reconcile two checklists into a taxon crosswalk, in stages from strict to loose.
 
 For each name of the left list, the first stage that finds a counterpart in the right list
-decides the row (research/names.md §2 for the anchors):
+decides the row:
 1. exact / canonical: the same canonical name; authorship then says `exact` (same authors,
    however abbreviated) or `canonical` (missing or different authors) and splits homonyms;
 2. variant: the same stem key (gender endings, orthography, Wade-Giles/pinyin: `names`);

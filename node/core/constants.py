@@ -3,7 +3,7 @@
 import re
 
 # Untrusted archives (harvested from peers or uploaded). python-dwca-reader must never see
-# one unchecked: it extracts `..` members and expands zip bombs (see DESIGN.md).
+# one unchecked: it extracts `..` members and expands zip bombs (node.dwca.unpack checks).
 MAX_ARCHIVE_BYTES = 2 * 1024**3  # refuse larger downloads before unpacking
 MAX_UNPACKED_BYTES = 20 * 1024**3  # total unpacked size, whatever the ratio
 MAX_UNPACK_RATIO = 200  # zip-bomb guard: unpacked / packed bytes, per member and in total

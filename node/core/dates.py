@@ -98,7 +98,7 @@ def date_range(text: str) -> tuple[dt.date, dt.date] | None:
         valid = [r for r in readings if r is not None]
         if not valid:
             return None
-        readings = valid
+        readings = list[tuple[dt.date, dt.date] | None](valid)
     firsts = [r[0] for r in readings if r]
     lasts = [r[1] for r in readings if r]
     return min(firsts), max(lasts)

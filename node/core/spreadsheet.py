@@ -11,6 +11,8 @@ the value written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,7 +35,7 @@ def unescape_cell(value: str) -> str:
     return value
 
 
-def safe_row(row: dict[str, object]) -> dict[str, object]:
+def safe_row(row: Mapping[str, object]) -> dict[str, object]:
     return {key: safe_cell(value) for key, value in row.items()}
 
 

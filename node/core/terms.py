@@ -90,7 +90,7 @@ ID_TERM_FOR_ROW_TYPE = {
     EVENT_ROW_TYPE: "eventID",
 }
 
-# Provenance columns the node adds to every stored record (DESIGN.md "Store").
+# Provenance columns the node adds to every stored record: where it came from, and when.
 PROVENANCE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("fed_source", pa.string()),
     pa.field("fed_dataset", pa.string()),

@@ -1,6 +1,6 @@
 """Write a Darwin Core archive from stored-layout tables, streaming, with flat memory.
 
-The shape follows what the GBIF IPT writes (research/ipt.md §1): UTF-8, tab-separated, no
+The shape follows what the GBIF IPT writes, which GBIF reads: UTF-8, tab-separated, no
 enclosure, one header line, `id`/`coreid` in column 0, tabs and line breaks inside values
 replaced by spaces. Each batch becomes text with pyarrow.compute and goes straight into
 the zip member, so memory depends on the batch size, never on the number of records.

@@ -4,7 +4,7 @@ Deny by default: a dataset leaves the node only through an active flow of a sign
 agreement (enforced per request, cached per dataset version, agreement version, flow and
 day, since embargoes move daily), or, with no agreement at all, when node.toml marks the
 dataset `public = true`. A flow that lists `purposes` grants only requests declaring one
-of them (`Fednode-Purpose`, signed by peers; research/agreements.md §1 row 12). Every
+of them (`Fednode-Purpose`, covered by the peer's signature). Every
 archive sent, with the purpose declared, goes into the audit log, followed by a signed
 checkpoint of its head (node.store.audit_anchor); every refusal goes there too, through the
 errors middleware and node.store.refusals, which keeps floods to one entry a minute.
@@ -28,7 +28,7 @@ from aiohttp import web
 from agreements.enforce import enforce
 from agreements.model import Agreement, AgreementState, Flow, Status
 from agreements.pseudonyms import pseudonym_key
-from node.core.config import NodeConfig
+from node.core.config import DatasetConfig, NodeConfig
 from node.core.constants import PURPOSE_HEADER
 from node.core.errors import AgreementDenied, NotFound, Unauthenticated
 from node.core.identity import Identity
@@ -44,7 +44,7 @@ from node.export.crosswalks import (
     with_inferred_family,
 )
 from node.publish.own_checklists import own_names, with_trusted_accepted_names
-from node.publish.versions import latest_version
+from node.publish.versions import VersionInfo, latest_version
 from node.server.ratelimit import RateLimiter
 from node.store.agreement_book import AgreementBook
 from node.store.audit import AuditLog
@@ -183,7 +183,7 @@ class Sharing:
                 visible.append((dataset.id, None, None))
         return visible
 
-    def _dataset(self, dataset_id: str):
+    def _dataset(self, dataset_id: str) -> DatasetConfig:
         for dataset in self.config.datasets:
             if dataset.id == dataset_id:
                 return dataset
@@ -238,7 +238,7 @@ class Sharing:
         self,
         folder: Path,
         dataset_id: str,
-        version,
+        version: VersionInfo,
         agreement: Agreement,
         flow: Flow,
         now: dt.datetime,

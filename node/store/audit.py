@@ -10,7 +10,7 @@ one line.
 The chain cannot show that its newest entries were cut off, nor that the whole tail was
 rewritten with fresh hashes by someone holding the file: only a copy of the head kept
 elsewhere can. `head()` is that copy (publish it, give it to peers with each export), and
-`verify(anchor)` checks the log still contains it (research/agreements.md §5.4).
+`verify(anchor)` checks the log still contains it, unchanged.
 node.store.audit_anchor signs heads, keeps them and checks the log against them.
 """
 

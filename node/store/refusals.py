@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -44,7 +45,7 @@ class _Group:
     count: int = 0
     last: dt.datetime | None = None
     # Fields shared by every refusal counted so far; one that differs becomes None.
-    fields: dict[str, str | None] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)  # AuditLog.append's own keywords
 
 
 class RefusalLog:

@@ -26,7 +26,7 @@ _SNAPSHOT_PREFIX = ".snap-"
 
 
 class Store:
-    """Paths of one node home's store (DESIGN.md "Store")."""
+    """Paths of one node home's store: one place that knows where each kind of file lives."""
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)

@@ -1,14 +1,14 @@
 """Who is asking: RFC 9421 HTTP Message Signatures on every request between nodes.
 
-The profile (DESIGN.md, "Wire protocol between nodes"; research/agreements.md §5.1):
+The profile (the README's "Wire protocol" section):
 `ed25519` only, named in `alg` and checked, so there is nothing to downgrade to; covered
 components `@method` and `@target-uri`, so a signature is good for one method on one URL
 of one node; parameters `created`, `nonce` (128 random bits, base64url), `keyid`, `alg`
 and `tag="fednode"`, under the label `fednode`.
 
 A request may declare why it asks in a `Fednode-Purpose` header (one lower-case word such
-as `research`; research/agreements.md §1 row 12: "request must carry a signed purpose
-code"). When the header is sent it must be covered too, as the component `fednode-purpose`:
+as `research`, so that a flow limited to purposes sees a purpose the requester signed).
+When the header is sent it must be covered too, as the component `fednode-purpose`:
 otherwise anyone on the path could turn a refused purpose into an allowed one. Requests
 without the header stay valid here; whether a flow needs one is decided by `node.server.sharing`.
 

@@ -1,4 +1,4 @@
-"""Purpose restriction over real HTTP (research/agreements.md §1 row 12): a request declares
+"""Purpose restriction over real HTTP: a request declares
 its purpose in the signed `Fednode-Purpose` header, a flow that lists `purposes` grants only
 those, every refusal is audited, and every export names the purpose it was made for.
 

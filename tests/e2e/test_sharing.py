@@ -1,6 +1,6 @@
 """Sharing over real HTTP between two published nodes: what vnmn receives from gxib under
-their agreement, and every way a request is refused (DESIGN.md, "Wire protocol between
-nodes"). Archives are read back with python-dwca-reader and with the node's own reader.
+their agreement, and every way a request is refused (README, "Wire protocol"). Archives are
+read back with python-dwca-reader and with the node's own reader.
 """
 
 from __future__ import annotations

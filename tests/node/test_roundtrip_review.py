@@ -112,7 +112,7 @@ def test_publish__a_row_with_missing_cells_is_not_dropped_silently(tmp_path: Pat
 
 
 def test_publish__an_archive_as_the_source_publishes(tmp_path: Path) -> None:
-    """node.toml may name a DwC-A as a dataset's source (DESIGN: "own data ... or a DwC-A");
+    """node.toml may name a DwC-A as a dataset's source (its own files or a DwC-A);
     publishing it raised NotImplementedError, as archives are read mapped, not raw."""
     home = _home(tmp_path, "occ.csv", "", kind="checklist")
     source = DATA / "dwca" / "python-dwca-reader" / "dwca-star-test-archive.zip"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import pyarrow as pa
 
-from mappings.sources import open_source
+from mappings.sources import Source, open_source
 from node.cli.group import home_option, main
 from node.core.config import load_config
 from node.core.errors import InvalidSource
@@ -58,14 +60,16 @@ def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool)
     sys.exit(0 if report.publishable else 1)
 
 
-def _screened(source, skip_invalid: bool, rejects: list[dict[str, object]]):
+def _screened(
+    source: Source, skip_invalid: bool, rejects: list[dict[str, object]]
+) -> Iterator[pa.Table]:
     """Mapped batches; with --skip-invalid, rows GBIF would refuse (no id, a repeated id)
     are held back and listed in `rejects` with their line and reason, and so are rows the
     reader left out for their column count (known once the batches run out)."""
 
     yield from _screened_ids(source, skip_invalid, rejects)
     if skip_invalid:
-        skipped = [
+        skipped: list[dict[str, object]] = [
             {"line": p.line, "id": "", "reason": p.detail}
             for p in source.problems
             if p.kind == SKIPPED_ROW
@@ -78,9 +82,10 @@ def _line_of(reject: dict[str, object]) -> int:
     return line if isinstance(line, int) else 0
 
 
-def _screened_ids(source, skip_invalid: bool, rejects: list[dict[str, object]]):
+def _screened_ids(
+    source: Source, skip_invalid: bool, rejects: list[dict[str, object]]
+) -> Iterator[pa.Table]:
     """Mapped batches; with --skip-invalid, rows without an id or repeating one held back."""
-    import pyarrow as pa
 
     seen: set[str] = set()
     # Mapped by the source itself: an archive has no raw batches, and folds in its

@@ -33,7 +33,7 @@ async def _party(request: web.Request, sharing: Sharing) -> tuple[Entry, str]:
     if entry is None or entry.agreement is None:
         raise NotFound(f"no agreement {agreement_id!r} on this node")
     keys = {p.key: p.id for p in entry.agreement.parties}
-    # As for archives: a signature made for another node is refused here (DESIGN.md).
+    # As for archives: a request signed for another node's URL is refused here.
     origins = [sharing.config.url] if sharing.config.url else None
     peer = await verify_request(
         request,
