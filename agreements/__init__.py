@@ -13,10 +13,9 @@ from agreements.model import (
     Party,
     SensitiveRule,
     Status,
-    load_agreement,
-    parse_agreement,
     render_template,
 )
+from agreements.parse import load_agreement, parse_agreement
 from agreements.signing import (
     add_signature,
     canonical_bytes,

@@ -1,6 +1,6 @@
 """Embargoes decided on every date a record carries, the latest one deciding.
 
-A record can be dated by `eventDate` (ISO 8601 or the forms node.dates reads),
+A record can be dated by `eventDate` (ISO 8601 or the forms node.core.dates reads),
 `year`/`month`/`day`, `verbatimEventDate` and `modified`; an embargo that looked at one of
 them could be bypassed through another. A partial date counts as its last day (2025 ->
 2025-12-31). A record is released only when at least one date is readable, every date it
@@ -15,12 +15,12 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from node.dates import parse_event_date
+from node.core.dates import parse_event_date
 
 TEXT_DATE_TERMS = ("eventDate", "verbatimEventDate", "modified")
 PARTS = ("year", "month", "day")
-EVENT_END = "fed_event_end"  # node.records: the end of the parsed eventDate
-VERBATIM = "fed_verbatim"  # node.records: the text of values that failed their cast
+EVENT_END = "fed_event_end"  # node.store.records: the end of the parsed eventDate
+VERBATIM = "fed_verbatim"  # node.store.records: the text of values that failed their cast
 
 
 def released(table: pa.Table, cutoff: dt.date) -> pa.Array:

@@ -52,10 +52,10 @@ from agreements.scope import (
     true,
 )
 from agreements.threat import CATEGORIES, UNREADABLE, parse_category, record_categories
-from mappings.terms import FLOAT_TERMS, INT_TERMS
+from node.core.terms import FLOAT_TERMS, INT_TERMS
 
 _CC = re.compile(r"^CC-(BY(?:-NC)?(?:-SA|-ND)?)-4\.0$")
-VERBATIM = "fed_verbatim"  # node.records: the text of values that failed their cast
+VERBATIM = "fed_verbatim"  # node.store.records: the text of values that failed their cast
 _COORDINATES = (
     "decimalLatitude", "decimalLongitude", "coordinateUncertaintyInMeters", "coordinatePrecision",
 )  # fmt: skip
@@ -119,7 +119,7 @@ def enforce(
     """The records `flow` lets leave the node, transformed as it requires, and a report.
 
     Args:
-        table: records of `dataset_id` in the stored layout (node.records.normalise).
+        table: records of `dataset_id` in the stored layout (node.store.records.normalise).
         now: the moment of export; decides validity and embargo.
         red_list: the node's red list, scientific name -> category text, consulted
             beside the records' own iucnRedListCategory / threatStatus; the more severe
@@ -502,7 +502,7 @@ def _has_value(table: pa.Table, name: str) -> pa.Array:
 def _forget_verbatim(table: pa.Table, drop: Mapping[str, pa.Array]) -> pa.Table:
     """Remove each term's entry from `fed_verbatim` in the records where its mask is true.
 
-    `fed_verbatim` keeps the text of a value that failed its cast (node.records), and the
+    `fed_verbatim` keeps the text of a value that failed its cast (node.store.records), and the
     archive writer publishes that text wherever the typed value is null. Enforcement nulls
     typed values on purpose (withheld fields, cleared fields, a coordinate it generalises),
     so their verbatim text must go too, or "23°27'31.5\"N" would be sent in place of the

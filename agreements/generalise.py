@@ -31,7 +31,7 @@ import math
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from node.constants import GRID_EDGE_TOLERANCE_DECIMALS
+from node.core.constants import GRID_EDGE_TOLERANCE_DECIMALS
 
 # Chapman 2020, Table 7: the only grids an agreement may name, coarsest first.
 GRID_DEGREES = (0.1, 0.01, 0.001)

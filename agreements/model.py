@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 from agreements.signing import verify_signatures
 from agreements.threat import CATEGORIES
-from node.constants import AGREEMENT_MAX_BYTES
-from node.errors import InvalidAgreement
 
 PUBLIC = "public"  # the `to` of a flow anyone may receive, signed request or not
 # IUCN Red List categories (3.1) and RE (regional lists), the most severe first.
 IUCN_CATEGORIES = CATEGORIES
-# A purpose, allowed by a flow or declared by a request: one lower-case word ("research",
-# "conservation", "non-commercial"), so matching is exact and a header cannot carry a list.
-PURPOSE_WORD = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 def normalise_name(text: str) -> str:
@@ -230,50 +222,6 @@ class Agreement:
         if today > self.valid_until:
             return AgreementState(Status.EXPIRED, f"expired after {self.valid_until.isoformat()}")
         return AgreementState(Status.ACTIVE, f"active until {self.valid_until.isoformat()}")
-
-
-def parse_agreement(
-    text: str,
-    source: str = "agreement",
-    known_datasets: set[str] | None = None,
-    base_dir: Path | None = None,
-    own_party: str | None = None,
-) -> Agreement:
-    """Validate agreement TOML text; InvalidAgreement lists every problem with its line.
-
-    Args:
-        source: the file name used in messages.
-        known_datasets: when given, every dataset a flow names must be one of these.
-        base_dir: where names lists are found (they are hashed, not trusted).
-        own_party: with known_datasets, only flows from this party are checked, since a
-            node knows its own datasets and not its peers'.
-    """
-    if len(text.encode("utf-8")) > AGREEMENT_MAX_BYTES:
-        raise InvalidAgreement(f"{source}: larger than {AGREEMENT_MAX_BYTES} bytes")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidAgreement(f"{source}: not valid TOML: {exc}") from exc
-    from agreements.validate import build_agreement  # validate imports this module
-
-    return build_agreement(document, text, source, known_datasets, own_party, base_dir)
-
-
-def load_agreement(
-    path: Path | str,
-    known_datasets: set[str] | None = None,
-    base_dir: Path | None = None,
-    own_party: str | None = None,
-) -> Agreement:
-    """Read and validate an agreement file; names lists resolve beside it by default."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidAgreement(f"{path}: cannot be read ({exc})") from exc
-    return parse_agreement(
-        text, path.name, known_datasets, base_dir or path.parent, own_party=own_party
-    )
 
 
 def render_template(

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from agreements.enforce import enforce
 from agreements.model import Agreement, AgreementState, Flow, Status
-from node.constants import PREVIEW_EXAMPLES
+from node.core.constants import PREVIEW_EXAMPLES
 
 _ROW = "fed_preview_row"  # input position, carried through enforcement to pair rows
 

@@ -15,18 +15,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agreements.model import Flow, normalise_name
-from mappings.terms import CLASSIFICATION_TERMS
+from node.core.dates import parse_event_date
+from node.core.numbers import DECIMAL
+from node.core.terms import CLASSIFICATION_TERMS
 
 ACCEPTED_NAME = "fed_accepted_name"  # written by name reconciliation, when it has run
-# The accepted name the node's own checklists give (node.own_checklists): trusted to widen.
+# The accepted name the node's own checklists give (node.publish.own_checklists): trusted to widen.
 TRUSTED_ACCEPTED_NAME = "fed_trusted_accepted_name"
 # A record's family as the node's checklists give it for the record's genus: a record with
 # an empty family must not slip past a family the flow excludes (or miss one it includes).
 INFERRED_FAMILY = "fed_inferred_family"
 # Matched by their canonical start.
 _FULL_NAMES = ("scientificName", ACCEPTED_NAME, TRUSTED_ACCEPTED_NAME)
-_DATE = r"^\s*(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?(?:[T ][^/]*)?\s*$"
-_NUMBER = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
 
 
 class Classification:
@@ -129,43 +129,26 @@ def released(table: pa.Table, cutoff: dt.date) -> pa.Array:
     when = end_dates(strings(table, "modified"))
     if "fed_event_end" in table.column_names:
         event_end = pc.cast(column(table, "fed_event_end"), pa.date32())
-    else:  # an interval's end follows its last "/"; an abbreviated end fails closed
-        event_end = end_dates(pc.replace_substring_regex(strings(table, "eventDate"), "^.*/", ""))
+    else:  # an interval counts to its end, as in the stored fed_event_end
+        event_end = end_dates(strings(table, "eventDate"))
     when = pc.max_element_wise(when, event_end, skip_nulls=True)
     return pc.fill_null(pc.less_equal(when, pa.scalar(cutoff, pa.date32())), False)
 
 
 def end_dates(text: pa.Array) -> pa.Array:
-    """ISO 8601 date, month or year (time ignored) -> the last day it covers, else null."""
-    encoded = pc.dictionary_encode(text)
-    parts = pc.extract_regex(encoded.dictionary, _DATE)
-    year, month, day = (pc.struct_field(parts, n) for n in ("y", "m", "d"))
-    month_int = pc.cast(pc.if_else(pc.equal(month, ""), "12", month), pa.int32())
-    valid_month = pc.and_(pc.greater_equal(month_int, 1), pc.less_equal(month_int, 12))
-    next_month = pc.add(pc.remainder(month_int, 12), 1)
-    next_year = pc.add(pc.cast(year, pa.int32()), pc.if_else(pc.equal(month_int, 12), 1, 0))
-    first_of_next = _dates(
-        pc.cast(next_year, pa.string()), pc.cast(next_month, pa.string()), pa.scalar("1")
+    """The last day each text covers, read as node.core.dates reads every date, else null.
+
+    One reader for the stored event dates and for embargoes: a form the records parser
+    understands (`20/11/2026`, `2026年11月`, an interval) cannot slip past an embargo by
+    being unreadable here.
+    """
+    return per_distinct(
+        text, lambda distinct: pa.array([_last_day(v) for v in distinct.to_pylist()], pa.date32())
     )
-    month_end = pc.subtract(pc.cast(first_of_next, pa.int32()), 1)
-    month_end = pc.if_else(valid_month, month_end, None)
-    # Day arithmetic rather than parsing: Arrow's strptime rolls 2024-02-30 into March.
-    day_int = pc.cast(pc.if_else(pc.equal(day, ""), "1", day), pa.int32())
-    first = pc.cast(_dates(year, month, pa.scalar("1")), pa.int32())
-    exact = pc.add(first, pc.subtract(day_int, 1))
-    exact = pc.if_else(
-        pc.and_(pc.greater_equal(day_int, 1), pc.less_equal(exact, month_end)), exact, None
-    )
-    end = pc.if_else(pc.equal(day, ""), month_end, exact)
-    return pc.take(pc.cast(pc.cast(end, pa.int32()), pa.date32()), encoded.indices)
 
 
-def _dates(year: pa.Array, month: pa.Array, day: pa.Array | pa.Scalar) -> pa.Array:
-    """Year, month and day text -> date32; only for days that exist (see end_dates)."""
-    padded = (pc.utf8_lpad(part, 2, "0") for part in (month, day))
-    text = pc.binary_join_element_wise(year, *padded, "-")
-    stamp = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
-    return pc.cast(stamp, pa.date32())
+def _last_day(text: str | None) -> dt.date | None:
+    return parse_event_date(text)[1]
 
 
 def per_distinct(values: pa.Array, function: Callable[[pa.Array], pa.Array]) -> pa.Array:
@@ -194,7 +177,7 @@ def floats(table: pa.Table, name: str) -> pa.Array:
     if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
         return pc.cast(values, pa.float64())
     text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
-    number = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    number = pc.fill_null(pc.match_substring_regex(text, DECIMAL), False)
     return pc.cast(pc.if_else(number, text, None), pa.float64())
 
 

@@ -6,8 +6,8 @@ TOML spelling (inline or dotted tables) therefore never change a signature, whil
 changed value does. Each party signs those bytes with the key pinned for it in the
 document itself, so a signature also binds the party to the keys of the others.
 
-This module does not import the model, so the model can verify on load and the node's
-identity module can share the key format without a cycle.
+This module does not import the model, so the model can verify on load. The key text form
+is the node's (node.core.identity); it is re-exported here for the agreements that pin it.
 """
 
 from __future__ import annotations
@@ -22,35 +22,17 @@ from typing import TYPE_CHECKING, Any
 import rfc8785
 import tomlkit
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.errors import InvalidAgreement
+from node.core.errors import InvalidAgreement
+from node.core.identity import KEY_PREFIX as KEY_PREFIX
+from node.core.identity import public_key_from_text
+from node.core.identity import public_key_to_text as public_key_to_text
 
 if TYPE_CHECKING:
     from agreements.model import Agreement
 
-KEY_PREFIX = "ed25519:"
 SIGNATURES_TABLE = "signatures"
-
-
-def public_key_to_text(key: Ed25519PublicKey) -> str:
-    """The form pinned in agreements and served at /.well-known/fednode."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
-
-
-def public_key_from_text(text: str) -> Ed25519PublicKey:
-    """`ed25519:<base64 of the raw 32-byte key>` -> key; ValueError saying what is wrong."""
-    if not isinstance(text, str) or not text.startswith(KEY_PREFIX):
-        raise ValueError(f"key must look like '{KEY_PREFIX}<base64>', not {str(text)[:24]!r}")
-    try:
-        raw = base64.b64decode(text[len(KEY_PREFIX) :], validate=True)
-    except ValueError as exc:
-        raise ValueError(f"key is not valid base64 ({exc})") from None
-    if len(raw) != 32:
-        raise ValueError(f"an Ed25519 public key has 32 bytes, this one {len(raw)}")
-    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def _jsonable(value: Any) -> Any:

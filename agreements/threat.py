@@ -67,10 +67,10 @@ def parse_category(text: str | None) -> str | None:
             rest = rest.replace(words, " ")
     rest = _CRITERIA.sub(" ", rest)
     for token in _TOKEN.findall(rest):
-        code = _CODES.get(re.sub(r"\s+", "", token))
-        if code is None:
+        named = _CODES.get(re.sub(r"\s+", "", token))
+        if named is None:
             return UNREADABLE  # a two-letter word that is no category: do not guess
-        found.append(code)
+        found.append(named)
         rest = rest.replace(token, " ", 1)
     leftover = re.sub(r"[\s()\[\]{}:;,.+/\-–—_|]+", "", rest)
     if not found or leftover:
@@ -111,7 +111,8 @@ def record_categories(table: pa.Table) -> pa.Array:
 
 def unreadable_examples(table: pa.Table, limit: int = 5) -> tuple[int, list[str]]:
     """How many records carry an unreadable category, and a few distinct such values."""
-    total, examples = 0, []
+    total = 0
+    examples: list[str] = []
     for term in THREAT_TERMS:
         if term not in table.column_names:
             continue

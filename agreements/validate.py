@@ -17,7 +17,6 @@ from agreements.generalise import GRID_DEGREES
 from agreements.model import (
     IUCN_CATEGORIES,
     PUBLIC,
-    PURPOSE_WORD,
     Agreement,
     Flow,
     NamesList,
@@ -28,10 +27,10 @@ from agreements.model import (
     normalise_name,
 )
 from agreements.signing import canonical_document_bytes, public_key_from_text
-from mappings.terms import KNOWN_TERMS
-from node.constants import NAMES_LIST_MAX_BYTES
-from node.errors import InvalidAgreement
-from node.tomllines import TomlLines as _Lines
+from node.core.constants import NAMES_LIST_MAX_BYTES, PURPOSE_WORD
+from node.core.errors import InvalidAgreement
+from node.core.terms import KNOWN_TERMS
+from node.core.tomllines import TomlLines as _Lines
 
 ACTIONS = ("generalise", "withhold")
 # Darwin Core basisOfRecord vocabulary plus GBIF's older values, compared ignoring case

@@ -20,10 +20,11 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agreements.enforce import enforce, licence_uri
-from agreements.model import Agreement, Flow, parse_agreement
+from agreements.model import Agreement, Flow
+from agreements.parse import parse_agreement
 from agreements.signing import public_key_to_text, sign
-from node.dates import parse_event_date
-from node.records import normalise
+from node.core.dates import parse_event_date
+from node.store.records import normalise
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 DATASET = "gxib-karst-flora"

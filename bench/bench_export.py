@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from node.records import normalise
-from node.store import Store, write_parquet_atomic
+from node.store.records import normalise
+from node.store.store import Store, write_parquet_atomic
 
 NODE = "gxib"
 CHUNK_ROWS = 250_000  # rows normalised and stored at a time while building the store
@@ -52,8 +52,8 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 import pyarrow.parquet as pq
-from node.config import NodeConfig
-from node.export import export
+from node.core.config import NodeConfig
+from node.export.build import export
 
 def peak_mb():
     try:

@@ -74,7 +74,7 @@ def _make_peers(folder: Path, archive: Path, count: int) -> list[dict[str, str]]
     """Peer ids, pinned keys and signatures over `archive`, written to folder/peers.json."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from node.identity import Identity
+    from node.core.identity import Identity
 
     sha256 = _sha256(archive)
     peers = []
@@ -96,7 +96,7 @@ def _make_peers(folder: Path, archive: Path, count: int) -> list[dict[str, str]]
 def _serve(folder: Path, port: int) -> None:
     from aiohttp import web
 
-    from node.constants import SIGNATURE_HEADER
+    from node.core.constants import SIGNATURE_HEADER
 
     peers = {p["id"]: p for p in json.loads((folder / "peers.json").read_text(encoding="utf-8"))}
 
@@ -174,8 +174,8 @@ def _wait_listening(port: int, timeout_s: float = 30) -> None:
 def _make_home(root: Path, peers: list[dict[str, str]], server: PeerServer) -> Path:
     import tomlkit
 
-    from node.config import CONFIG_FILE
-    from node.home import init_home
+    from node.core.config import CONFIG_FILE
+    from node.store.home import init_home
 
     home = root / f"harvester-{len(peers)}"
     port = _free_port()
@@ -201,8 +201,8 @@ async def _harvest_once(home: Path, runs_wanted: int) -> list[tuple[float, Harve
     from harvesters.http import client_session
     from harvesters.runs import RunLog
     from harvesters.schedule import Runtime, configured_sources, run_source
-    from node.config import load_config
-    from node.identity import load_identity
+    from node.core.config import load_config
+    from node.core.identity import load_identity
 
     config = load_config(home)
     source = next(iter(configured_sources(config)))
@@ -221,7 +221,7 @@ async def _harvest_once(home: Path, runs_wanted: int) -> list[tuple[float, Harve
 
 
 def _child_harvest(home: Path) -> None:
-    from node.store import PART_NAME, Store
+    from node.store.store import PART_NAME, Store
 
     [(seconds, result)] = asyncio.run(_harvest_once(home, 1))
     if result.outcome != "ok":
@@ -258,10 +258,10 @@ async def _serve_and_harvest_all(home: Path) -> dict[str, object]:
     from aiohttp import web
 
     from harvesters.schedule import configured_sources, run_source
-    from node.app import build_app
-    from node.config import load_config
-    from node.identity import load_identity
-    from node.services import SCHEDULE_ENABLED, SERVICES
+    from node.core.config import load_config
+    from node.core.identity import load_identity
+    from node.server.app import build_app
+    from node.server.services import SCHEDULE_ENABLED, SERVICES
 
     config = load_config(home)
     app = build_app(config, load_identity(home))
@@ -302,7 +302,7 @@ def _child_concurrent(home: Path) -> None:
 
 def _probe_during(home: Path) -> dict[str, object]:
     """Run the concurrent child; probe its /health until it finishes; latencies by phase."""
-    from node.config import load_config
+    from node.core.config import load_config
 
     port = load_config(home).port
     process = subprocess.Popen(

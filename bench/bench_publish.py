@@ -42,9 +42,9 @@ def make_source(rows: int) -> Path:
 def _child(source: str) -> None:
     import tomlkit
 
-    from node.commands.datasets import publish_one
-    from node.config import CONFIG_FILE
-    from node.home import init_home
+    from node.cli.commands.datasets import publish_one
+    from node.core.config import CONFIG_FILE
+    from node.store.home import init_home
 
     home = Path(tempfile.mkdtemp(prefix="fednode-bench-")) / "node"
     init_home(home, "bench", "Benchmark node", country="CN")

@@ -30,14 +30,14 @@ import pyarrow.parquet as pq
 
 from harvesters.base import HarvestResult
 from harvesters.gbif_client import GbifAccount, GbifClient, GbifQuery, GbifRefused, translate
-from mappings.terms import KNOWN_TERMS
-from node import constants
-from node.config import GbifQueryConfig, NodeConfig
+from node.core import constants
+from node.core.config import GbifQueryConfig, NodeConfig
+from node.core.errors import HarvestError, InvalidArchive, NodeError
+from node.core.terms import KNOWN_TERMS
 from node.dwca.reader import open_archive
 from node.dwca.unpack import safe_unpack
-from node.errors import HarvestError, InvalidArchive, NodeError
-from node.records import normalise
-from node.store import Store, write_parquet_atomic
+from node.store.records import normalise
+from node.store.store import Store, write_parquet_atomic
 
 log = logging.getLogger("fednode.gbif")
 

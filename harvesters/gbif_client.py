@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import sys
 import threading
@@ -30,10 +29,11 @@ from typing import Any, TypeVar
 
 import requests
 
-from harvesters.http import retry_after_s
-from node import __version__, constants
-from node.config import NodeConfig
-from node.errors import ArchiveTooLarge, HarvestError, InvalidInput
+from harvesters.http import backoff_s, retry_after_s
+from node import __version__
+from node.core import constants
+from node.core.config import NodeConfig
+from node.core.errors import ArchiveTooLarge, HarvestError, InvalidInput
 
 log = logging.getLogger("fednode.gbif")
 
@@ -250,16 +250,14 @@ class GbifClient:
             self._next_at = time.monotonic() + self.limits.min_interval_s
 
     def _delay_s(self, attempt: int, hint: float | None, what: str) -> float:
-        if hint is not None:
-            if hint > self.limits.backoff_max_s:
-                raise HarvestError(
-                    f"{what}: GBIF asked to wait {hint:.0f} s (Retry-After), longer than a run "
-                    f"waits ({self.limits.backoff_max_s:.0f} s); the next scheduled run retries"
-                )
-            return hint + random.uniform(0, self.limits.backoff_base_s)
-        # Half the exponential step fixed, half random: growth stays visible, herds spread.
-        step = min(self.limits.backoff_max_s, self.limits.backoff_base_s * 2**attempt)
-        return step / 2 + random.uniform(0, step / 2)
+        if hint is not None and hint > self.limits.backoff_max_s:
+            raise HarvestError(
+                f"{what}: GBIF asked to wait {hint:.0f} s (Retry-After), longer than a run "
+                f"waits ({self.limits.backoff_max_s:.0f} s); the next scheduled run retries"
+            )
+        return backoff_s(
+            attempt, hint, base_s=self.limits.backoff_base_s, max_s=self.limits.backoff_max_s
+        )
 
     async def _call(
         self,

@@ -1,6 +1,6 @@
 """GBIF's backbone name match: a last resort for names neither checklist resolves.
 
-Reconciliation runs locally first (research/names.md: GBIF can only be an optional adapter);
+Reconciliation runs locally first (a node must work offline; GBIF is an optional adapter);
 what stays unmatched may be asked of GBIF, one name a request, at the client's pace.
 pygbif 0.7's `name_backbone` is fixed to `https://api.gbif.org/v2` and cannot reach another
 base URL (a mirror, the test replay), so the v1 backbone match (`species/match`) is asked
@@ -13,8 +13,8 @@ import asyncio
 from typing import Any
 
 from harvesters.gbif_client import GbifClient
-from node import constants
-from node.config import NodeConfig
+from node.core import constants
+from node.core.config import NodeConfig
 
 # The fields of GBIF's answer a crosswalk keeps.
 MATCH_FIELDS = (

@@ -16,11 +16,13 @@ import asyncio
 import email.utils
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 
-from node import __version__, constants
-from node.errors import HarvestError
+from node import __version__
+from node.core import constants
+from node.core.errors import HarvestError
 
 USER_AGENT = f"fednode/{__version__} (+https://github.com/fednode)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -48,11 +50,23 @@ def retry_after_s(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-def backoff_s(attempt: int, hint: float | None = None) -> float:
+def backoff_s(
+    attempt: int,
+    hint: float | None = None,
+    *,
+    base_s: float = constants.HARVEST_BACKOFF_BASE_S,
+    max_s: float = constants.HARVEST_BACKOFF_MAX_S,
+) -> float:
+    """The wait before retry `attempt` (from 0), for peers and GBIF alike.
+
+    A server's Retry-After is honoured as asked (callers refuse one longer than `max_s`
+    first). Otherwise half the exponential step fixed and half random: the growth stays
+    visible, and many nodes retrying one server at once spread apart.
+    """
     if hint is not None:
-        return min(hint, constants.HARVEST_BACKOFF_MAX_S)
-    ceiling = min(constants.HARVEST_BACKOFF_MAX_S, constants.HARVEST_BACKOFF_BASE_S * 2**attempt)
-    return random.uniform(0, ceiling)
+        return min(hint, max_s)
+    step = min(max_s, base_s * 2**attempt)
+    return step / 2 + random.uniform(0, step / 2)
 
 
 def refuse_encoded(response: aiohttp.ClientResponse, what: str) -> None:
@@ -131,6 +145,7 @@ async def _attempts(
         if timeout_s is not None
         else None
     )
+    options: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
     last_error = ""
     for attempt in range(retries + 1):
         try:
@@ -140,7 +155,7 @@ async def _attempts(
                 headers={**headers(), "Accept-Encoding": "identity"},
                 allow_redirects=False,
                 auto_decompress=False,
-                **({"timeout": timeout} if timeout is not None else {}),
+                **options,
             ) as response:
                 if response.status in RETRY_STATUSES and attempt < retries:
                     last_error = f"HTTP {response.status} from {url}"

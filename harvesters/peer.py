@@ -23,7 +23,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,16 +35,17 @@ from harvesters.base import HarvestResult
 from harvesters.http import read_capped, refuse_encoded, request_with_retries
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
-from node import constants
-from node.agreement_book import AgreementBook
-from node.auth import sign_headers
-from node.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
-from node.constants import AUDIT_HEAD_HEADER
-from node.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
-from node.identity import Identity
-from node.records import normalise
-from node.statement import STATEMENT_HEADER
-from node.store import Store, write_parquet_atomic
+from mappings.sources import open_source
+from node.core import constants
+from node.core.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
+from node.core.constants import AUDIT_HEAD_HEADER
+from node.core.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
+from node.core.identity import Identity
+from node.store.agreement_book import AgreementBook
+from node.store.records import normalise
+from node.store.store import Store, write_parquet_atomic
+from node.wire.auth import sign_headers
+from node.wire.statement import STATEMENT_HEADER
 
 log = logging.getLogger("fednode.harvest")
 
@@ -69,7 +70,9 @@ class PeerHarvester:
         self.book = AgreementBook(config, identity.public_key_text)
         self.source = f"peer:{peer.id}"
 
-    def _signed(self, method: str, url: str, extra: dict[str, str] | None = None):
+    def _signed(
+        self, method: str, url: str, extra: dict[str, str] | None = None
+    ) -> Callable[[], dict[str, str]]:
         """Fresh signed headers for each attempt, declaring node.toml's purpose for the peer."""
 
         def headers() -> dict[str, str]:
@@ -308,9 +311,8 @@ def _explain(exc: BaseException) -> str:
 
 
 def _normalised_batches(
-    archive: Path, kind: str, provenance: dict[str, object], workdir: Path
+    archive: Path, kind: str, provenance: Mapping[str, object], workdir: Path
 ) -> Iterator[pa.Table]:
-    from mappings.sources import open_source
 
     source = open_source(archive, dataset_type=kind or "occurrence", workdir=workdir)
     empty = True

@@ -1,6 +1,6 @@
 """What a harvester believes about a peer's archive: only what the peer signed, checked.
 
-The signed statement (node/statement.py) is verified against the key pinned for the peer,
+The signed statement (node/wire/statement.py) is verified against the key pinned for the peer,
 then every claim in it is checked against what this node knows first-hand: the dataset it
 asked for, its own key, the bytes it received, the version it already holds, and its own
 copy of the signed agreement. Licence and agreement stored with the records come from
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.agreement_book import AgreementBook
-from node.errors import HarvestError
-from node.identity import Identity, parse_public_key
-from node.publish import version_key
-from node.statement import STATEMENT_HEADER, Statement, verify_statement
+from node.core.errors import HarvestError
+from node.core.identity import Identity, parse_public_key
+from node.publish.versions import version_key
+from node.store.agreement_book import AgreementBook
+from node.wire.statement import STATEMENT_HEADER, Statement, verify_statement
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harvesters.base import HarvestResult
-from node import constants
-from node.state import connect, ensure_schema
+from node.core import constants
+from node.store.state import connect, ensure_schema
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS harvest_runs (

@@ -24,13 +24,16 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from harvesters.base import HarvestResult, new_run_id
+from harvesters.base import Harvester, HarvestResult, new_run_id
+from harvesters.gbif import GbifHarvester
+from harvesters.peer import PeerHarvester
 from harvesters.runs import RunLog, SourceBusy, source_lock
-from node import constants
-from node.config import NodeConfig
-from node.errors import ConfigError
-from node.identity import Identity
-from node.state import state_path
+from node.core import constants
+from node.core.config import NodeConfig
+from node.core.errors import ConfigError
+from node.core.identity import Identity
+from node.store.state import state_path
+from node.store.store import Store
 
 log = logging.getLogger("fednode.schedule")
 
@@ -87,11 +90,9 @@ def configured_sources(config: NodeConfig) -> dict[str, str]:
     return sources
 
 
-def _harvester(runtime: Runtime, source: str):
+def _harvester(runtime: Runtime, source: str) -> Harvester:
     kind, _, name = source.partition(":")
     if kind == "peer":
-        from harvesters.peer import PeerHarvester
-
         return PeerHarvester(
             runtime.config,
             runtime.config.peer(name),
@@ -100,9 +101,6 @@ def _harvester(runtime: Runtime, source: str):
             runtime.runs,
         )
     if kind == "gbif":
-        from harvesters.gbif import GbifHarvester
-        from node.store import Store
-
         return GbifHarvester(
             runtime.config, runtime.config.gbif_query(name), Store(runtime.config.home)
         )

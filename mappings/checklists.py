@@ -24,8 +24,10 @@ import pyarrow.csv as pacsv
 from mappings import vernacular
 from mappings.authors import original_initial
 from mappings.names import ParsedName, parse_name, stem_epithet
-from mappings.terms import TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE
-from node.errors import InvalidSource
+from node.core.errors import InvalidSource
+from node.core.terms import TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE
+from node.dwca.reader import open_archive
+from node.store.store import read_parquet
 
 CHECKLIST_SCHEMA = pa.schema(
     [
@@ -71,8 +73,6 @@ def load_checklist(path: str | Path) -> pa.Table:
     if not path.exists():
         raise InvalidSource(f"{path}: no such file or folder")
     if path.suffix == ".parquet" or (path.is_dir() and (path / "part-0.parquet").exists()):
-        from node.store import read_parquet
-
         return from_table(read_parquet(path))
     if path.is_dir() or path.suffix.lower() in (".zip", ".tgz", ".gz"):
         return _from_archive(path)
@@ -231,7 +231,6 @@ def _flora_of_china_taxa(table: pa.Table) -> list[_Taxon]:
 
 
 def _from_archive(path: Path) -> pa.Table:
-    from node.dwca.reader import open_archive
 
     with open_archive(path) as archive:
         if archive.core.row_type not in (TAXON_ROW_TYPE, None):

@@ -53,15 +53,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mappings.mapping_file import VERNACULAR_LANGUAGES, MappingFile
-from mappings.terms import KNOWN_TERMS, short_name
-from node.errors import InvalidSource
-from node.tomlschema import validate_toml
+from node.core.errors import InvalidSource
+from node.core.terms import KNOWN_TERMS, short_name
+from node.core.tomlschema import validate_toml
 
 VERNACULAR_SEPARATOR = " | "
 VERNACULAR_PREFIX = "fed_vernacular_"
 
 # Terms GBIF indexes that python-dwca-reader's (2015) term list lacks; the IUCN namespace
-# term is the one GBIF interprets on occurrences. Drop once mappings.terms carries them.
+# term is the one GBIF interprets on occurrences. Drop once node.core.terms carries them.
 PENDING_TERMS = {"iucnRedListCategory": "http://iucn.org/terms/iucnRedListCategory"}
 MAPPABLE_TERMS = frozenset(KNOWN_TERMS | PENDING_TERMS.keys())
 _BY_LOWER = {t.lower(): t for t in MAPPABLE_TERMS}

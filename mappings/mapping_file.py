@@ -2,7 +2,7 @@
 
 A column mapped to a number, a translation table written as one text, or `auto = "no"`
 would otherwise be coerced into something the curator never wrote; here each is refused
-with its file, line and the type expected (see node.tomlschema). What the values mean
+with its file, line and the type expected (see node.core.tomlschema). What the values mean
 (known terms, one column per term) is checked afterwards, in mappings.columns.
 """
 
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, Field, PlainValidator, StrictStr
 
-from node.tomlschema import STRICT, refuse
+from node.core.tomlschema import STRICT, refuse
 
 Language = Literal["zh", "vi", "en"]
 VERNACULAR_LANGUAGES: tuple[str, ...] = get_args(Language)

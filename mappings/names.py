@@ -1,7 +1,7 @@
 """Scientific plant names: normalisation, parsing into parts, and the keys names match on.
 
-Why a parser written here rather than the `gnparser` wheel (research/names.md §5, measured
-again on this project's machine over the 46,302 distinct names of the two checklists):
+Why a parser written here rather than the `gnparser` wheel (measured on this project's
+machine over the 46,302 distinct names of the two checklists):
 gnparser 0.1.3 leaks memory on every call (its `FreeMemory` call is commented out: RSS grew
 54 MB over those names), which a daemon reconciling lists on a schedule cannot afford; it
 ships binaries for Linux x86-64 and macOS arm64 only, so a node on Windows, Linux aarch64

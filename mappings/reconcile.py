@@ -1,7 +1,7 @@
 """Reconcile two checklists into a taxon crosswalk, in stages from strict to loose.
 
 For each name of the left list, the first stage that finds a counterpart in the right list
-decides the row (research/names.md §2 for the anchors):
+decides the row:
 1. exact / canonical: the same canonical name; authorship then says `exact` (same authors,
    however abbreviated) or `canonical` (missing or different authors) and splits homonyms;
 2. variant: the same stem key (gender endings, orthography, Wade-Giles/pinyin: `names`);
@@ -45,7 +45,7 @@ from mappings.names import (
 )
 from mappings.review import CROSSWALK_SCHEMA, Crosswalk, Decisions, crosswalk_row, left_rows
 from mappings.vernacular import keys, related_zh, shared
-from node import constants
+from node.core import constants
 
 GbifMatcher = Callable[[str], dict | None]
 # Confidence of each kind of evidence before adjustments: a model, documented in words in

@@ -23,10 +23,10 @@ import pyarrow.csv as pacsv
 
 from mappings.checklists import Entry
 from mappings.names import parse_name
-from node import constants
-from node.errors import InvalidInput
-from node.spreadsheet import safe_cell, safe_table, unescape_cell
-from node.store import write_parquet_atomic
+from node.core import constants
+from node.core.errors import InvalidInput
+from node.core.spreadsheet import safe_cell, safe_table, unescape_cell
+from node.store.store import write_parquet_atomic
 
 DECISION_COLUMNS = ["left_name", "right_name", "decision", "note"]
 REVIEW_COLUMNS = [

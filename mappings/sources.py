@@ -34,10 +34,10 @@ from mappings.columns import (
     auto_mapping,
     load_mapping,
 )
-from mappings.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
-from node import constants
+from node.core import constants
+from node.core.errors import InvalidSource
+from node.core.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node.dwca.reader import SKIPPED_ROW, DwcArchive, RowProblem, open_archive
-from node.errors import InvalidSource
 
 DELIMITERS = (",", "\t", ";", "|")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")

@@ -27,10 +27,14 @@ from typing import Any
 
 import click
 import tomlkit
+from click.testing import CliRunner
 
-from node.config import CONFIG_FILE, load_config
-from node.errors import NodeError
-from node.home import init_home
+from node.core.config import CONFIG_FILE, load_config
+from node.core.errors import NodeError
+from node.core.identity import fingerprint
+from node.export.crosswalks import crosswalk_folder
+from node.store.home import init_home
+from node.store.store import Store, read_parquet
 
 SAMPLES = Path(__file__).parent / "samples"
 GPL_URL = "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html"
@@ -156,13 +160,13 @@ def _step(number: int, text: str) -> None:
     click.secho(f"\n[{number}] {text}", bold=True)
 
 
-def _cli(*args: str) -> str:
-    """Run a fednode command in-process, exactly as a person types it; fail loudly."""
-    from click.testing import CliRunner
+def _cli(cli: click.Command, *args: str) -> str:
+    """Run a fednode command in-process, exactly as a person types it; fail loudly.
 
-    from node.cli import main
-
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    The command line is handed in by `fednode demo` itself, so the demo sits below the CLI
+    it drives and imports none of it.
+    """
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     if result.exit_code != 0:
         raise NodeError(f"`fednode {' '.join(args)}` failed: {result.output.strip()}")
     return result.output
@@ -219,9 +223,6 @@ def _summary(gxib: DemoNode) -> None:
     """A trilingual crosswalk excerpt and one DuckDB question on the export."""
     import duckdb
 
-    from node.crosswalks import crosswalk_folder
-    from node.store import read_parquet
-
     config = load_config(gxib.home)
     crosswalk = read_parquet(
         crosswalk_folder(config, "gxib-karst-checklist", "vnmn/vnmn-karst-checklist") / "crosswalk"
@@ -270,8 +271,6 @@ def _received(vnmn: DemoNode) -> None:
     """What vnmn actually holds of gxib's occurrences: the agreement's effect, record by record."""
     import pyarrow.compute as pc
 
-    from node.store import Store, read_parquet
-
     table = read_parquet(Store(vnmn.home).harvested("gxib", "gxib-karst-occurrences"))
     generalised = pc.sum(pc.cast(table.column("fed_generalised"), "int64")).as_py() or 0
     families = sorted(set(table.column("family").to_pylist()))
@@ -290,7 +289,7 @@ def _received(vnmn: DemoNode) -> None:
         )
 
 
-def run_demo(directory: Path | None, keep: bool) -> None:
+def run_demo(cli: click.Command, directory: Path | None, keep: bool) -> None:
     started = time.monotonic()
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="fednode-demo-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -314,15 +313,14 @@ def run_demo(directory: Path | None, keep: bool) -> None:
             _say(f"    datasets: {', '.join(ids)}")
         _step(2, "Publish: validate the institutions' files and build versioned, signed DwC-As")
         for node in (gxib, vnmn):
-            for line in _cli("publish", "--home", str(node.home)).splitlines():
+            for line in _cli(cli, "publish", "--home", str(node.home)).splitlines():
                 if not line.startswith("note:"):
                     _say(f"  {line}")
         with daemons([gxib, vnmn]):
             _step(3, "Daemons up; each node pins the other's key from /.well-known/fednode")
             for node, other in ((gxib, vnmn), (vnmn, gxib)):
-                from node.identity import fingerprint
-
                 _cli(
+                    cli,
                     "peer",
                     "add",
                     other.url,
@@ -338,18 +336,20 @@ def run_demo(directory: Path | None, keep: bool) -> None:
             draft = gxib.home / "agreements" / "gxib-vnmn.toml"
             draft.write_text(agreement_text(gxib, vnmn, keys), encoding="utf-8")
             check = _cli(
-                "agreement", "check", str(draft), "--home", str(gxib.home), "--examples", "1"
+                cli, "agreement", "check", str(draft), "--home", str(gxib.home), "--examples", "1"
             )
             for line in check.splitlines()[:24]:
                 _say(f"  {line[:150]}")
             _say(
                 "  "
-                + _cli("agreement", "sign", str(draft), "--home", str(gxib.home)).splitlines()[0]
+                + _cli(cli, "agreement", "sign", str(draft), "--home", str(gxib.home)).splitlines()[
+                    0
+                ]
             )
             peer_copy = vnmn.home / "agreements" / "gxib-vnmn.toml"
             shutil.copy(draft, peer_copy)
             signed = _cli(
-                "agreement", "sign", str(peer_copy), "--home", str(vnmn.home), "--send", "gxib"
+                cli, "agreement", "sign", str(peer_copy), "--home", str(vnmn.home), "--send", "gxib"
             )
             for line in signed.splitlines():
                 _say(f"  {line}")
@@ -358,15 +358,16 @@ def run_demo(directory: Path | None, keep: bool) -> None:
                 "Harvest each way over signed HTTP (enforced, signed archives; 304 when unchanged)",
             )
             for node, other in ((vnmn, gxib), (gxib, vnmn)):
-                for line in _cli("harvest", other.id, "--home", str(node.home)).splitlines():
+                for line in _cli(cli, "harvest", other.id, "--home", str(node.home)).splitlines():
                     _say(f"  {node.id} <- {line}")
             _received(vnmn)
-            again = _cli("harvest", gxib.id, "--home", str(vnmn.home)).strip()
+            again = _cli(cli, "harvest", gxib.id, "--home", str(vnmn.home)).strip()
             _say(f"  vnmn <- {again}  (second run)")
             anonymous = _anonymous_attempt(gxib)
             _say(f"  an unsigned request for gxib's occurrences: {anonymous}")
             _step(6, "Reconcile gxib's checklist with vnmn's (harvested) checklist")
             for line in _cli(
+                cli,
                 "reconcile",
                 "gxib-karst-checklist",
                 "vnmn/vnmn-karst-checklist",
@@ -375,13 +376,13 @@ def run_demo(directory: Path | None, keep: bool) -> None:
             ).splitlines()[:4]:
                 _say(f"  {line}")
             _step(7, "Export Parquet on gxib and ask DuckDB a question")
-            for line in _cli("export", "--home", str(gxib.home)).splitlines()[:3]:
+            for line in _cli(cli, "export", "--home", str(gxib.home)).splitlines()[:3]:
                 _say(f"  {line}")
             _summary(gxib)
             _step(8, "Audit trail on gxib (hash-chained)")
-            for line in _cli("audit", "--home", str(gxib.home), "--limit", "5").splitlines():
+            for line in _cli(cli, "audit", "--home", str(gxib.home), "--limit", "5").splitlines():
                 _say(f"  {line[:160]}")
-            _say("  " + _cli("audit", "verify", "--home", str(gxib.home)).strip())
+            _say("  " + _cli(cli, "audit", "verify", "--home", str(gxib.home)).strip())
             _say(f"\n  While the daemons run, the status pages are at {gxib.url}/ and {vnmn.url}/")
         _step(9, f"Done in {time.monotonic() - started:.0f} s")
         if keep:

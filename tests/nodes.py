@@ -11,12 +11,12 @@ from pathlib import Path
 import tomlkit
 from aiohttp import web
 
-from node.app import build_app
-from node.config import CONFIG_FILE, NodeConfig, load_config
+from node.core.config import CONFIG_FILE, NodeConfig, load_config
+from node.core.identity import Identity, load_identity
 from node.demo import declare_sample, free_port
-from node.home import init_home
-from node.identity import Identity, load_identity
-from node.services import SCHEDULE_ENABLED
+from node.server.app import build_app
+from node.server.services import SCHEDULE_ENABLED
+from node.store.home import init_home
 
 SAMPLES = Path(__file__).resolve().parent.parent / "node" / "samples"
 

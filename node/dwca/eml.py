@@ -13,18 +13,16 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
-from node import constants
-from node.config import DatasetConfig, NodeConfig
-from node.errors import ConfigError, InvalidArchive, UnsafeArchive
-
-if TYPE_CHECKING:
-    from node.dwca.writer import Coverage
+from node.core import constants
+from node.core.config import DatasetConfig, NodeConfig
+from node.core.errors import ConfigError, InvalidArchive, UnsafeArchive
+from node.dwca.coverage import Coverage
 
 EML_NS = "https://eml.ecoinformatics.org/eml-2.2.0"
 SCHEMA_LOCATION = f"{EML_NS} https://rs.gbif.org/schema/eml-gbif-profile/1.3/eml.xsd"

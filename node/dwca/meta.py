@@ -17,9 +17,9 @@ from defusedxml import DefusedXmlException
 from dwca.descriptors import ArchiveDescriptor, DataFileDescriptor
 from dwca.exceptions import InvalidArchive as DwcaReaderInvalid
 
-from mappings.terms import short_name
-from node import constants
-from node.errors import InvalidArchive, UnsafeArchive
+from node.core import constants
+from node.core.errors import InvalidArchive, UnsafeArchive
+from node.core.terms import short_name
 
 METAFILE = "meta.xml"
 DEFAULT_METADATA_NAMES = ("eml.xml", "metadata.xml")

@@ -3,7 +3,7 @@
 The archive is unpacked by `unpack.safe_unpack` (caps enforced), described by `meta`
 (python-dwca-reader's descriptors), and each data file is parsed by `pyarrow.csv.open_csv`
 with the dialect meta.xml gives. Every value is text, as written (the verbatim value);
-typing happens later in `node.records`.
+typing happens later in `node.store.records`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from mappings.terms import short_name
-from node import constants
+from node.core import constants
+from node.core.errors import InvalidArchive
+from node.core.terms import short_name
 from node.dwca.meta import ArchiveLayout, DataFile, describe
 from node.dwca.unpack import safe_unpack
-from node.errors import InvalidArchive
 
 # RowProblem.kind of a row left out for its column count (others keep the row).
 SKIPPED_ROW = "column_count"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from node import constants
-from node.errors import ArchiveTooLarge, InvalidArchive, UnsafeArchive
+from node.core import constants
+from node.core.errors import ArchiveTooLarge, InvalidArchive, UnsafeArchive
 
 
 def _safe_member_path(name: str) -> PurePosixPath:

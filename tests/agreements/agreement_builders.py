@@ -1,7 +1,7 @@
 """Agreements and record tables for the agreement tests, built the way a node builds them.
 
 Agreements are TOML text signed with real Ed25519 keys; tables come from text columns
-through `node.records.normalise`, so they have the stored layout enforcement receives.
+through `node.store.records.normalise`, so they have the stored layout enforcement receives.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import datetime as dt
 import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agreements.model import Agreement, parse_agreement
+from agreements.model import Agreement
+from agreements.parse import parse_agreement
 from agreements.signing import public_key_to_text, sign
-from node.records import normalise
+from node.store.records import normalise
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 DATASET = "gxib-karst-flora"

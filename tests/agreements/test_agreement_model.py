@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agreements.model import (
-    Party,
-    Status,
-    load_agreement,
-    parse_agreement,
-    render_template,
-)
+from agreements.model import Party, Status, render_template
+from agreements.parse import load_agreement, parse_agreement
 from agreements.signing import public_key_to_text, sign
-from node.errors import InvalidAgreement
+from node.core.errors import InvalidAgreement
 from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text, signed
 
 SENSITIVE = """

@@ -6,7 +6,7 @@ import json
 
 import pyarrow as pa
 
-from agreements.model import parse_agreement
+from agreements.parse import parse_agreement
 from agreements.preview import preview
 from tests.agreements.agreement_builders import DATASET, FLOW, NOW, agreement_text, records
 

@@ -9,7 +9,8 @@ import tomllib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agreements.model import Status, parse_agreement
+from agreements.model import Status
+from agreements.parse import parse_agreement
 from agreements.signing import (
     add_signature,
     canonical_bytes,
@@ -19,7 +20,7 @@ from agreements.signing import (
     sign_bytes,
     verify_signatures,
 )
-from node.errors import InvalidAgreement
+from node.core.errors import InvalidAgreement
 from tests.agreements.agreement_builders import FLOW, KEYS, NOW, agreement_text
 
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from agreements.enforce import enforce, licence_uri
-from agreements.model import Agreement, parse_agreement
+from agreements.model import Agreement
+from agreements.parse import parse_agreement
 from agreements.signing import sign
 from tests.agreements.agreement_builders import (
     DATASET,

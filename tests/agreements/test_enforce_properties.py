@@ -20,8 +20,8 @@ from agreements.disclosure import NON_LOCATING_TERMS
 from agreements.enforce import enforce
 from agreements.generalise import GRID_DEGREES
 from agreements.model import Flow, SensitiveRule
-from mappings.terms import CLASSIFICATION_TERMS
-from node.dates import parse_event_date
+from node.core.dates import parse_event_date
+from node.core.terms import CLASSIFICATION_TERMS
 from tests.agreements.agreement_builders import DATASET, NOW, agreement_text, records, signed
 
 TAXA = [  # family, genus, scientificName

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from agreements.enforce import enforce
-from mappings.terms import OCCURRENCE_ROW_TYPE
+from node.core.terms import OCCURRENCE_ROW_TYPE
 from node.dwca.writer import write_archive
 from tests.agreements.agreement_builders import DATASET, FLOW, NOW, agreement_text, signed
 from tests.agreements.test_enforce import karst

@@ -16,7 +16,7 @@ from agreements.signing import public_key_to_text
 from agreements.threat import UNREADABLE, parse_category
 from agreements.trust import trust_state
 from agreements.validate import BUNDLED_LISTS
-from node.dates import parse_event_date
+from node.core.dates import parse_event_date
 from tests.agreements.agreement_builders import KEYS, NOW, agreement_text, records, signed
 from tests.agreements.test_enforce import FLOW, ids, karst, run
 

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.auth import sign_headers
-from node.identity import Identity
+from node.core.identity import Identity
+from node.wire.auth import sign_headers
 from tests.e2e.conftest import AGREEMENT_ID, AGREEMENT_REF, PURPOSE, Federation, cli
 from tests.nodes import running
 

@@ -19,12 +19,12 @@ import rfc8785
 from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.audit import GENESIS_HASH, AuditHead, AuditLog, chain_hash
-from node.audit_anchor import open_head, sign_head
-from node.auth import sign_headers
-from node.constants import AUDIT_HEAD_HEADER, PEER_RATE_LIMIT_PER_MIN, PURPOSE_HEADER
-from node.identity import Identity
-from node.state import connect
+from node.core.constants import AUDIT_HEAD_HEADER, PEER_RATE_LIMIT_PER_MIN, PURPOSE_HEADER
+from node.core.identity import Identity
+from node.store.audit import GENESIS_HASH, AuditHead, AuditLog, chain_hash
+from node.store.audit_anchor import open_head, sign_head
+from node.store.state import connect
+from node.wire.auth import sign_headers
 from tests.e2e.conftest import PURPOSE, Federation, cli
 from tests.nodes import TestNode, running
 

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agreements.signing import sign
-from node.identity import Identity
-from node.store import PART_NAME, Store
+from node.core.identity import Identity
+from node.store.store import PART_NAME, Store
 from tests.e2e.conftest import Federation, cli
 from tests.e2e.test_sharing import archive_url, signed_get
 from tests.nodes import running

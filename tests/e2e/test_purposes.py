@@ -1,4 +1,4 @@
-"""Purpose restriction over real HTTP (research/agreements.md §1 row 12): a request declares
+"""Purpose restriction over real HTTP: a request declares
 its purpose in the signed `Fednode-Purpose` header, a flow that lists `purposes` grants only
 those, every refusal is audited, and every export names the purpose it was made for.
 
@@ -18,10 +18,10 @@ import pytest
 import tomlkit
 
 from harvesters.runs import RunLog
-from node.auth import sign_headers
-from node.config import CONFIG_FILE, load_config
-from node.constants import PURPOSE_HEADER
+from node.core.config import CONFIG_FILE, load_config
+from node.core.constants import PURPOSE_HEADER
 from node.demo import GPL_URL
+from node.wire.auth import sign_headers
 from tests.e2e.conftest import AGREEMENT_REF, PURPOSE, Federation, cli
 from tests.nodes import TestNode, make_node, running
 

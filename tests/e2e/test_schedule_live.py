@@ -8,8 +8,8 @@ import time
 import tomlkit
 
 from harvesters.runs import RunLog
-from node.config import CONFIG_FILE
-from node.store import PART_NAME, Store
+from node.core.config import CONFIG_FILE
+from node.store.store import PART_NAME, Store
 from tests.e2e.conftest import Federation, cli
 from tests.nodes import running
 

@@ -9,8 +9,8 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agreements.signing import sign
-from node.identity import Identity
-from node.sharing import SHARING, Requester
+from node.core.identity import Identity
+from node.server.sharing import SHARING, Requester
 from tests.e2e.conftest import Federation
 from tests.e2e.test_sharing import OCCURRENCES, archive_url, signed_get
 from tests.nodes import running

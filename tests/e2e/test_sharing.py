@@ -1,6 +1,6 @@
 """Sharing over real HTTP between two published nodes: what vnmn receives from gxib under
-their agreement, and every way a request is refused (DESIGN.md, "Wire protocol between
-nodes"). Archives are read back with python-dwca-reader and with the node's own reader.
+their agreement, and every way a request is refused (README, "Wire protocol"). Archives are
+read back with python-dwca-reader and with the node's own reader.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dwca.read import DwCAReader
 from multidict import CIMultiDict
 
-from agreements.model import load_agreement
-from mappings.terms import short_name
-from node.auth import sign_headers
-from node.constants import (
+from agreements.parse import load_agreement
+from node.core.constants import (
     PEER_RATE_LIMIT_PER_MIN,
     SIGNATURE_CLOCK_SKEW_S,
     SIGNATURE_HEADER,
     SIGNATURE_MAX_AGE_S,
 )
+from node.core.identity import Identity, parse_public_key, verify
+from node.core.terms import short_name
 from node.dwca.reader import open_archive
-from node.identity import Identity, parse_public_key, verify
-from node.state import connect
+from node.store.state import connect
+from node.wire.auth import sign_headers
 from tests.e2e.conftest import AGREEMENT_REF, PURPOSE, Federation, cli, utc_today
 from tests.nodes import running
 

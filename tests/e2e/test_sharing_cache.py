@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from node.store import Store
+from node.store.store import Store
 from tests.e2e.conftest import Federation, cli
 from tests.e2e.test_sharing import archive_url, signed_get
 from tests.nodes import running

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tomlkit
 
-from node.config import CONFIG_FILE
+from node.core.config import CONFIG_FILE
 from tests.e2e.conftest import Federation
 from tests.nodes import TestNode
 

@@ -10,7 +10,7 @@ import pytest
 from harvesters.http import client_session
 from harvesters.runs import RunLog
 from harvesters.schedule import Runtime
-from node import constants
+from node.core import constants
 from tests import nodes
 from tests.harvesters.harvesting import RETRIES, Harvesting
 from tests.harvesters.hostile_peer import serve

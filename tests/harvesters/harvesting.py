@@ -11,7 +11,7 @@ import pyarrow as pa
 from harvesters.base import HarvestResult
 from harvesters.runs import RunLog
 from harvesters.schedule import Runtime, run_source
-from node.store import Store, read_parquet
+from node.store.store import Store, read_parquet
 from tests import nodes
 from tests.harvesters.hostile_peer import HostilePeer, occurrence_archive, occurrence_rows
 

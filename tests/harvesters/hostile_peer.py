@@ -36,11 +36,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.audit import GENESIS_HASH, AuditHead
-from node.audit_anchor import sign_head
-from node.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
-from node.identity import Identity
-from node.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
+from node.core.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
+from node.core.identity import Identity
+from node.store.audit import GENESIS_HASH, AuditHead
+from node.store.audit_anchor import sign_head
+from node.wire.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
 ARCHIVE_PATH = "/datasets/{dataset}/archive"
 AGREEMENT = "gxib-vnmn@1"

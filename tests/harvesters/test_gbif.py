@@ -22,9 +22,9 @@ from harvesters.gbif import (
     load_account,
 )
 from harvesters.gbif_client import COL_XR_CHECKLIST, GbifClient, GbifLimits, translate
-from node.config import GbifQueryConfig, NodeConfig
-from node.errors import InvalidInput
-from node.store import Store, read_parquet
+from node.core.config import GbifQueryConfig, NodeConfig
+from node.core.errors import InvalidInput
+from node.store.store import Store, read_parquet
 from tests.gbif_replay import SAMPLE_ROWS, GbifReplay, describe_fields, serve
 
 FAST = GbifLimits(

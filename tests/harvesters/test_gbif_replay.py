@@ -20,7 +20,7 @@ import requests
 
 from harvesters.gbif_client import GbifClient, GbifLimits, configure_pygbif, translate
 from harvesters.gbif_names import GbifNameMatcher
-from node.errors import HarvestError
+from node.core.errors import HarvestError
 from tests.gbif_replay import GbifReplay, load_cassette, serve
 
 FAST = GbifLimits(min_interval_s=0.0, timeout_s=1.0, backoff_base_s=0.02, backoff_max_s=5.0)

@@ -24,11 +24,11 @@ from agreements.signing import sign
 from harvesters.http import client_session
 from harvesters.runs import RunLog
 from harvesters.schedule import Runtime
-from node import constants
-from node.agreement_book import AgreementBook
+from node.core import constants
+from node.core.identity import load_identity
 from node.demo import DemoNode, agreement_text
-from node.identity import load_identity
-from node.store import Store, read_parquet
+from node.store.agreement_book import AgreementBook
+from node.store.store import Store, read_parquet
 from tests import nodes
 from tests.harvesters.harvesting import ARCHIVE, DATASET, SOURCE, Harvesting
 from tests.harvesters.hostile_peer import (
@@ -457,7 +457,7 @@ _MEASURE = (
     "atexit.register(lambda: sys.stderr.write("
     "f'MAXRSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n'))\n"
     "sys.argv = ['fednode', *sys.argv[1:]]\n"
-    "from node.cli import main\n"
+    "from node.cli.group import main\n"
     "main()\n"
 )
 

@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from harvesters.http import client_session
 from harvesters.runs import RunLog
 from harvesters.schedule import Runtime, run_source
-from node.audit import AuditHead
-from node.audit_anchor import ReceivedHeads, open_head, sign_head
-from node.identity import Identity
-from node.state import connect
-from node.store import Store
+from node.core.identity import Identity
+from node.store.audit import AuditHead
+from node.store.audit_anchor import ReceivedHeads, open_head, sign_head
+from node.store.state import connect
+from node.store.store import Store
 from tests import nodes
 from tests.harvesters.hostile_peer import (
     HostilePeer,

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import constants
-from node.store import PART_NAME, Store, read_parquet
+from node.core import constants
+from node.store.store import PART_NAME, Store, read_parquet
 from tests.harvesters.harvesting import ARCHIVE, DATASET, RETRIES, SOURCE, Harvesting
 from tests.harvesters.hostile_peer import (
     occurrence_archive,

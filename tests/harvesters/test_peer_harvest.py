@@ -25,11 +25,11 @@ from harvesters.base import HarvestResult
 from harvesters.http import client_session
 from harvesters.runs import RunLog
 from harvesters.schedule import Runtime, run_source
-from node import constants
-from node.app import METRICS
 from node.cli import main
+from node.core import constants
 from node.demo import GPL_URL, DemoNode, agreement_text
-from node.store import Store, read_parquet
+from node.server.keys import METRICS
+from node.store.store import Store, read_parquet
 from tests import nodes
 from tests.harvesters.hostile_peer import HostilePeer, occurrence_archive, occurrence_rows, serve
 

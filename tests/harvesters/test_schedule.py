@@ -37,11 +37,11 @@ from harvesters.schedule import (
     sync_jobs,
     unregister_runtime,
 )
-from node.config import CONFIG_FILE, load_config
-from node.errors import ConfigError
-from node.identity import Identity
-from node.state import state_path
-from node.store import Store, read_parquet
+from node.core.config import CONFIG_FILE, load_config
+from node.core.errors import ConfigError
+from node.core.identity import Identity
+from node.store.state import state_path
+from node.store.store import Store, read_parquet
 from tests import nodes
 from tests.harvesters.hostile_peer import occurrence_archive, occurrence_rows, serve
 
@@ -274,9 +274,9 @@ async def test_scheduled_job__without_a_running_node_skips_and_says_so(
 async def test_daemon__peer_added_to_node_toml_is_scheduled_without_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from node import constants
-    from node.services import scheduler_of
-    from node.status import persisted_next_runs
+    from node.core import constants
+    from node.server.services import scheduler_of
+    from node.server.status import persisted_next_runs
     from tests.nodes import make_node, running
 
     monkeypatch.setattr(constants, "CONFIG_WATCH_S", 0.2)

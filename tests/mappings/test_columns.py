@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from mappings.columns import auto_mapping, load_mapping, mapping_from_dict, term_for_column
-from node.errors import InvalidSource
+from node.core.errors import InvalidSource
 
 SAMPLES = Path(__file__).resolve().parents[2] / "node" / "samples"
 

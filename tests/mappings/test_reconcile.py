@@ -18,7 +18,7 @@ from mappings.checklists import CHECKLIST_SCHEMA, from_table, load_checklist
 from mappings.reconcile import Crosswalk, reconcile, reconcile_files
 from mappings.review import score_labelled
 from mappings.vernacular import zh_key
-from node.store import read_parquet, write_parquet_atomic
+from node.store.store import read_parquet, write_parquet_atomic
 
 DATA = Path(__file__).parents[1] / "data"
 GUANGXI = DATA / "checklists" / "guangxi_cnplants.csv"

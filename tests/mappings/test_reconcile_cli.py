@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from node.cli import main
-from node.home import init_home
+from node.store.home import init_home
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "checklists"
 

@@ -19,8 +19,8 @@ from mappings.review import (
     record_decisions,
     save_decisions,
 )
-from node.errors import InvalidInput
-from node.spreadsheet import safe_cell, unescape_cell
+from node.core.errors import InvalidInput
+from node.core.spreadsheet import safe_cell, unescape_cell
 
 
 def _taxa(*rows: tuple[str, str]) -> pa.Table:

@@ -12,8 +12,8 @@ import pytest
 
 from mappings.columns import mapping_from_dict
 from mappings.sources import detect_encoding, open_source
-from node import constants
-from node.errors import InvalidSource
+from node.core import constants
+from node.core.errors import InvalidSource
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLES = Path(__file__).resolve().parents[2] / "node" / "samples"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import rfc8785
 
-from node import state
-from node.audit import GENESIS_HASH, AuditLog
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
+from node.store import state
+from node.store.audit import GENESIS_HASH, AuditLog
 
 AGREEMENT_SHA = hashlib.sha256(b"gxib-vnmn v3").hexdigest()
 ARCHIVE_SHA = hashlib.sha256(b"dwca.zip").hexdigest()

@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
-from node import state
-from node.auth import new_nonce, sign_headers, signing_middleware, target_uri, verify_request
-from node.constants import PURPOSE_HEADER, SIGNATURE_MAX_AGE_S
-from node.errors import InvalidInput, NodeError, Unauthenticated
-from node.identity import Identity
-from node.replay import REPLAY_WINDOW_S, ReplayCache
+from node.core.constants import PURPOSE_HEADER, SIGNATURE_MAX_AGE_S
+from node.core.errors import InvalidInput, NodeError, Unauthenticated
+from node.core.identity import Identity
+from node.store import state
+from node.wire.auth import new_nonce, sign_headers, signing_middleware, target_uri, verify_request
+from node.wire.nonces import REPLAY_WINDOW_S, ReplayCache
 
 log = logging.getLogger("fednode.test.node")
 

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agreements.signing import public_key_to_text
 from node.cli import main
-from node.config import load_config
-from node.errors import ConfigError
-from node.home import init_home
-from node.settings_doc import README_BEGIN, README_END, readme_table, settings, template
+from node.core.config import load_config
+from node.core.errors import ConfigError
+from node.core.settings_doc import README_BEGIN, README_END, readme_table, settings, template
+from node.store.home import init_home
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = public_key_to_text(Ed25519PrivateKey.generate().public_key())
@@ -38,7 +38,7 @@ def test_config__every_setting_is_documented_in_the_template_and_readme() -> Non
 def test_config__readme_table_is_the_one_generated_from_the_models() -> None:
     readme = README.read_text(encoding="utf-8")
     table = readme.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
-    assert table == readme_table(), "run `python -m node.settings_doc README.md`"
+    assert table == readme_table(), "run `python -m node.core.settings_doc README.md`"
 
 
 def test_config__init_writes_a_loadable_home_with_a_private_key(tmp_path: Path) -> None:

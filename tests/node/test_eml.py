@@ -13,8 +13,10 @@ import pyarrow as pa
 import pytest
 from dwca.read import DwCAReader
 
-from mappings.terms import OCCURRENCE_ROW_TYPE
-from node.config import DatasetConfig, NodeConfig
+from node.core.config import DatasetConfig, NodeConfig
+from node.core.errors import ConfigError, UnsafeArchive
+from node.core.terms import OCCURRENCE_ROW_TYPE
+from node.dwca.coverage import Coverage
 from node.dwca.eml import (
     DATASET_ORDER,
     build_eml,
@@ -23,9 +25,8 @@ from node.dwca.eml import (
     licence_url,
     parse_eml,
 )
-from node.dwca.writer import Coverage, write_archive
-from node.errors import ConfigError, UnsafeArchive
-from node.records import normalise
+from node.dwca.writer import write_archive
+from node.store.records import normalise
 
 IPT_ARCHIVE = Path(__file__).parents[1] / "data" / "dwca" / "ipt" / "dwca-inside-parent.zip"
 NS = "{https://eml.ecoinformatics.org/eml-2.2.0}"

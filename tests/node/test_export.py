@@ -20,12 +20,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from mappings.terms import KNOWN_TERMS
-from node import constants
-from node.config import DatasetConfig, NodeConfig
-from node.errors import ConfigError, InvalidInput
-from node.export import ExportError, export
-from node.export_schema import (
+from node.core import constants
+from node.core.config import DatasetConfig, NodeConfig
+from node.core.errors import ConfigError, InvalidInput
+from node.core.terms import KNOWN_TERMS
+from node.export.build import ExportError, export
+from node.export.schema import (
     DOCS_END,
     DOCS_PATH,
     DOCS_START,
@@ -38,8 +38,8 @@ from node.export_schema import (
     schema_document,
     schema_from_document,
 )
-from node.records import normalise
-from node.store import PART_NAME, Store, write_parquet_atomic
+from node.store.records import normalise
+from node.store.store import PART_NAME, Store, write_parquet_atomic
 
 NODE = "gxib"
 T0 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
@@ -524,11 +524,11 @@ def test_export__second_exporter_on_the_same_folder_is_refused(
 
 def test_export_schema__json_and_docs_match_the_code() -> None:
     document = json.loads(SCHEMA_JSON_PATH.read_text(encoding="utf-8"))
-    assert document == schema_document(), "run `python -m node.export_schema`"
+    assert document == schema_document(), "run `python -m node.export.schema`"
     assert schema_from_document(document) == EXPORT_SCHEMA
     docs = DOCS_PATH.read_text(encoding="utf-8")
     generated = docs.split(DOCS_START, 1)[1].split(DOCS_END, 1)[0]
-    assert generated.strip() == columns_markdown().strip(), "run `python -m node.export_schema`"
+    assert generated.strip() == columns_markdown().strip(), "run `python -m node.export.schema`"
 
 
 def test_export_schema__has_a_column_for_every_known_term() -> None:

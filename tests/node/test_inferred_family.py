@@ -7,11 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from agreements.enforce import enforce
-from node.config import load_config
-from node.crosswalks import family_index, with_inferred_family
-from node.home import init_home
-from node.records import normalise
-from node.store import Store, write_parquet_atomic
+from node.core.config import load_config
+from node.export.crosswalks import family_index, with_inferred_family
+from node.store.home import init_home
+from node.store.records import normalise
+from node.store.store import Store, write_parquet_atomic
 from tests.agreements.agreement_builders import DATASET, FLOW, NOW, agreement_text, signed
 
 

@@ -16,13 +16,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dwca.read import DwCAReader
 
-from node.config import DatasetConfig, NodeConfig
+from node.core.config import DatasetConfig, NodeConfig
+from node.core.errors import InvalidSource
+from node.core.identity import Identity, verify
 from node.dwca.eml import parse_eml
-from node.errors import InvalidSource
-from node.identity import Identity, verify
-from node.publish import latest_version, list_versions, next_version, publish_dataset
-from node.records import normalise
-from node.store import Store, read_parquet
+from node.publish.versions import latest_version, list_versions, next_version, publish_dataset
+from node.store.records import normalise
+from node.store.store import Store, read_parquet
 
 DATA = Path(__file__).parents[1] / "data"
 NOW = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)

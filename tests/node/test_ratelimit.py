@@ -9,13 +9,13 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import state
-from node.auth import sign_headers, verify_request
-from node.constants import PEER_RATE_LIMIT_PER_MIN
-from node.errors import NodeError, RateLimited
-from node.identity import Identity
-from node.ratelimit import RateLimiter
-from node.replay import ReplayCache
+from node.core.constants import PEER_RATE_LIMIT_PER_MIN
+from node.core.errors import NodeError, RateLimited
+from node.core.identity import Identity
+from node.server.ratelimit import RateLimiter
+from node.store import state
+from node.wire.auth import sign_headers, verify_request
+from node.wire.nonces import ReplayCache
 
 
 class Clock:

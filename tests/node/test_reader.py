@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from dwca.read import DwCAReader
 
-from mappings.terms import short_name
+from node.core.errors import InvalidArchive
+from node.core.terms import short_name
 from node.dwca.reader import open_archive
-from node.errors import InvalidArchive
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "dwca"
 SAMPLES = DATA / "python-dwca-reader"

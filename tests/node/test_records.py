@@ -7,8 +7,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from node.dates import parse_event_date
-from node.records import normalise
+from node.core.dates import parse_event_date
+from node.store.records import normalise
 
 
 def _one(**columns: str) -> dict[str, object]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from node import state
-from node.audit import AuditLog
-from node.refusals import MAX_GROUPS_PER_MINUTE, OVERFLOW_SOURCE, RefusalLog
+from node.store import state
+from node.store.audit import AuditLog
+from node.store.refusals import MAX_GROUPS_PER_MINUTE, OVERFLOW_SOURCE, RefusalLog
 
 START = dt.datetime(2026, 3, 2, 8, 15, 0, tzinfo=dt.UTC)
 

@@ -10,13 +10,13 @@ import pytest
 import tomlkit
 from dwca.read import DwCAReader
 
-from mappings.terms import short_name
-from node.commands.datasets import publish_one
-from node.config import CONFIG_FILE, load_config
+from node.cli.commands.datasets import publish_one
+from node.core.config import CONFIG_FILE, load_config
+from node.core.errors import InvalidSource
+from node.core.terms import short_name
 from node.dwca.reader import open_archive
-from node.errors import InvalidSource
-from node.home import init_home
-from node.publish import latest_version
+from node.publish.versions import latest_version
+from node.store.home import init_home
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DWC = "http://rs.tdwg.org/dwc/terms/"
@@ -112,7 +112,7 @@ def test_publish__a_row_with_missing_cells_is_not_dropped_silently(tmp_path: Pat
 
 
 def test_publish__an_archive_as_the_source_publishes(tmp_path: Path) -> None:
-    """node.toml may name a DwC-A as a dataset's source (DESIGN: "own data ... or a DwC-A");
+    """node.toml may name a DwC-A as a dataset's source (its own files or a DwC-A);
     publishing it raised NotImplementedError, as archives are read mapped, not raw."""
     home = _home(tmp_path, "occ.csv", "", kind="checklist")
     source = DATA / "dwca" / "python-dwca-reader" / "dwca-star-test-archive.zip"

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from mappings.sources import open_source
-from node.dwca.validate import validate_source
+from node.publish.validate import validate_source
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "node" / "samples"

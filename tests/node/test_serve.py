@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from dwca.read import DwCAReader
 
 from node.cli import main
-from node.identity import parse_public_key, verify
+from node.core.identity import parse_public_key, verify
 from tests.nodes import TestNode, add_sample_datasets, make_node
 
 IPT = "{http://ipt.gbif.org/}"

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from agreements.signing import sign
 from node.cli import main
-from node.publish import VersionInfo, list_versions
+from node.publish.versions import VersionInfo, list_versions
 from tests.browser import chromium, png_size, run_headless
 from tests.nodes import SAMPLES, add_sample_datasets, free_port, make_node, running
 from tests.nodes import TestNode as Node

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from node import constants
+from node.core import constants
+from node.core.errors import ArchiveTooLarge, InvalidArchive, UnsafeArchive
 from node.dwca.reader import open_archive
 from node.dwca.unpack import safe_unpack
-from node.errors import ArchiveTooLarge, InvalidArchive, UnsafeArchive
 
 META = (
     '<archive xmlns="http://rs.tdwg.org/dwc/text/"><core encoding="UTF-8" '

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mappings.columns import mapping_from_dict
-from node.dwca.validate import ValidationReport, validate_archive, validate_source
+from node.publish.validate import ValidationReport, validate_archive, validate_source
 
 DWCA = Path(__file__).resolve().parents[1] / "data" / "dwca"
 NOT_ARCHIVES = {"LICENSE.txt", "description.rst", "rss.xml"}

@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from dwca.read import DwCAReader
 
-from mappings.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE, term_uri
+from node.core.errors import InvalidInput, InvalidSource
+from node.core.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE, term_uri
 from node.dwca.reader import open_archive
 from node.dwca.writer import write_archive
-from node.errors import InvalidInput, InvalidSource
-from node.records import normalise
+from node.store.records import normalise
 
 DATA = Path(__file__).parents[1] / "data"
 CHECKLIST = DATA / "checklists" / "guangxi_cnplants.csv"

@@ -1,0 +1,190 @@
+"""`fednode validate` and `fednode publish`: from an institution's files to versioned DwC-As."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pyarrow as pa
+
+from mappings.sources import Source, open_source
+from node.cli.group import home_option, main
+from node.core.config import load_config
+from node.core.errors import InvalidSource
+from node.core.identity import load_identity
+from node.dwca.eml import find_licence
+from node.dwca.reader import SKIPPED_ROW
+from node.publish.validate import validate_archive, validate_source
+from node.publish.versions import publish_dataset
+from node.store.records import normalise
+
+
+def _is_archive(path: Path) -> bool:
+    import tarfile
+    import zipfile
+
+    return path.is_dir() or zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Column mapping for a CSV/XLSX source file.",
+)
+@click.option(
+    "--type",
+    "dataset_type",
+    type=click.Choice(["occurrence", "checklist"]),
+    default="occurrence",
+    show_default=True,
+    help="Dataset type of a source file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool) -> None:
+    """Check a DwC-A or source file; exit 0 when GBIF's rules would accept it, else 1."""
+
+    if _is_archive(file) and mapping is None:
+        report = validate_archive(file)
+    else:
+        report = validate_source(file, mapping, dataset_type)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(report.format_text())
+    sys.exit(0 if report.publishable else 1)
+
+
+def _screened(
+    source: Source, skip_invalid: bool, rejects: list[dict[str, object]]
+) -> Iterator[pa.Table]:
+    """Mapped batches; with --skip-invalid, rows GBIF would refuse (no id, a repeated id)
+    are held back and listed in `rejects` with their line and reason, and so are rows the
+    reader left out for their column count (known once the batches run out)."""
+
+    yield from _screened_ids(source, skip_invalid, rejects)
+    if skip_invalid:
+        skipped: list[dict[str, object]] = [
+            {"line": p.line, "id": "", "reason": p.detail}
+            for p in source.problems
+            if p.kind == SKIPPED_ROW
+        ]
+        rejects[:] = sorted([*rejects, *skipped], key=_line_of)
+
+
+def _line_of(reject: dict[str, object]) -> int:
+    line = reject.get("line")
+    return line if isinstance(line, int) else 0
+
+
+def _screened_ids(
+    source: Source, skip_invalid: bool, rejects: list[dict[str, object]]
+) -> Iterator[pa.Table]:
+    """Mapped batches; with --skip-invalid, rows without an id or repeating one held back."""
+
+    seen: set[str] = set()
+    # Mapped by the source itself: an archive has no raw batches, and folds in its
+    # vernacular extension while mapping.
+    for lines, table in source.numbered_batches():
+        if not skip_invalid or source.id_term not in table.column_names:
+            yield table
+            continue
+        ids = table.column(source.id_term).to_pylist()
+        keep = []
+        for line, value in zip(lines.to_pylist(), ids, strict=True):
+            value = (value or "").strip()
+            if not value:
+                rejects.append({"line": line, "id": "", "reason": f"{source.id_term} is empty"})
+                keep.append(False)
+            elif value in seen:
+                rejects.append(
+                    {
+                        "line": line,
+                        "id": value,
+                        "reason": f"{source.id_term} repeats an earlier row",
+                    }
+                )
+                keep.append(False)
+            else:
+                seen.add(value)
+                keep.append(True)
+        yield table.filter(pa.array(keep)) if not all(keep) else table
+
+
+def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) -> str:
+    """Validate, store and version one dataset; return a line for the person."""
+
+    config = load_config(home)
+    dataset = config.dataset(dataset_id)
+    source_path = config.path(dataset.source)
+    mapping = config.path(dataset.mapping) if dataset.mapping else None
+    report = validate_source(source_path, mapping, dataset.type, encoding=dataset.encoding)
+    if not report.publishable and not skip_invalid:
+        click.echo(report.format_text(), err=True)
+        raise InvalidSource(
+            f"{dataset_id}: not published; fix the problems above, or publish the valid rows "
+            "with --skip-invalid (rejects are written beside the archive with their reasons)"
+        )
+    source = open_source(
+        source_path, mapping, dataset.encoding, dataset.type, dataset_id=dataset.id
+    )
+    provenance = {
+        "fed_source": config.id,
+        "fed_dataset": dataset.id,
+        "fed_licence": dataset.licence,
+    }
+    rejects: list[dict[str, object]] = []
+    records = (normalise(t, provenance) for t in _screened(source, skip_invalid, rejects))
+    result = publish_dataset(
+        config,
+        dataset_id,
+        load_identity(home),
+        records,
+        rejects if skip_invalid else None,
+        change_major=major,
+    )
+    info = result.version
+
+    licence = find_licence(dataset.licence)
+    if licence is not None and not licence.gbif_indexes:
+        click.echo(
+            f"note: {dataset_id} is licensed {licence.id}: partners may receive it, but GBIF "
+            "indexes only CC0-1.0, CC-BY-4.0 and CC-BY-NC-4.0",
+            err=True,
+        )
+    if result.status == "unchanged":
+        return f"{dataset_id}: unchanged since version {info.version} ({info.records:,} records)"
+    return (
+        f"{dataset_id}: published version {info.version}, {info.records:,} records, "
+        f"{info.vernacular_records:,} vernacular names. {result.changes.text()}"
+        + (
+            f" {len(rejects):,} rows rejected: see rejects.csv beside the archive."
+            if rejects
+            else ""
+        )
+    )
+
+
+@main.command()
+@home_option
+@click.argument("dataset", required=False)
+@click.option(
+    "--skip-invalid", is_flag=True, help="Publish valid rows; write rejects with reasons."
+)
+@click.option(
+    "--major", is_flag=True, help="A scientifically significant change: next major version."
+)
+def publish(home: Path, dataset: str | None, skip_invalid: bool, major: bool) -> None:
+    """Build and version the DwC-A(s) from the sources declared in node.toml."""
+
+    config = load_config(home)
+    targets = [dataset] if dataset else [d.id for d in config.datasets]
+    if not targets:
+        raise InvalidSource("node.toml declares no [[datasets]] to publish")
+    for dataset_id in targets:
+        click.echo(publish_one(home, dataset_id, skip_invalid, major))

@@ -1,0 +1,1 @@
+"""Signed HTTP between nodes: request signatures, the nonce cache, signed statements."""
