@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from agreements.enforce import enforce
 from node.cli import main
-from node.own_checklists import canonical, own_names, with_trusted_accepted_names
+from node.core.config import load_config
+from node.publish.own_checklists import canonical, own_names, with_trusted_accepted_names
 from tests.agreements.agreement_builders import (
     DATASET,
     FLOW,
@@ -65,8 +66,6 @@ def published_checklist(tmp_path: Path) -> Path:
 
 
 def test_own_checklists_give_the_red_list_and_the_synonymy(tmp_path: Path) -> None:
-    from node.config import load_config
-
     names = own_names(load_config(published_checklist(tmp_path)))
     assert names.synonyms == {"Chirita eburnea": "Primulina eburnea"}
     assert names.red_list["Primulina eburnea"] == "CR"
@@ -76,8 +75,6 @@ def test_own_checklists_give_the_red_list_and_the_synonymy(tmp_path: Path) -> No
 
 
 def test_an_old_name_is_caught_by_the_accepted_names_category(tmp_path: Path) -> None:
-    from node.config import load_config
-
     names = own_names(load_config(published_checklist(tmp_path)))
     table = records(
         {"fed_dataset": DATASET},
