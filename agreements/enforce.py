@@ -63,6 +63,8 @@ _COORDINATES = (
 _Hits = list[tuple[SensitiveRule, pa.Array, pa.Array]]
 # Fields emptied in some records: (name, mask), in the order they were emptied.
 _Cleared = list[tuple[str, pa.Array]]
+# A withheld term's values before any rule changed them, for the second net; never sent.
+_SECRET = "fed_secret_"
 # Written by enforcement itself: never cleared, never searched by the second net.
 _WRITTEN = frozenset({"license", "rightsHolder", "informationWithheld", "dataGeneralizations"})
 
@@ -169,7 +171,13 @@ def enforce(
         )
         report.rules.append({"rule": text, "records": report.embargoed})
         keep = pc.and_(keep, pc.invert(recent))
-    table, cleared = _sensitive(table.filter(keep), agreement, flow, red_list, report)
+    table = table.filter(keep)
+    # The withheld values as the records hold them now, before generalisation empties some of
+    # them: the second net must still find them in the fields that survive.
+    for name in flow.withhold:
+        if name in table.column_names:
+            table = _put(table, _SECRET + name, strings(table, name))
+    table, cleared = _sensitive(table, agreement, flow, red_list, report)
     return _finish(table, agreement, flow, report, cleared, pseudonym_key)
 
 
@@ -187,7 +195,8 @@ def _finish(
     withheld = [name for name in with_companions(flow.withhold) if name in table.column_names]
     # The second net searches for the withheld terms' own values; a companion (a label
     # transcription) is withheld whole, and its other words are no secret of the flow.
-    originals = {name: strings(table, name) for name in flow.withhold if name in withheld}
+    originals = {name: strings(table, _SECRET + name) for name in flow.withhold if name in withheld}
+    table = table.drop_columns([c for c in table.column_names if c.startswith(_SECRET)])
     for name in withheld:
         typed = name in FLOAT_TERMS or name in INT_TERMS or not _is_text(table, name)
         value = pa.nulls(rows, table.schema.field(name).type) if typed else _constant(notice, rows)

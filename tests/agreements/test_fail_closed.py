@@ -239,6 +239,18 @@ def test_a_withheld_collector_does_not_survive_in_other_fields() -> None:
                 assert secret[str(row["occurrenceID"])] not in value.lower(), name
 
 
+def test_a_withheld_value_is_caught_after_generalisation_emptied_its_own_field() -> None:
+    # locality is withheld and, being off the allow-list, emptied by generalisation first;
+    # the collector field that repeats it must still be caught.
+    table = karst(
+        iucnRedListCategory=["EN", None, None, None],
+        recordedBy=["Longzhou, limestone cave", None, None, None],
+    )
+    rows, report = run(table, 'withhold = ["locality"]\n' + GENERALISE_EN)
+    assert rows[0]["recordedBy"] == "" and report["second_net"] == {"recordedBy": 1}
+    assert not any(name.startswith("fed_secret_") for name in rows[0])
+
+
 def test_opaque_ids_are_stable_per_agreement_and_hide_numbers() -> None:
     table = karst(catalogNumber=["IBK00012", None, "IBK00013", None])
     flow = "opaque_ids = true\n"
