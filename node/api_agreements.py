@@ -7,7 +7,6 @@ or not the agreement is active yet: countersigning is how it becomes active.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from aiohttp import web
 
@@ -15,6 +14,7 @@ from agreements.signing import add_signature, verify_signatures
 from node.agreement_book import Entry
 from node.auth import verify_request
 from node.errors import AgreementDenied, InvalidAgreement, InvalidInput, NotFound, Unauthenticated
+from node.jsonbody import parse_json_body
 from node.sharing import SHARING, Sharing
 from node.store import write_atomic
 
@@ -51,10 +51,7 @@ async def post_signature(request: web.Request) -> web.Response:
     sharing = request.app[SHARING]
     entry, party = await _party(request, sharing)
     assert entry.agreement is not None
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not JSON: {exc}") from exc
+    body = parse_json_body(await request.read())
     if not isinstance(body, dict) or not {"party", "version", "signature"} <= set(body):
         raise InvalidInput('body must be {"party": ..., "version": ..., "signature": ...}')
     if body["party"] != party:

@@ -16,9 +16,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from node import __version__
 from node.config import NodeConfig
-from node.constants import WELL_KNOWN_PATH
+from node.constants import MAX_REQUEST_BYTES, WELL_KNOWN_PATH
 from node.errors import NodeError, RateLimited
 from node.identity import Identity
+from node.metrics_access import check_metrics_access
+from node.proxies import proxy_middleware
+from node.refusals import is_refusal
 
 log = logging.getLogger("fednode.http")
 
@@ -72,6 +75,15 @@ class Metrics:
             ["source", "outcome"],
             registry=self.registry,
         )
+        self.connections_refused = Counter(
+            "fednode_connections_refused",
+            "Connections closed by the server's limits (node.connections)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.connections_open = Gauge(
+            "fednode_connections_open", "Client connections open", registry=self.registry
+        )
         self.records = Gauge(
             "fednode_harvested_records",
             "Records held from each source",
@@ -108,7 +120,7 @@ async def errors_middleware(
         return response
     except NodeError as exc:
         status = exc.status
-        if exc.status in (401, 403, 429):
+        if is_refusal(exc):
             request.app[METRICS].denied.labels(exc.code).inc()
             _audit_refusal(request, exc)
         log.info("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
@@ -190,6 +202,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    check_metrics_access(request, request.app[CONFIG])
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
@@ -198,7 +211,10 @@ def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     """The node's aiohttp application; routes of each area are added by their module."""
     from node import api_agreements, api_audit, api_datasets, services, status_page
 
-    app = web.Application(middlewares=[errors_middleware], client_max_size=2 * 1024**2)
+    app = web.Application(
+        middlewares=[proxy_middleware(config), errors_middleware],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
     app[CONFIG] = config
     app[IDENTITY] = identity
     app[METRICS] = Metrics()

@@ -32,13 +32,13 @@ from node.agreement_book import AgreementBook
 from node.audit import AuditLog
 from node.audit_anchor import Checkpoints, ReceivedHeads
 from node.auth import declared_purpose, verify_request
-from node.config import NodeConfig
+from node.config import DatasetConfig, NodeConfig
 from node.constants import PURPOSE_HEADER
 from node.errors import AgreementDenied, NotFound, Unauthenticated
 from node.identity import Identity
 from node.own_checklists import own_names, with_trusted_accepted_names
 from node.ratelimit import RateLimiter
-from node.refusals import SOURCE_KEY, RefusalLog
+from node.refusals import SOURCE_KEY, RefusalLog, Withheld
 from node.replay import ReplayCache
 from node.state import connect
 from node.store import Store
@@ -96,6 +96,7 @@ class Sharing:
         self.received_heads = ReceivedHeads(self.conn)
         self.refusals = RefusalLog(self.audit)
         self.limiter = RateLimiter()
+        self.strangers = RateLimiter(config.anonymous_per_minute, subject="address")
         self.book = AgreementBook(config, identity.public_key_text)
         self._builds: dict[str, asyncio.Lock] = {}
 
@@ -106,14 +107,20 @@ class Sharing:
     async def identify(self, request: web.Request) -> Requester:
         self.book.refresh()
         origins = [self.config.url] if self.config.url else None
-        peer = await verify_request(
-            request,
-            self.book.pinned_key,
-            self.replay,
-            own_origins=origins,
-            why_unpinned=self.book.refusal,
-        )
+        try:
+            peer = await verify_request(
+                request,
+                self.book.pinned_key,
+                self.replay,
+                own_origins=origins,
+                why_unpinned=self.book.refusal,
+            )
+        except (Unauthenticated, AgreementDenied):
+            # Unverified: held to the address's allowance, so a flood costs it a 429 early.
+            self.strangers.check(request.remote or "unknown address")
+            raise
         if peer is None:
+            self.strangers.check(request.remote or "unknown address")
             return Requester(None, purpose=declared_purpose(request))
         parties = sorted(self.book.parties_for_key(peer.key))
         party = parties[0] if parties else None
@@ -125,7 +132,7 @@ class Sharing:
     # -- what they may have -----------------------------------------------------------
     def grant(self, requester: Requester, dataset_id: str) -> tuple[Agreement, Flow] | None:
         """The flow that grants the dataset, None for a public dataset, or AgreementDenied."""
-        dataset = self._dataset(dataset_id)
+        dataset = self._declared(dataset_id)
         flows = self.book.flows_to(requester.key, dataset_id) if requester.key else []
         flows = flows or self.book.flows_to(None, dataset_id)
         if flows:
@@ -134,13 +141,10 @@ class Sharing:
             agreement, flow = max(flows, key=lambda af: (af[0].valid_from, af[0].version, af[0].id))
             self._check_purpose(requester, dataset_id, agreement, flow)
             return agreement, flow
-        if dataset.public:
+        if dataset is not None and dataset.public:
             return None
-        if requester.party is None:
-            detail = f"dataset {dataset_id!r} is shared only under agreements; sign the request"
-            raise Unauthenticated(detail, reason="unsigned")
-        detail = f"no active agreement shares dataset {dataset_id!r} with {requester.label}"
-        raise AgreementDenied(detail, reason="no_agreement")
+        # "No such dataset" and "not for you" are one answer: a stranger cannot list ids.
+        raise Withheld(dataset_id)
 
     def _check_purpose(
         self, requester: Requester, dataset_id: str, agreement: Agreement, flow: Flow
@@ -181,6 +185,12 @@ class Sharing:
                 visible.append((dataset.id, None, None))
         return visible
 
+    def _declared(self, dataset_id: str) -> DatasetConfig | None:
+        for dataset in self.config.datasets:
+            if dataset.id == dataset_id:
+                return dataset
+        return None
+
     def _dataset(self, dataset_id: str):
         for dataset in self.config.datasets:
             if dataset.id == dataset_id:
@@ -212,6 +222,12 @@ class Sharing:
                 counts={},
             )
         agreement, flow = grant
+        return await self.flow_archive(dataset_id, version, agreement, flow)
+
+    async def flow_archive(
+        self, dataset_id: str, version, agreement: Agreement, flow: Flow
+    ) -> ServedArchive:
+        """The enforced archive of one flow (built once, then cached); grant checked first."""
         from node.crosswalks import crosswalks_fingerprint
 
         now = dt.datetime.now(dt.UTC)

@@ -10,8 +10,12 @@ from pathlib import Path
 import click
 from aiohttp import web
 
+from node.app import CONFIG, METRICS
 from node.cli import home_option, main
+from node.connections import ConnectionGuard, GuardedSite, connection_cap, quiet_accept_errors
+from node.constants import KEEPALIVE_TIMEOUT_S
 from node.errors import NodeError
+from node.proxies import TrustedProxies
 
 
 class PortInUse(NodeError):
@@ -20,9 +24,24 @@ class PortInUse(NodeError):
 
 
 async def serve_until_stopped(app: web.Application, host: str, port: int, announce: bool) -> None:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=10)
+    config, metrics = app[CONFIG], app[METRICS]
+
+    def refused(reason: str) -> None:
+        metrics.connections_refused.labels(reason).inc()
+
+    guard = ConnectionGuard(
+        connection_cap(config.max_connections),
+        config.connections_per_client,
+        TrustedProxies(config.trusted_proxies),
+        on_refused=refused,
+        on_count=metrics.connections_open.set,
+    )
+    quiet_accept_errors(asyncio.get_running_loop(), refused)
+    site = GuardedSite(runner, host, port, guard, shutdown_timeout=10, backlog=1024)
     try:
         await site.start()
     except OSError as exc:
