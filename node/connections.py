@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 from collections import Counter
 from collections.abc import Callable
@@ -37,12 +38,24 @@ _HEADERS_END = b"\r\n\r\n"
 _MIN_CONNECTIONS = 16
 
 
-def connection_cap(configured: int, headroom: int = FD_HEADROOM) -> int:
-    """`configured`, lowered to stay `headroom` descriptors below the soft RLIMIT_NOFILE."""
+def connection_cap(configured: int, backlog: int, headroom: int = FD_HEADROOM) -> int:
+    """`configured`, lowered to stay below the soft RLIMIT_NOFILE.
+
+    What is subtracted: descriptors open now (SQLite, logs, the loop), `headroom` for the
+    store and harvests, and `backlog`, since the loop accepts up to that many sockets in
+    one go before the guard sees any of them.
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return configured
-    return max(_MIN_CONNECTIONS, min(configured, soft - headroom))
+    return max(_MIN_CONNECTIONS, min(configured, soft - _open_descriptors() - headroom - backlog))
+
+
+def _open_descriptors() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # not Linux: assume a busy process
+        return 64
 
 
 class ConnectionGuard:
@@ -88,6 +101,7 @@ class ConnectionGuard:
         for conn in self.open:
             if not conn.headers_seen:
                 self.on_refused("evicted")
+                self.release(conn)  # now: the socket closes on the next loop turn
                 conn.close()
                 return True
         return False

@@ -17,6 +17,8 @@ from node.constants import KEEPALIVE_TIMEOUT_S
 from node.errors import NodeError
 from node.proxies import TrustedProxies
 
+BACKLOG = 128  # pending connections; also how many the loop accepts in one go
+
 
 class PortInUse(NodeError):
     status = 500
@@ -34,14 +36,14 @@ async def serve_until_stopped(app: web.Application, host: str, port: int, announ
         metrics.connections_refused.labels(reason).inc()
 
     guard = ConnectionGuard(
-        connection_cap(config.max_connections),
+        connection_cap(config.max_connections, BACKLOG),
         config.connections_per_client,
         TrustedProxies(config.trusted_proxies),
         on_refused=refused,
         on_count=metrics.connections_open.set,
     )
     quiet_accept_errors(asyncio.get_running_loop(), refused)
-    site = GuardedSite(runner, host, port, guard, shutdown_timeout=10, backlog=1024)
+    site = GuardedSite(runner, host, port, guard, shutdown_timeout=10, backlog=BACKLOG)
     try:
         await site.start()
     except OSError as exc:

@@ -38,9 +38,9 @@ async def test_proxy__forwarded_https_is_honoured_only_from_trusted_proxies(
     path = f"/datasets/{OCCURRENCES}/archive"
     signed = sign_headers("GET", PUBLIC_URL + path, federation.vnmn.identity, purpose=PURPOSE)
     forwarded = {"Host": "node.gxib.example", "X-Forwarded-Proto": "https"}
-    async with running(federation.gxib):
-        async with http.get(federation.gxib.url + path, headers={**signed, **forwarded}) as r:
-            status, body = r.status, await r.read()
+    url = federation.gxib.url + path
+    async with running(federation.gxib), http.get(url, headers={**signed, **forwarded}) as r:
+        status, body = r.status, await r.read()
     if trusted:
         assert status == 200
     else:
@@ -75,9 +75,8 @@ async def test_proxy__forwarded_client_address_is_the_refused_source(
     _behind_proxy(federation, True)
     url = f"{federation.gxib.url}/datasets/{OCCURRENCES}/archive"
     through_proxy = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
-    async with running(federation.gxib):
-        async with http.get(url, headers=through_proxy) as r:
-            assert r.status == 404
+    async with running(federation.gxib), http.get(url, headers=through_proxy) as r:
+        assert r.status == 404
     conn = connect(federation.gxib.home)
     try:
         (entry,) = AuditLog(conn).entries(event="denied")
@@ -113,9 +112,7 @@ async def test_strangers__anonymous_requests_are_rate_limited_per_address(
             async with http.get(f"{federation.gxib.url}/datasets/{OCCURRENCES}/archive") as r:
                 statuses.append(r.status)
                 retry_after = r.headers.get("Retry-After", retry_after)
-        signed = sign_headers(
-            "GET", f"{federation.gxib.url}/datasets", federation.vnmn.identity
-        )
+        signed = sign_headers("GET", f"{federation.gxib.url}/datasets", federation.vnmn.identity)
         async with http.get(f"{federation.gxib.url}/datasets", headers=signed) as r:
             partner_status = r.status
     assert statuses[:5] == [404] * 5
