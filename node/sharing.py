@@ -41,6 +41,7 @@ from node.ratelimit import RateLimiter
 from node.refusals import SOURCE_KEY, RefusalLog, Withheld
 from node.replay import ReplayCache
 from node.state import connect
+from node.state_migrations import migrate
 from node.store import Store
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class Sharing:
         self.identity = identity
         self.store = Store(config.home)
         self.conn = connect(config.home)
+        migrate(self.conn)  # at start: the daemon's state is at this code's schema version
         self.replay = ReplayCache(self.conn)
         self.audit = AuditLog(self.conn)
         self.checkpoints = Checkpoints(self.conn, identity, config.id)
