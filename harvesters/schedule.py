@@ -107,12 +107,19 @@ def _harvester(runtime: Runtime, source: str) -> Harvester:
     raise ConfigError(f"unknown source {source!r}: use peer:<id> or gbif:<query>")
 
 
-async def run_source(runtime: Runtime, source: str) -> HarvestResult:
-    """Run one harvest now: lock, circuit breaker, harvest, record, report."""
+async def run_source(runtime: Runtime, source: str, *, now: bool = False) -> HarvestResult:
+    """Run one harvest now: lock, circuit breaker, harvest, record, report.
+
+    `now=True` (`fednode harvest PEER --now`) runs even while the source's circuit rests:
+    the person asking has seen the peer come back. The override is logged.
+    """
     run_id = new_run_id(source.replace(":", "-"))
     try:
         with source_lock(runtime.config.home, source):
-            if runtime.runs.circuit_open(source):
+            resting = runtime.runs.circuit_open(source)
+            if resting and now:
+                log.warning("harvest %s: resting circuit overridden by hand (--now)", source)
+            if resting and not now:
                 result = HarvestResult(
                     source,
                     run_id,
@@ -156,7 +163,9 @@ def build_scheduler(config: NodeConfig) -> AsyncIOScheduler:
     )
     scheduler = AsyncIOScheduler(
         jobstores={"default": store},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        # No grace limit: a run missed by any outage is run once (coalesced) at start-up,
+        # instead of being dropped until the next scheduled time.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=dt.UTC,
     )
     return scheduler

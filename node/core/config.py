@@ -168,6 +168,29 @@ class ServerSection(BaseModel):
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(
         default=constants.DEFAULT_PORT, description="listen port"
     )
+    trusted_proxies: Texts = Field(
+        default=(),
+        description="addresses or CIDRs of reverse proxies whose X-Forwarded-For, "
+        "X-Forwarded-Proto and X-Forwarded-Host are believed; from anyone else they are ignored",
+        examples=[["127.0.0.1", "::1"]],
+    )
+    max_connections: Annotated[StrictInt, Field(ge=16)] = Field(
+        default=constants.MAX_CONNECTIONS,
+        description="open client connections at most; lowered to stay below the process's "
+        "file limit, with room left for the store and SQLite",
+    )
+    connections_per_client: Annotated[StrictInt, Field(ge=1)] = Field(
+        default=constants.CONNECTIONS_PER_CLIENT,
+        description="open connections at most from one address (trusted proxies exempt)",
+    )
+    anonymous_per_minute: Annotated[StrictInt, Field(ge=1)] = Field(
+        default=constants.ANONYMOUS_RATE_LIMIT_PER_MIN,
+        description="unsigned or unverified requests one address may make a minute (then 429)",
+    )
+    metrics_token: StrictStr = Field(
+        default="",
+        description="bearer token that opens /metrics to remote scrapers; empty: loopback only",
+    )
 
 
 class PublishingSection(BaseModel):
@@ -224,6 +247,11 @@ class NodeConfig:
     contact_email: str = ""
     host: str = "127.0.0.1"
     port: int = constants.DEFAULT_PORT
+    trusted_proxies: tuple[str, ...] = ()
+    max_connections: int = constants.MAX_CONNECTIONS
+    connections_per_client: int = constants.CONNECTIONS_PER_CLIENT
+    anonymous_per_minute: int = constants.ANONYMOUS_RATE_LIMIT_PER_MIN
+    metrics_token: str = field(default="", repr=False)
     gbif_api_url: str = constants.GBIF_API_URL
     archive_versions_kept: int = constants.ARCHIVE_VERSIONS_KEPT
     datasets: tuple[DatasetConfig, ...] = ()
@@ -296,6 +324,11 @@ def load_config(home: Path) -> NodeConfig:
         contact_email=settings.node.contact_email,
         host=settings.server.host,
         port=settings.server.port,
+        trusted_proxies=settings.server.trusted_proxies,
+        max_connections=settings.server.max_connections,
+        connections_per_client=settings.server.connections_per_client,
+        anonymous_per_minute=settings.server.anonymous_per_minute,
+        metrics_token=settings.server.metrics_token,
         gbif_api_url=settings.gbif_api.url,
         archive_versions_kept=settings.publishing.versions_kept,
         datasets=settings.datasets,

@@ -46,6 +46,14 @@ PURPOSE_HEADER = "Fednode-Purpose"  # the requester's declared purpose, covered 
 PURPOSE_WORD = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 PEER_RATE_LIMIT_PER_MIN = 120  # per authenticated peer; archive builds are expensive
 SIGNATURE_CLOCK_SKEW_S = 30  # accept a `created` this far in the future: servers drift
+ANONYMOUS_RATE_LIMIT_PER_MIN = 60  # per address, for unsigned or unverified requests
+MAX_CONNECTIONS = 4_096  # open client connections; also kept below RLIMIT_NOFILE - headroom
+CONNECTIONS_PER_CLIENT = 64  # one address cannot take every slot (trusted proxies exempt)
+FD_HEADROOM = 256  # descriptors kept free of connections for the store, SQLite and logs
+HEADER_TIMEOUT_S = 10.0  # a connection must send a request's headers within this
+KEEPALIVE_TIMEOUT_S = 15.0  # an idle keep-alive connection is closed after this
+MAX_JSON_DEPTH = 32  # request bodies are small flat objects; deeper nesting is abuse
+MAX_REQUEST_BYTES = 2 * 1024**2  # request bodies (413 beyond): agreements and signatures
 SIGNATURE_NONCE_BYTES = 16  # 128 random bits per request, so a repeated nonce means a replay
 
 # Harvesting

@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 
 from node import __version__
 from node.core.config import NodeConfig
-from node.core.constants import WELL_KNOWN_PATH
+from node.core.constants import MAX_REQUEST_BYTES, WELL_KNOWN_PATH
 from node.core.errors import NodeError, RateLimited
 from node.core.identity import Identity
 from node.server import services, status_page
@@ -23,8 +23,11 @@ from node.server.api import agreements as api_agreements
 from node.server.api import audit as api_audit
 from node.server.api import datasets as api_datasets
 from node.server.keys import CONFIG, IDENTITY, METRICS, STARTED, STATE, Metrics, RunState
+from node.server.metrics_access import check_metrics_access
 from node.server.services import SERVICES, Services
 from node.server.sharing import SHARING, Sharing
+from node.store.refusals import is_refusal
+from node.wire.proxies import proxy_middleware
 
 log = logging.getLogger("fednode.http")
 
@@ -54,7 +57,7 @@ async def errors_middleware(
         return response
     except NodeError as exc:
         status = exc.status
-        if exc.status in (401, 403, 429):
+        if is_refusal(exc):
             request.app[METRICS].denied.labels(exc.code).inc()
             _audit_refusal(request, exc)
         log.info("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
@@ -134,13 +137,17 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    check_metrics_access(request, request.app[CONFIG])
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 
 def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     """The node's aiohttp application; routes of each area are added by their module."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=2 * 1024**2)
+    app = web.Application(
+        middlewares=[proxy_middleware(config), errors_middleware],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
     app[CONFIG] = config
     app[IDENTITY] = identity
     app[METRICS] = Metrics()

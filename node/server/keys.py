@@ -64,6 +64,15 @@ class Metrics:
             ["source", "outcome"],
             registry=self.registry,
         )
+        self.connections_refused = Counter(
+            "fednode_connections_refused",
+            "Connections closed by the server's limits (node.server.connections)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.connections_open = Gauge(
+            "fednode_connections_open", "Client connections open", registry=self.registry
+        )
         self.records = Gauge(
             "fednode_harvested_records",
             "Records held from each source",

@@ -36,12 +36,14 @@ class RateLimiter:
         *,
         burst: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        subject: str = "peer",
     ) -> None:
         if per_minute <= 0:
             raise ValueError("per_minute must be positive")
         self.rate_per_s = per_minute / 60.0
         self.capacity = float(burst if burst is not None else per_minute)
         self.clock = clock
+        self.subject = subject  # how refusals name the key: a peer's key or an address
         self._buckets: dict[str, _Bucket] = {}
         self._checks = 0
 
@@ -62,7 +64,8 @@ class RateLimiter:
             return
         retry_after_s = max(1, math.ceil((1.0 - bucket.tokens) / self.rate_per_s))
         raise RateLimited(
-            f"peer {_label(peer_key)} is over {self.rate_per_s * 60:g} requests a minute; "
+            f"{self.subject} {_label(peer_key)} is over "
+            f"{self.rate_per_s * 60:g} requests a minute; "
             f"retry after {retry_after_s} s",
             retry_after_s=retry_after_s,
         )

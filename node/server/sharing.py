@@ -49,8 +49,9 @@ from node.server.ratelimit import RateLimiter
 from node.store.agreement_book import AgreementBook
 from node.store.audit import AuditLog
 from node.store.audit_anchor import Checkpoints, ReceivedHeads
-from node.store.refusals import SOURCE_KEY, RefusalLog
+from node.store.refusals import SOURCE_KEY, RefusalLog, Withheld
 from node.store.state import connect
+from node.store.state_migrations import migrate
 from node.store.store import PART_NAME, Store
 from node.wire.auth import declared_purpose, verify_request
 from node.wire.nonces import ReplayCache
@@ -99,12 +100,14 @@ class Sharing:
         self.identity = identity
         self.store = Store(config.home)
         self.conn = connect(config.home)
+        migrate(self.conn)  # at start: the daemon's state is at this code's schema version
         self.replay = ReplayCache(self.conn)
         self.audit = AuditLog(self.conn)
         self.checkpoints = Checkpoints(self.conn, identity, config.id)
         self.received_heads = ReceivedHeads(self.conn)
         self.refusals = RefusalLog(self.audit)
         self.limiter = RateLimiter()
+        self.strangers = RateLimiter(config.anonymous_per_minute, subject="address")
         self.book = AgreementBook(config, identity.public_key_text)
         self._builds: dict[str, asyncio.Lock] = {}
 
@@ -115,14 +118,20 @@ class Sharing:
     async def identify(self, request: web.Request) -> Requester:
         self.book.refresh()
         origins = [self.config.url] if self.config.url else None
-        peer = await verify_request(
-            request,
-            self.book.pinned_key,
-            self.replay,
-            own_origins=origins,
-            why_unpinned=self.book.refusal,
-        )
+        try:
+            peer = await verify_request(
+                request,
+                self.book.pinned_key,
+                self.replay,
+                own_origins=origins,
+                why_unpinned=self.book.refusal,
+            )
+        except (Unauthenticated, AgreementDenied):
+            # Unverified: held to the address's allowance, so a flood costs it a 429 early.
+            self.strangers.check(request.remote or "unknown address")
+            raise
         if peer is None:
+            self.strangers.check(request.remote or "unknown address")
             return Requester(None, purpose=declared_purpose(request))
         parties = sorted(self.book.parties_for_key(peer.key))
         party = parties[0] if parties else None
@@ -134,19 +143,16 @@ class Sharing:
     # -- what they may have -----------------------------------------------------------
     def grant(self, requester: Requester, dataset_id: str) -> tuple[Agreement, Flow] | None:
         """The flow that grants the dataset, None for a public dataset, or AgreementDenied."""
-        dataset = self._dataset(dataset_id)
+        dataset = self._declared(dataset_id)
         governing = self.book.governing_flow(requester.key, dataset_id)
         if governing is not None:
             agreement, flow = governing
             self._check_purpose(requester, dataset_id, agreement, flow)
             return agreement, flow
-        if dataset.public:
+        if dataset is not None and dataset.public:
             return None
-        if requester.party is None:
-            detail = f"dataset {dataset_id!r} is shared only under agreements; sign the request"
-            raise Unauthenticated(detail, reason="unsigned")
-        detail = f"no active agreement shares dataset {dataset_id!r} with {requester.label}"
-        raise AgreementDenied(detail, reason="no_agreement")
+        # "No such dataset" and "not for you" are one answer: a stranger cannot list ids.
+        raise Withheld(dataset_id)
 
     def _check_purpose(
         self, requester: Requester, dataset_id: str, agreement: Agreement, flow: Flow
@@ -183,6 +189,12 @@ class Sharing:
                 visible.append((dataset.id, None, None))
         return visible
 
+    def _declared(self, dataset_id: str) -> DatasetConfig | None:
+        for dataset in self.config.datasets:
+            if dataset.id == dataset_id:
+                return dataset
+        return None
+
     def _dataset(self, dataset_id: str) -> DatasetConfig:
         for dataset in self.config.datasets:
             if dataset.id == dataset_id:
@@ -213,6 +225,12 @@ class Sharing:
                 counts={},
             )
         agreement, flow = grant
+        return await self.flow_archive(dataset_id, version, agreement, flow)
+
+    async def flow_archive(
+        self, dataset_id: str, version: VersionInfo, agreement: Agreement, flow: Flow
+    ) -> ServedArchive:
+        """The enforced archive of one flow (built once, then cached); grant checked first."""
 
         now = dt.datetime.now(dt.UTC)
         # Everything the enforced output depends on: data, agreement, flow, the day (embargo

@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.core.errors import AgreementDenied, NodeError
+from node.core.errors import AgreementDenied, NodeError, NotFound
 from node.store.audit import DENIED, AuditLog
 
 REFUSED_STATUSES = frozenset({401, 403, 429})
@@ -34,6 +34,22 @@ MAX_GROUPS_PER_MINUTE = 256  # distinct (source, reason) pairs written in full p
 OVERFLOW_SOURCE = "many sources"
 FLUSH_EVERY_S = 5.0  # how soon after a minute closes its summary entries are written
 SOURCE_KEY = web.RequestKey("refusal_source", str)  # the verified party, once known
+
+
+class Withheld(NotFound):
+    """A dataset that does not exist or is not for this requester: one answer for both,
+    so ids cannot be probed, yet audited as a refusal like a 401 or 403."""
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(
+            f"no dataset {dataset_id[:80]!r} is available to this request; partners sign "
+            "their requests with the key their agreement pins",
+            reason="withheld",
+        )
+
+
+def is_refusal(exc: NodeError) -> bool:
+    return exc.status in REFUSED_STATUSES or isinstance(exc, Withheld)
 
 
 @dataclass

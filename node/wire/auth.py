@@ -32,10 +32,12 @@ trusted (the `keys` resolver does).
 Behind a reverse proxy the server rebuilds `@target-uri` from the scheme, the Host header
 and the raw path and query. The proxy must pass the client's Host unchanged (nginx:
 `proxy_set_header Host $http_host;`) and, when it terminates TLS, the scheme in
-`X-Forwarded-Proto`; that header is honoured only with `trust_forwarded_proto=True`,
-since otherwise any client could claim https. Give `own_origins` (the node's public URLs)
-so that a request signed for another node and re-sent here with that node's Host is
-refused.
+`X-Forwarded-Proto`; the server believes that header only from `[server]
+trusted_proxies` (node.wire.proxies rewrites the request's scheme before it gets here; the
+`trust_forwarded_proto=True` of this module is for callers without that middleware).
+Give `own_origins` (the node's public URLs) so that a request signed for another node and
+re-sent here with that node's Host is refused; the signed target is then the configured
+origin, never the request's Host.
 """
 
 from __future__ import annotations
@@ -309,12 +311,16 @@ async def verify_request(
         return None
     now = time.time() if now is None else now
     uri = request_target_uri(request, trust_forwarded_proto=trust_forwarded_proto)
-    if own_origins is not None and _origin(uri) not in {_origin(o) for o in own_origins}:
-        raise Unauthenticated(
-            f"request addressed to {_origin(uri)}, which is not this node; "
-            "a signature is valid only for the node it was made for",
-            reason="wrong_node",
-        )
+    if own_origins is not None:
+        origin = _origin(uri)
+        if origin not in {_origin(o) for o in own_origins}:
+            raise Unauthenticated(
+                f"request addressed to {origin}, which is not this node; "
+                "a signature is valid only for the node it was made for",
+                reason="wrong_node",
+            )
+        # The signed target is the configured origin: a request's Host only selects it.
+        uri = origin + request.raw_path
     message = _Message(request.method, uri, request.headers)
     required: tuple[str, ...] = COVERED_COMPONENTS
     if PURPOSE_HEADER in request.headers:

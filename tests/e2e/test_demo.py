@@ -25,7 +25,7 @@ def test_demo__runs_the_whole_federation_and_keeps_the_homes(tmp_path: Path) -> 
     assert "state: active" in out
     assert "vnmn <- peer:gxib: ok" in out and "gxib <- peer:vnmn: ok" in out
     assert "unchanged, 0 records" in out  # the second harvest cost one 304
-    assert "HTTP 401" in out
+    assert "HTTP 404" in out  # an unsigned request is told nothing about what exists
     assert "The audit log is intact" in out
     assert out.count("daemon stopped (exit 0)") == 2
 

@@ -176,7 +176,7 @@ async def test_datasets__narrower_agreement_lists_and_serves_only_its_datasets(
         checklist = archive_url(federation, "gxib-karst-checklist")
         signature = sign_headers("GET", checklist, federation.vnmn.identity, purpose=PURPOSE)
         async with http.get(checklist, headers=signature) as response:
-            detail = await assert_error(response, 403, "forbidden")
+            detail = await assert_error(response, 404, "not_found")
         occurrences, _, _ = await signed_get(
             http, archive_url(federation), federation.vnmn.identity
         )
@@ -186,12 +186,17 @@ async def test_datasets__narrower_agreement_lists_and_serves_only_its_datasets(
     assert occurrences == 200
 
 
-async def test_archive__unsigned_request_is_401_with_json_error(
+async def test_archive__unsigned_request_is_404_like_an_unknown_dataset(
     federation: Federation, http: aiohttp.ClientSession
 ) -> None:
-    async with running(federation.gxib), http.get(archive_url(federation)) as response:
-        detail = await assert_error(response, 401, "unauthenticated")
+    unknown = archive_url(federation).replace(OCCURRENCES, "no-such-dataset")
+    async with running(federation.gxib):
+        async with http.get(archive_url(federation)) as response:
+            detail = await assert_error(response, 404, "not_found")
+        async with http.get(unknown) as response:
+            unknown_detail = await assert_error(response, 404, "not_found")
     assert "sign" in detail
+    assert detail.replace(OCCURRENCES, "ID") == unknown_detail.replace("no-such-dataset", "ID")
 
 
 async def test_archive__key_no_agreement_pins_is_403(
@@ -309,7 +314,7 @@ async def test_audit__chain_verifies_lists_per_peer_and_names_an_edited_entry(
         status, _, _ = await signed_get(http, checklist, federation.vnmn.identity)
         assert status == 200
         async with http.get(url) as response:
-            assert response.status == 401
+            assert response.status == 404
         status, _, _ = await signed_get(http, url, stranger())
         assert status == 403
     home = str(federation.gxib.home)
@@ -332,7 +337,7 @@ async def test_audit__chain_verifies_lists_per_peer_and_names_an_edited_entry(
         (e["peer"], *e["counts"]) for e in json.loads(everything.output) if e["event"] == "denied"
     }
     # Unverified requests are known by their address, never by a key they claim.
-    assert refusals == {("127.0.0.1", "refused.unsigned"), ("127.0.0.1", "refused.unknown_key")}
+    assert refusals == {("127.0.0.1", "refused.withheld"), ("127.0.0.1", "refused.unknown_key")}
     text = cli("audit", "--home", home, "--peer", "vnmn", "--since", utc_today().isoformat())
     lines = text.output.splitlines()
     assert len(lines) == len(entries)

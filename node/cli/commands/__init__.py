@@ -1,3 +1,11 @@
 """The CLI's commands beyond `init`, one module per area, registered on `node.cli.main`."""
 
-from node.cli.commands import agreements, datasets, demo, names_exports, operations, server  # noqa: F401
+from node.cli.commands import (  # noqa: F401
+    agreements,
+    backup,
+    datasets,
+    demo,
+    names_exports,
+    operations,
+    server,
+)

@@ -32,7 +32,11 @@ if TYPE_CHECKING:
 
 
 async def _harvest(
-    home: Path, sources: list[str], on_done: Callable[[str], None] | None = None
+    home: Path,
+    sources: list[str],
+    on_done: Callable[[str], None] | None = None,
+    *,
+    now: bool = False,
 ) -> list[HarvestResult]:
 
     config = load_config(home)
@@ -42,7 +46,7 @@ async def _harvest(
         async with client_session() as session:
             runtime = Runtime(config, load_identity(home), session, runs)
             for source in sources:
-                results.append(await run_source(runtime, source))
+                results.append(await run_source(runtime, source, now=now))
                 if on_done is not None:
                     on_done(source)
     finally:
@@ -55,7 +59,8 @@ async def _harvest(
 @click.argument("peer", required=False)
 @click.option("--gbif", "gbif_query", default="", help="Run this GBIF query from node.toml.")
 @click.option("--all", "run_all", is_flag=True, help="Every peer and GBIF query in node.toml.")
-def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool) -> None:
+@click.option("--now", "now", is_flag=True, help="Run even while a source's circuit rests.")
+def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool, now: bool) -> None:
     """Run harvests now: the same jobs the daemon's schedule runs."""
 
     config = load_config(home)
@@ -79,9 +84,10 @@ def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool) -> Non
             file=sys.stderr,
             item_show_func=lambda s: s or "",
         ) as bar:
-            results = asyncio.run(_harvest(home, sources, lambda source: bar.update(1, source)))
+            progress = lambda source: bar.update(1, source)  # noqa: E731
+            results = asyncio.run(_harvest(home, sources, progress, now=now))
     else:
-        results = asyncio.run(_harvest(home, sources))
+        results = asyncio.run(_harvest(home, sources, now=now))
     failed = 0
     for result in results:
         line = (

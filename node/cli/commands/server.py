@@ -13,11 +13,22 @@ from aiohttp import web
 from node.cli.group import home_option, main
 from node.core import logs
 from node.core.config import load_config
+from node.core.constants import KEEPALIVE_TIMEOUT_S
 from node.core.errors import NodeError
 from node.core.identity import load_identity
 from node.server.app import build_app
+from node.server.connections import (
+    ConnectionGuard,
+    GuardedSite,
+    connection_cap,
+    quiet_accept_errors,
+)
+from node.server.keys import CONFIG, METRICS
 from node.server.services import SERVICES, reload_sources
 from node.server.sharing import SHARING
+from node.wire.proxies import TrustedProxies
+
+BACKLOG = 128  # pending connections; also how many the loop accepts in one go
 
 
 class PortInUse(NodeError):
@@ -26,9 +37,24 @@ class PortInUse(NodeError):
 
 
 async def serve_until_stopped(app: web.Application, host: str, port: int, announce: bool) -> None:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=10)
+    config, metrics = app[CONFIG], app[METRICS]
+
+    def refused(reason: str) -> None:
+        metrics.connections_refused.labels(reason).inc()
+
+    guard = ConnectionGuard(
+        connection_cap(config.max_connections, BACKLOG),
+        config.connections_per_client,
+        TrustedProxies(config.trusted_proxies),
+        on_refused=refused,
+        on_count=metrics.connections_open.set,
+    )
+    quiet_accept_errors(asyncio.get_running_loop(), refused)
+    site = GuardedSite(runner, host, port, guard, shutdown_timeout=10, backlog=BACKLOG)
     try:
         await site.start()
     except OSError as exc:

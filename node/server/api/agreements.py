@@ -7,7 +7,6 @@ or not the agreement is active yet: countersigning is how it becomes active.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from aiohttp import web
 
@@ -20,6 +19,7 @@ from node.core.errors import (
     NotFound,
     Unauthenticated,
 )
+from node.server.jsonbody import parse_json_body
 from node.server.sharing import SHARING, Sharing
 from node.store.agreement_book import Entry
 from node.store.store import write_atomic
@@ -58,10 +58,7 @@ async def post_signature(request: web.Request) -> web.Response:
     sharing = request.app[SHARING]
     entry, party = await _party(request, sharing)
     assert entry.agreement is not None
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not JSON: {exc}") from exc
+    body = parse_json_body(await request.read())
     if not isinstance(body, dict) or not {"party", "version", "signature"} <= set(body):
         raise InvalidInput('body must be {"party": ..., "version": ..., "signature": ...}')
     if body["party"] != party:

@@ -17,6 +17,7 @@ from node.core.errors import NotFound
 from node.publish.versions import latest_version
 from node.server.keys import CONFIG, METRICS
 from node.server.sharing import SHARING, Requester, ServedArchive
+from node.wire.proxies import public_base
 from node.wire.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
 CHUNK_BYTES = 256 * 1024
@@ -29,16 +30,26 @@ def _http_date(iso: str) -> str:
     return email.utils.format_datetime(moment.astimezone(dt.UTC), usegmt=True)
 
 
-def _entries(request: web.Request, requester: Requester) -> list[dict[str, object]]:
+async def _entries(request: web.Request, requester: Requester) -> list[dict[str, object]]:
+    """What the requester may download, counted as it would receive it.
+
+    A partner under a flow sees the enforced archive's record count and no change summary:
+    the whole dataset's counts tell how much is withheld from it, and where.
+    """
 
     config = request.app[CONFIG]
-    base = str(request.url.origin())
+    base = public_base(config)
     listing = []
     for dataset_id, agreement, flow in request.app[SHARING].visible_datasets(requester):
         dataset = config.dataset(dataset_id)
         version = latest_version(config, dataset_id)
         if version is None:
             continue
+        records, changes = version.records, version.changes.text()
+        changes_shown: str | None = changes
+        if agreement is not None and flow is not None:
+            served = await request.app[SHARING].flow_archive(dataset_id, version, agreement, flow)
+            records, changes_shown = served.records, None
         listing.append(
             {
                 "id": dataset_id,
@@ -46,12 +57,12 @@ def _entries(request: web.Request, requester: Requester) -> list[dict[str, objec
                 "type": dataset.type,
                 "version": version.version,
                 "modified": version.modified.isoformat(),
-                "records": version.records,
+                "records": records,
                 "licence": flow.licence if flow else dataset.licence,
                 "agreement": agreement.ref if agreement else None,
                 "archive": f"{base}/datasets/{dataset_id}/archive",
                 "eml": f"{base}/datasets/{dataset_id}/eml",
-                "change_summary": version.changes.text(),
+                "change_summary": changes_shown,
             }
         )
     return listing
@@ -60,7 +71,7 @@ def _entries(request: web.Request, requester: Requester) -> list[dict[str, objec
 async def datasets(request: web.Request) -> web.Response:
     requester = await request.app[SHARING].identify(request)
     return web.json_response(
-        {"node": request.app[CONFIG].id, "datasets": _entries(request, requester)}
+        {"node": request.app[CONFIG].id, "datasets": await _entries(request, requester)}
     )
 
 
@@ -72,7 +83,7 @@ async def rss(request: web.Request) -> web.Response:
     ET.register_namespace("atom", "http://www.w3.org/2005/Atom")
     rss_el = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss_el, "channel")
-    base = str(request.url.origin())
+    base = public_base(config)
     for tag, text in (
         ("title", config.name),
         ("link", base),
@@ -89,7 +100,7 @@ async def rss(request: web.Request) -> web.Response:
         {"href": f"{base}/rss", "rel": "self", "type": "application/rss+xml"},
     )
     ET.SubElement(channel, "{http://ipt.gbif.org/}identifier").text = config.id
-    for entry in _entries(request, requester):
+    for entry in await _entries(request, requester):
         item = ET.SubElement(channel, "item")
         ET.SubElement(item, "title").text = f"{entry['title']} - Version {entry['version']}"
         ET.SubElement(item, "link").text = f"{base}/datasets/{entry['id']}"
