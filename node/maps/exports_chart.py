@@ -68,7 +68,7 @@ def render_sent_chart(monthly: Monthly) -> str:
     ]
     for i, month in enumerate(months):
         x = AXIS_PX + i * slot + (slot - bar_w) / 2
-        base = 20 + plot_h
+        base = float(20 + plot_h)
         for partner in partners:
             sent = monthly.get(month, {}).get(partner, 0)
             if not sent:

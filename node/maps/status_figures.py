@@ -86,7 +86,7 @@ def status_figures(config: NodeConfig) -> str:
     finally:
         conn.close()
     store = Store(config.home)
-    maps = []
+    maps: list[str] = []
     for entry in AgreementBook(config).entries():
         if not entry.active or entry.agreement is None:
             continue

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from node.audit import EXPORT, AuditLog
+from node.audit import EXPORT, AuditEntry, AuditLog
 from node.state import connect
 from tests.browser import chromium, png_size, run_headless
 from tests.e2e.conftest import Federation, cli
@@ -39,7 +39,7 @@ def _figures(html: str) -> list[ET.Element]:
     return [ET.fromstring(svg) for svg in re.findall(r"<svg .*?</svg>", html, re.S)]
 
 
-def _exports(federation: Federation) -> list:
+def _exports(federation: Federation) -> list[AuditEntry]:
     conn = connect(federation.gxib.home)
     try:
         return AuditLog(conn).entries(event=EXPORT)
