@@ -33,7 +33,23 @@ def preview(
     state: AgreementState | None = None,
     pseudonym_key: bytes | None = None,
 ) -> dict[str, Any]:
-    """The enforcement report plus up to `examples` changed records, JSON-ready.
+    """The enforcement report plus up to `examples` changed records, JSON-ready."""
+    args = (table, agreement, flow, now, dataset_id, examples, red_list, state, pseudonym_key)
+    return preview_with_table(*args)[0]
+
+
+def preview_with_table(
+    table: pa.Table,
+    agreement: Agreement,
+    flow: Flow,
+    now: dt.datetime,
+    dataset_id: str,
+    examples: int = PREVIEW_EXAMPLES,
+    red_list: Mapping[str, str] | None = None,
+    state: AgreementState | None = None,
+    pseudonym_key: bytes | None = None,
+) -> tuple[dict[str, Any], pa.Table]:
+    """The preview and the records as the flow would send them (for the map).
 
     Generalised records are shown first: they are what an admin most needs to check.
     """
@@ -58,7 +74,7 @@ def preview(
         *pc.indices_nonzero(pc.invert(generalised)).to_pylist()[:examples],
     ][:examples]
     result["examples"] = [_example(table, sent, position) for position in order]
-    return result
+    return result, sent.drop_columns([_ROW])
 
 
 def _example(table: pa.Table, sent: pa.Table, position: int) -> dict[str, Any]:

@@ -241,8 +241,7 @@ class Sharing:
         ).hexdigest()[:24]
         # One folder per flow, pruned of its own stale builds only: the archives of other
         # flows of the dataset (other parties, the public) stay cached and streamable.
-        flow_folder = f"{agreement.id}.{flow.index}"
-        folder = self.store.cache() / "shared" / dataset_id / flow_folder / key
+        folder = flow_cache(self.store, dataset_id, agreement.id, flow.index) / key
         lock = self._builds.setdefault(key, asyncio.Lock())
         async with lock:
             served = _load_info(folder)
@@ -393,6 +392,21 @@ def report_counts(report: object) -> dict[str, int]:
             if value:
                 counts[f"{group}.{key}"] = int(value)
     return counts
+
+
+def flow_cache(store: Store, dataset_id: str, agreement_id: str, flow_index: int) -> Path:
+    """The folder holding the newest archive built for one flow of one dataset."""
+    return store.cache() / "shared" / dataset_id / f"{agreement_id}.{flow_index}"
+
+
+def last_served(
+    store: Store, dataset_id: str, agreement_id: str, flow_index: int
+) -> ServedArchive | None:
+    """The archive this flow last served (builds are pruned to the newest), None if none."""
+    folder = flow_cache(store, dataset_id, agreement_id, flow_index)
+    built = [f for f in folder.iterdir() if not f.name.endswith(".tmp")] if folder.is_dir() else []
+    served = [s for s in map(_load_info, built) if s is not None]
+    return max(served, key=lambda s: s.modified, default=None)
 
 
 def _load_info(folder: Path) -> ServedArchive | None:

@@ -20,6 +20,7 @@ from node.core.errors import AgreementDenied
 from node.server.keys import CONFIG
 from node.server.services import scheduler_of
 from node.server.status import collect_status
+from node.server.status_figures import status_figures
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Noto Sans","Noto Sans CJK SC",sans-serif;
@@ -31,6 +32,7 @@ border-bottom:1px solid #eee;vertical-align:top}th{background:#f5f5f5}.muted{col
 .awaiting{color:#a60}code{font-size:.9em}.when,.id{white-space:nowrap}
 .meaning{display:inline-block;min-width:11rem}
 ul.names{list-style:none;margin:0;padding:0;min-width:15rem}ul.names li{margin-bottom:.3rem}
+figure{margin:1rem 0}figure svg,svg.sent-chart{max-width:100%;height:auto}table.sent{width:auto}
 """
 
 
@@ -84,7 +86,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render(status: dict[str, Any]) -> str:
+def render(status: dict[str, Any], figures: str = "") -> str:
     node = status["node"]
     parts = [
         f"<h1>{_cell(node['name'])}</h1>",
@@ -166,6 +168,7 @@ def render(status: dict[str, Any]) -> str:
             ]
         )
     parts.append(_table(["Agreement", "State", "Why", "Flows"], rows))
+    parts.append(figures)  # node.maps.status_figures: maps per flow, exports per month
     parts.append("<h2>Recent audit entries</h2>")
     rows = [
         [
@@ -223,7 +226,8 @@ async def page(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     runs = next_runs(scheduler_of(request.app))
     status = await asyncio.to_thread(collect_status, config, runs)
-    return web.Response(text=render(status), content_type="text/html", charset="utf-8")
+    figures = await asyncio.to_thread(status_figures, config)
+    return web.Response(text=render(status, figures), content_type="text/html", charset="utf-8")
 
 
 async def status_json(request: web.Request) -> web.Response:

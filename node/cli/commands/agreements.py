@@ -15,7 +15,7 @@ from agreements.disclosure import NON_LOCATING_TERMS
 from agreements.embargo import latest_dates
 from agreements.model import Party, render_template
 from agreements.parse import load_agreement
-from agreements.preview import preview
+from agreements.preview import preview_with_table
 from agreements.pseudonyms import pseudonym_key
 from agreements.signing import sign
 from agreements.threat import unreadable_examples
@@ -27,6 +27,8 @@ from node.core.config import load_config
 from node.core.errors import InvalidInput, NodeError
 from node.core.identity import load_identity
 from node.export.crosswalks import family_index, with_inferred_family
+from node.maps.png import svg_to_png
+from node.maps.received import render_received_map
 from node.publish.own_checklists import own_names, with_trusted_accepted_names
 from node.store.store import PART_NAME, Store, read_parquet, write_atomic
 from node.wire.auth import sign_headers
@@ -112,7 +114,16 @@ def agreement_new(home: Path, peer_id: str, peer_name: str | None, output: Path 
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--examples", default=3, show_default=True, help="Example rows per flow.")
-def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> None:
+@click.option(
+    "--map",
+    "map_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write, per flow, an SVG and a PNG map of the records as the partner receives them.",
+)
+def agreement_check(
+    home: Path, file: Path, as_json: bool, examples: int, map_dir: Path | None
+) -> None:
     """Validate an agreement and preview, on this node's data, what each flow would send."""
 
     config = load_config(home)
@@ -154,9 +165,11 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
             table = read_parquet(path)
             table = with_trusted_accepted_names(table, names.synonyms)
             table = with_inferred_family(table, families)
-            shown = preview(
+            shown, sent = preview_with_table(
                 table, document, flow, now, dataset_id, examples, names.red_list, state, key
             )
+            if map_dir is not None:
+                shown["map"] = _write_map(map_dir, document.id, flow, dataset_id, sent, shown)
             shown["allow_list"] = _allow_list(table, flow)
             shown["warnings"] = _unreadable_warnings(table, flow)
             flows.append({"flow": flow.label, "dataset": dataset_id, **shown})
@@ -173,6 +186,22 @@ def agreement_check(home: Path, file: Path, as_json: bool, examples: int) -> Non
             continue
         for line in _preview_lines(item):
             click.echo(f"  {line}")
+        for path in item.get("map") or []:
+            click.echo(f"  map: {path}")
+
+
+def _write_map(
+    folder: Path, agreement_id: str, flow: Any, dataset_id: str, sent: Any, shown: dict
+) -> list[str]:
+    """The flow's map as SVG and PNG; the files' paths."""
+    title = f"{flow.label}, {dataset_id}: what {flow.to_party} would receive"
+    svg = render_received_map(sent, title, flow.region, shown, f"flow{flow.index}")
+    stem = f"{agreement_id}-flow{flow.index}-{dataset_id}"
+    svg_path, png_path = folder / f"{stem}.svg", folder / f"{stem}.png"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(svg_path, svg.encode("utf-8"))
+    write_atomic(png_path, svg_to_png(svg))
+    return [str(svg_path), str(png_path)]
 
 
 def _allow_list(table: Any, flow: Any) -> list[str]:
