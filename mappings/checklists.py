@@ -355,4 +355,12 @@ class Index:
         return found[0] if len(found) == 1 else None
 
     def accepted_of(self, entry: Entry) -> Entry:
-        return (self.find(entry.accepted) if entry.accepted else None) or entry
+        """The accepted entry of a synonym; an accepted name the list gives only as text
+        (`acceptedNameUsage`, no row of its own) is still the synonym's accepted name."""
+        if not entry.accepted:
+            return entry
+        found = self.find(entry.accepted)
+        if found is not None:
+            return found
+        parsed = parse_name(entry.accepted)
+        return Entry(-1, "", entry.accepted, parsed, parsed.authorship, "", "", "", "", "")

@@ -54,8 +54,8 @@ CONFIDENCE = {
     "exact": 1.0, "canonical missing": 0.95, "canonical included": 0.95,
     "canonical overlap": 0.9, "canonical differ": 0.75, "variant": 0.9, "variant wg": 0.85,
     "fuzzy 1": 0.8, "fuzzy 2": 0.7, "synonym link": 0.95, "synonym homotypic": 0.75,
-    "vernacular zh": 0.75, "vernacular vi": 0.6, "higher species": 0.6, "higher autonym": 0.8,
-    "higher genus": 0.5,
+    "vernacular zh": 0.75, "vernacular vi": 0.6, "vernacular transfer": 0.75,
+    "higher species": 0.6, "higher autonym": 0.8, "higher genus": 0.5,
 }  # fmt: skip
 
 
@@ -225,6 +225,45 @@ def _vernacular(
         confidence -= 0.25
         evidence.append(f"{right.name} also matches {claimed_by} exactly")
     return Candidate(right, "vernacular", round(confidence, 2), evidence)
+
+
+def _without_autonyms(found: list[Candidate]) -> list[Candidate]:
+    """Drop an autonym whose species is also a candidate: *X y* var. *y* is the typical
+    part of *X y*, the same name to a list that carries no infraspecific split."""
+    species = {c.entry.parsed.exact_key for c in found if len(c.entry.parsed.epithets) == 1}
+    return [
+        c
+        for c in found
+        if not (
+            c.entry.parsed.is_autonym
+            and f"{c.entry.parsed.genus} {c.entry.parsed.epithets[0]}".lower() in species
+        )
+    ]
+
+
+def _as_transfer(candidate: Candidate, left: Entry) -> Candidate:
+    """A lone Chinese-name match with the same epithet in another genus is a genus transfer.
+
+    Lists of accepted names carry no synonyms to prove it (*Tupistra chinensis* /
+    *Rohdea chinensis*, both 开口箭); the standard Chinese name and the epithet together
+    are strong, but the curator confirms: the confidence stays under the review line.
+    """
+    lp, rp = left.parsed, candidate.entry.parsed
+    if (
+        candidate.kind != "vernacular"
+        or not shared(left.zh, candidate.entry.zh, "zh")
+        or genus_key(lp.genus) == genus_key(rp.genus)
+        or not lp.epithets
+        or len(lp.epithets) != len(rp.epithets)
+        or stem_epithet(lp.epithets[-1]) != stem_epithet(rp.epithets[-1])
+        or any(" also matches " in e for e in candidate.evidence)  # claimed elsewhere
+    ):
+        return candidate
+    candidate.confidence = CONFIDENCE["vernacular transfer"]
+    candidate.evidence.insert(
+        0, f"genus transfer {lp.genus} -> {rp.genus}: same Chinese name and epithet"
+    )
+    return candidate
 
 
 def _classify_pair(left: Entry, right: Entry) -> Candidate:
@@ -423,9 +462,12 @@ class Reconciler:
                     found.append(candidate)
             if found:
                 break
+        found = _without_autonyms(found)
         if len(found) > 1:  # keep the best supported: same genus or epithet beats neither
             best = max(c.confidence for c in found)
             found = [c for c in found if c.confidence >= best]
+        if len(found) == 1:
+            found = [_as_transfer(found[0], left)]
         return found
 
     def higher_rank(self, left: Entry) -> list[Candidate]:
@@ -498,6 +540,7 @@ class Reconciler:
 
     def settle(self, left: Entry, found: list[Candidate]) -> list[Candidate]:
         """Several candidates: authorship, then vernacular names, may pick one."""
+        found = _without_autonyms(found)
         if len(found) <= 1:
             return found
         for what in ("authorship", "vernacular name"):
@@ -511,6 +554,12 @@ class Reconciler:
                 chosen.evidence.append(f"chosen by {what} among {len(found)} candidates")
                 return [chosen]
         return found
+
+
+def _add_curator_note(candidate: Candidate, left: Entry, decisions: Decisions) -> None:
+    note = decisions.notes.get((left.name, candidate.entry.name), "")
+    if note:
+        candidate.evidence.append(f"curator note: {note}")
 
 
 def reconcile(
@@ -547,6 +596,8 @@ def reconcile(
         if entry.name in decisions.chosen:
             chosen = right_index.find(decisions.chosen[entry.name])
             candidates = [_classify_pair(entry, chosen)] if chosen else []
+            for candidate in candidates:
+                _add_curator_note(candidate, entry, decisions)
             kind, decided_by = (candidates[0].kind if chosen else "none"), "curator"
         else:
             candidates, kind = results.get(entry.row) or reconciler.match(entry)
@@ -557,6 +608,7 @@ def reconcile(
             if picked:  # an accepted candidate, even one of several, settles the name
                 candidates, kind, decided_by = picked[:1], picked[0].kind, "curator"
                 picked[0].confidence = 1.0
+                _add_curator_note(picked[0], entry, decisions)
         for candidate in candidates:
             matched.add(candidate.entry.row)
         rows += left_rows(

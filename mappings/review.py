@@ -90,7 +90,9 @@ class Decisions:
         else:
             self.rejected.setdefault(left_name, set()).add(right_name)
         if note:
-            self.notes[(left_name, right_name)] = note
+            # A choice's row is written under its chosen name (`rows`), whichever
+            # candidate's row the curator wrote the note on.
+            self.notes[(left_name, target.strip() if action == "choose" else right_name)] = note
 
     def rows(self) -> list[dict[str, str]]:
         out = []

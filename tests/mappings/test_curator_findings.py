@@ -55,8 +55,10 @@ def test_reconcile__right_synonym_whose_accepted_name_is_only_text():
 
 def test_translations__spacing_before_a_bracket_is_ignored():
     mapping = mapping_from_dict(
-        {"columns": {"status": "iucnRedListCategory"},
-         "translations": {"iucnRedListCategory": {"濒危（EN）": "EN"}}},  # fmt: skip
+        {
+            "columns": {"status": "iucnRedListCategory"},
+            "translations": {"iucnRedListCategory": {"濒危（EN）": "EN"}},
+        },
         "mapping.toml",
     )
     table = pa.table({"status": ["濒危 (EN)", "濒危（EN）", "濒危(EN)", " 濒危 （ EN ） "]})
