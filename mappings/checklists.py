@@ -60,7 +60,7 @@ class _Taxon:
     names: dict[str, list[str]] = field(default_factory=lambda: {"zh": [], "vi": [], "en": []})
 
     def add_vernacular(self, text: str, language: str = "") -> None:
-        language = vernacular.language_code(language) or vernacular.guess_language(text)
+        language = vernacular.language_of(text, language)
         if language in self.names:
             self.names[language].extend(vernacular.split_names(text, language))
 
