@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,8 +32,8 @@ PURPOSE_WORD = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 def normalise_name(text: str) -> str:
-    """How names compare everywhere in agreements: case and spacing ignored."""
-    return " ".join(text.split()).lower()
+    """How names compare everywhere in agreements: case, spacing and Unicode form ignored."""
+    return " ".join(unicodedata.normalize("NFC", text).split()).lower()
 
 
 @dataclass(frozen=True)
