@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from mappings import vernacular
+from mappings import vernacular, vn_lists
 from mappings.authors import original_initial
 from mappings.names import ParsedName, parse_name, stem_epithet
 from mappings.terms import TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE
@@ -195,6 +195,8 @@ def _from_csv(path: Path) -> pa.Table:
         return _build(_cnplants_taxa(table))
     if columns >= FLORA_OF_CHINA_COLUMNS:
         return _build(_flora_of_china_taxa(table))
+    if vn_lists.is_vietnamese_list(table.column_names):
+        return from_table(vn_lists.to_darwin_core(table))
     if "scientificName" in columns:
         return from_table(table)
     raise InvalidSource(

@@ -44,6 +44,7 @@ from mappings.names import (
     stem_epithet,
 )
 from mappings.review import CROSSWALK_SCHEMA, Crosswalk, Decisions, crosswalk_row, left_rows
+from mappings.trilingual import with_names
 from mappings.vernacular import keys, related_zh, shared
 from node import constants
 
@@ -158,14 +159,18 @@ def _basionym_link(left: Entry, right: Entry) -> str:
     return ""
 
 
-def _homotypic(left: Entry, right: Entry, link: str, genus_links: int) -> Candidate | None:
+def _homotypic(
+    left: Entry, right: Entry, link: str, genus_links: int, contested: bool = False
+) -> Candidate | None:
     """A homotypic synonym, if what else is known does not contradict it.
 
     Same epithet and cited basionym authors alone are weak where an author named many
     species alike (Merrill's many 'hainanensis'): a Chinese name must agree, or a Chinese
     name that differs only in its genus part ('香花崖豆藤' / '香花鸡血藤') must come with a
     genus transfer seen at least twice in the run (Millettia -> Callerya), or, without
-    Chinese names, the same transfer seen twice or the same family.
+    Chinese names, the same transfer seen twice or the same family, and then only for a
+    right name that no other left name claims (exactly, or by the same kind of link):
+    Linnaeus named an 'indica' in many genera of one family.
     """
     common = shared(left.zh, right.zh, "zh")
     same_genus = genus_key(left.parsed.genus) == genus_key(right.parsed.genus)
@@ -182,7 +187,7 @@ def _homotypic(left: Entry, right: Entry, link: str, genus_links: int) -> Candid
             return None  # the Chinese names contradict the link, or nothing backs it
         confidence = CONFIDENCE["synonym homotypic"] + 0.1
         evidence.append(f"Chinese names differ only in the genus part: {' / '.join(related)}")
-    elif supported or (left.family and left.family == right.family):
+    elif not contested and (supported or (left.family and left.family == right.family)):
         confidence = CONFIDENCE["synonym homotypic"]
         evidence.append("no Chinese names to compare")
     else:
@@ -297,6 +302,7 @@ class Reconciler:
         self.accepted_elsewhere: dict[str, str] = {}  # left name -> GBIF's accepted name
         self.genus_links: Counter[tuple[str, str]] = Counter()  # (left, right genus) -> links
         self.linked_genera: dict[str, set[str]] = {}  # left genus -> right genera it moved to
+        self.basionym_links: Counter[int] = Counter()  # right row -> left names linking to it
 
     def allowed(self, left: Entry, entries: Iterable[Entry]) -> list[Entry]:
         rejected = self.decisions.rejected.get(left.name, set())
@@ -408,7 +414,8 @@ class Reconciler:
             for entry in pool:
                 link = _basionym_link(left, entry)
                 pair = (left.parsed.genus, entry.parsed.genus)
-                if link and (c := _homotypic(left, entry, link, self.genus_links[pair])):
+                contested = entry.row in self.claimed or self.basionym_links[entry.row] > 1
+                if link and (c := _homotypic(left, entry, link, self.genus_links[pair], contested)):
                     found.append(c)
         return self.settle(left, found)
 
@@ -425,6 +432,7 @@ class Reconciler:
             ):
                 if _basionym_link(left, entry):
                     pairs.add((left.parsed.genus, entry.parsed.genus))
+                    self.basionym_links[entry.row] += 1
             for key in keys(left.zh, "zh"):
                 for entry in self.right.by_zh.get(key, ()):
                     ep = entry.parsed.epithets
@@ -568,6 +576,7 @@ def reconcile(
     decisions: Decisions | None = None,
     gbif_matcher: GbifMatcher | None = None,
     reference: pa.Table | None = None,
+    labels: tuple[str, str] = ("left", "right"),
 ) -> Crosswalk:
     """Crosswalk between two checklists (any table `checklists.from_table` accepts).
 
@@ -576,6 +585,7 @@ def reconcile(
         gbif_matcher: name -> GBIF species-match answer (v1 or v2 shape), called only for
             names no list resolves.
         reference: a third checklist whose accepted-name links may join the two lists.
+        labels: how the `*_source` columns name the left and right lists.
     """
     decisions = decisions or Decisions()
     left_entries = entries(from_table(left))
@@ -626,7 +636,8 @@ def reconcile(
             own = right_index.accepted_of(entry).name
             evidence = ["no counterpart in the left list"]
             rows.append(crosswalk_row(None, entry, "none", 0.0, evidence, None, own, "algorithm"))
-    return Crosswalk(pa.Table.from_pylist(rows, schema=CROSSWALK_SCHEMA))
+    table = pa.Table.from_pylist(rows, schema=CROSSWALK_SCHEMA)
+    return Crosswalk(with_names(table, *labels))
 
 
 def reconcile_files(
@@ -634,6 +645,7 @@ def reconcile_files(
 ) -> Crosswalk:
     """What `fednode reconcile LEFT RIGHT -o DIR` runs: load, reconcile, write, return."""
     decisions = review.load_decisions(decisions_path) if decisions_path else None
-    crosswalk = reconcile(load_checklist(left), load_checklist(right), decisions)
+    labels = (Path(left).name, Path(right).name)
+    crosswalk = reconcile(load_checklist(left), load_checklist(right), decisions, labels=labels)
     crosswalk.write(Path(out_dir))
     return crosswalk

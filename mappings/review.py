@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 
 from mappings.checklists import Entry
 from mappings.names import parse_name
+from mappings.trilingual import NAME_FIELDS
 from node import constants
 from node.errors import InvalidInput
 from node.spreadsheet import safe_cell, safe_table, unescape_cell
@@ -58,7 +59,7 @@ CROSSWALK_SCHEMA = pa.schema(
         ("left_zh", pa.string()), ("left_vi", pa.string()), ("left_en", pa.string()),
         ("right_zh", pa.string()), ("right_vi", pa.string()), ("right_en", pa.string()),
         ("accepted_name", pa.string()), ("accepted_canonical", pa.string()),
-        ("decided_by", pa.string()),
+        ("decided_by", pa.string()), *NAME_FIELDS,
     ]
 )  # fmt: skip
 

@@ -130,3 +130,81 @@ def test_reconcile__an_autonym_never_rivals_its_species():
         "Tupistra chinensis Baker"
     ]
     assert alone["right_name"] == "Rohdea chinensis var. chinensis"
+
+
+def _vi(rows: list[tuple[str, str]]) -> pa.Table:
+    return _taxa([{"scientificName": n, "vernacularName": vi, "language": "vi"} for n, vi in rows])
+
+
+def test_reconcile__a_shared_epithet_and_basionym_author_alone_link_nothing_claimed():
+    # Linnaeus and Bentham named many species alike: 'indica (L.)' and 'chinensis (Benth.)'
+    # in one family are not one basionym. Guangxi holds Abutilon indicum and Mesona
+    # chinensis as taxa of their own, and two Guangxi names cannot both be one basionym's.
+    left = _zh(
+        [
+            ("Waltheria indica Linn.", "蛇婆子"),
+            ("Abutilon indicum (L.) Sweet", "磨盘草"),
+            ("Clinopodium chinense (Benth.) O. Ktze.", "风轮菜"),
+            ("Mesona chinensis Benth.", "凉粉草"),
+            ("Kalimeris indica (L.) Sch.-Bip.", "马兰"),
+            ("Pentanema indicum (L.) Ling", "苇谷草"),
+            ("Crassocephalum crepidioides (Benth.) S. Moore", "革命菜"),
+        ]
+    )
+    left = left.append_column("family", pa.array(
+        ["Malvaceae", "Malvaceae", "Lamiaceae", "Lamiaceae", "Asteraceae", "Asteraceae",
+         "Asteraceae"]))  # fmt: skip
+    right = _vi(
+        [
+            ("Abutilon indicum (L.) Sweet", "Cối xay"),
+            ("Mesona chinensis Benth.", "Thạch đen"),
+            ("Pluchea indica (L.) Less.", "Cúc tần"),
+            ("Gynura crepidioides Benth.", "Rau tàu bay"),
+        ]
+    )
+    right = right.append_column(
+        "family", pa.array(["Malvaceae", "Lamiaceae", "Asteraceae", "Asteraceae"])
+    )
+    rows = _left_rows(left, right)
+    for wrong in (
+        "Waltheria indica Linn.",
+        "Clinopodium chinense (Benth.) O. Ktze.",
+        "Kalimeris indica (L.) Sch.-Bip.",
+        "Pentanema indicum (L.) Ling",
+    ):
+        assert [r["right_name"] for r in rows[wrong]] == [""], wrong
+    # A true recombination (basionym Gynura crepidioides Benth.) still links.
+    (kept,) = rows["Crassocephalum crepidioides (Benth.) S. Moore"]
+    assert (kept["match_kind"], kept["right_name"]) == ("synonym", "Gynura crepidioides Benth.")
+
+
+def test_crosswalk__names_in_three_languages_with_their_source():
+    left = _zh(
+        [("Chirita eburnea Hance", "牛耳朵"), ("Bletilla striata (Thunb.) Rchb. f.", "白及")]
+    )
+    right = _taxa(
+        [
+            {"taxonID": "1", "scientificName": "Bletilla striata (Thunb.) Rchb.f.",
+             "vernacularName": "Bạch cập", "language": "vi"},
+            {"taxonID": "2", "scientificName": "Primulina eburnea (Hance) Yin Z. Wang"},
+            {"taxonID": "3", "scientificName": "Chirita eburnea Hance", "acceptedNameUsageID": "2",
+             "taxonomicStatus": "synonym"},
+        ]
+    )  # fmt: skip
+    rows = _left_rows(left, right, labels=("gxib", "vnmn"))
+    (bletilla,) = rows["Bletilla striata (Thunb.) Rchb. f."]
+    assert (bletilla["zh"], bletilla["zh_source"]) == ("白及", "gxib")
+    assert (bletilla["vi"], bletilla["vi_source"]) == ("Bạch cập", "vnmn")
+    assert bletilla["en"] == bletilla["en_source"] == ""
+
+
+def test_crosswalk__a_variety_never_takes_its_species_name():
+    left = _taxa(
+        [{"scientificName": "Paphiopedilum hirsutissimum var. esquirolei (Schltr.) Karas. & Saito"}]
+    )
+    right = _vi([("Paphiopedilum hirsutissimum", "Lan hài lông")])
+    (row,) = _left_rows(left, right)[
+        "Paphiopedilum hirsutissimum var. esquirolei (Schltr.) Karas. & Saito"
+    ]
+    assert row["match_kind"] == "higher_rank"
+    assert row["right_vi"] == "Lan hài lông" and row["vi"] == ""
