@@ -5,10 +5,13 @@ and English. The two lists reconciled rarely both carry all three: the Guangxi l
 Chinese names, the Vietnamese lists Vietnamese ones, often under another synonym of the
 taxon. So each crosswalk row takes a language's name from its own pair first, then from
 any other row reconciled to the same accepted name (a synonym of the taxon), and says
-which list said so (`zh_source`, ...). Rows without an accepted name (ambiguous pairs) lend
-and borrow nothing, and a `higher_rank` or `ambiguous` row takes no name from its right
-side (a species' name is not its variety's): a name must never travel to a taxon it does
-not belong to. Languages
+which list said so (`zh_source`, ...). Names travel only over links the algorithm is sure
+of (confidence at or above the review line) or a curator accepted: a row still on the
+review list, a `higher_rank` row (a species' name is not its variety's) and an `ambiguous`
+row keep their left list's names and lend and borrow none. A homotypic synonym found
+without Chinese names to compare may be a misapplied name (*Spilanthes acmella* for the
+plant Vietnamese call Cúc áo, *Blainvillea acmella* in Chinese lists): a name must never
+travel to a taxon it does not belong to before someone looks. Languages
 never mix: a Chinese name fills `zh` only, however its characters read in Vietnamese.
 
 `taxon_rows` turns a crosswalk into what a curator prints: one row per accepted taxon,
@@ -26,6 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mappings.names import parse_name
+from node import constants
 
 LANGUAGES = ("zh", "vi", "en")
 _LEFT_ONLY = ("higher_rank", "ambiguous")  # the right name is not (or not yet) the taxon
@@ -45,7 +49,7 @@ def with_names(table: pa.Table, left_label: str, right_label: str) -> pa.Table:
     rows = table.to_pylist()
     pooled: dict[tuple[str, str], tuple[str, str]] = {}  # (taxon, language) -> name, source
     for row in rows:
-        taxon = row.get("accepted_canonical") or ""
+        taxon = (row.get("accepted_canonical") or "") if _trusted(row) else ""
         for language in LANGUAGES:
             found = _own_name(row, language, left_label, right_label)
             if taxon and found and (taxon, language) not in pooled:
@@ -53,7 +57,7 @@ def with_names(table: pa.Table, left_label: str, right_label: str) -> pa.Table:
                 pooled[(taxon, language)] = (found[0], f"{found[1]} ({name})")
     columns: dict[str, list[str]] = {f.name: [] for f in NAME_FIELDS}
     for row in rows:
-        taxon = row.get("accepted_canonical") or ""
+        taxon = (row.get("accepted_canonical") or "") if _trusted(row) else ""
         for language in LANGUAGES:
             found = _own_name(row, language, left_label, right_label)
             if not found and taxon:
@@ -70,11 +74,21 @@ def with_names(table: pa.Table, left_label: str, right_label: str) -> pa.Table:
     return table
 
 
+def _trusted(row: Mapping[str, object]) -> bool:
+    """A row whose pairing may carry names: no pairing at all, or a sure or accepted one."""
+    kind = row.get("match_kind")
+    if kind == "none":
+        return True
+    confidence = row.get("confidence")
+    sure = isinstance(confidence, float) and confidence >= constants.RECONCILE_REVIEW_BELOW
+    return kind not in _LEFT_ONLY and (sure or row.get("decided_by") == "curator")
+
+
 def _own_name(
     row: Mapping[str, object], language: str, left_label: str, right_label: str
 ) -> tuple[str, str] | None:
     sides = [("left", left_label)]
-    if row.get("match_kind") not in _LEFT_ONLY:
+    if _trusted(row):
         sides.append(("right", right_label))
     for side, label in sides:
         value = row.get(f"{side}_{language}")
