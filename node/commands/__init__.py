@@ -1,3 +1,11 @@
 """The CLI's commands beyond `init`, one module per area, registered on `node.cli.main`."""
 
-from node.commands import agreements, datasets, demo, names_exports, operations, server  # noqa: F401
+from node.commands import (  # noqa: F401
+    agreements,
+    datasets,
+    demo,
+    names_exports,
+    names_trilingual,
+    operations,
+    server,
+)

@@ -60,7 +60,7 @@ def reconcile(
         from harvesters.gbif_names import gbif_matcher
 
         matcher = gbif_matcher(config)
-    crosswalk = build(tables[0], tables[1], decisions, gbif_matcher=matcher)
+    crosswalk = build(tables[0], tables[1], decisions, gbif_matcher=matcher, labels=(left, right))
     folder = crosswalk_folder(config, left, right)
     paths = crosswalk.write(folder)
     if output:
