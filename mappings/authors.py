@@ -30,7 +30,8 @@ from mappings.names import AUTHOR_PARTICLES, ascii_fold
 # Author spellings whose letters are not an in-order abbreviation of each other, mapped to
 # one key. Keys are lower-case, accents and spaces removed.
 ABBREVIATIONS = {
-    "l.": "linnaeus", "linn.": "linnaeus", "linne": "linnaeus", "linnaeus": "linnaeus",
+    "l.": "linnaeus", "l": "linnaeus", "linn.": "linnaeus", "linne": "linnaeus",
+    "linnaeus": "linnaeus",
     "l.f.": "linnaeus f.", "linn.f.": "linnaeus f.", "linnaeusf.": "linnaeus f.",
     "dc.": "candolle", "decandolle": "candolle", "candolle": "candolle",
     "a.dc.": "candolle a.", "alph.dc.": "candolle a.", "a.candolle": "candolle a.",
@@ -257,10 +258,13 @@ def compare_authorship(left: str, right: str) -> AuthorMatch:
     if level == "missing":
         level = _team_match(a.original, b.original)
     if a.basionym and b.basionym:
-        # Two combinations of one basionym overlap; one basionym cited two ways does too.
         basionym_level = _team_match(a.basionym, b.basionym)
-        if (level == "differ") != (basionym_level == "differ"):
-            level = "overlap"
+        if basionym_level == "differ":
+            # Two basionyms are two names, whoever recombined them: Yin Z. Wang moved both
+            # Handel-Mazzetti's and W. T. Wang's Chirita species to Primulina.
+            level = "differ"
+        elif level == "differ":
+            level = "overlap"  # two combinations of one basionym
     elif bool(a.basionym) != bool(b.basionym) and level == "equal":
         level = "included"  # '(Wall.) DC.' / 'Candolle': one side omits the basionym author
     if level == "missing":

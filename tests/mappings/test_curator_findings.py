@@ -208,3 +208,17 @@ def test_crosswalk__a_variety_never_takes_its_species_name():
     ]
     assert row["match_kind"] == "higher_rank"
     assert row["right_vi"] == "Lan hài lông" and row["vi"] == ""
+
+
+def test_reconcile__one_author_recombining_two_basionyms_is_not_a_fuzzy_match():
+    # Yin Z. Wang moved both to Primulina; their basionyms are Handel-Mazzetti's and
+    # W. T. Wang's: two species whose epithets differ by two letters.
+    left = _taxa([{"scientificName": "Primulina fimbrisepala (Hand.-Mazz.) Yin Z. Wang"}])
+    right = _taxa([{"scientificName": "Primulina fimbripetala (W. T. Wang) Yin Z. Wang"}])
+    (row,) = _left_rows(left, right)["Primulina fimbrisepala (Hand.-Mazz.) Yin Z. Wang"]
+    assert row["match_kind"] == "none"
+    # One basionym cited two ways, recombined by two authors, is still one name.
+    left = _taxa([{"scientificName": "Primulina eburnea (Hance) Yin Z. Wang"}])
+    right = _taxa([{"scientificName": "Primulina eburnea (Hance) W. T. Wang"}])
+    (row,) = _left_rows(left, right)["Primulina eburnea (Hance) Yin Z. Wang"]
+    assert row["match_kind"] == "canonical"

@@ -189,6 +189,7 @@ def test_epithet_edits__short_words_are_never_matched_loosely():
         ("Muell.-Arg.", "Muller Argoviensis"),
         ("H. It?", "H. Ito"),
         ("(L.K.Ling) L.K.Ling", "(L. K. Ling) L. K. Ling"),
+        ("(L) Gaud.", "(L.) Gaudich."),  # Linnaeus's point lost
     ],
 )
 def test_compare_authorship__ipni_abbreviations_equal_full_names(left, right):
