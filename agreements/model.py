@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -23,8 +24,8 @@ IUCN_CATEGORIES = CATEGORIES
 
 
 def normalise_name(text: str) -> str:
-    """How names compare everywhere in agreements: case and spacing ignored."""
-    return " ".join(text.split()).lower()
+    """How names compare everywhere in agreements: case, spacing and Unicode form ignored."""
+    return " ".join(unicodedata.normalize("NFC", text).split()).lower()
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,10 @@ class Classification:
         for term in (*CLASSIFICATION_TERMS, ACCEPTED_NAME, TRUSTED_ACCEPTED_NAME, INFERRED_FAMILY):
             if term in table.column_names:
                 encoded = pc.dictionary_encode(strings(table, term))
-                words = pc.utf8_split_whitespace(pc.utf8_lower(encoded.dictionary))
+                # Composed (NFC) as lists are read: a store written before text was
+                # composed on the way in may still spell 'Isoëtes' with a combining mark.
+                composed = pc.utf8_normalize(encoded.dictionary, "NFC")
+                words = pc.utf8_split_whitespace(pc.utf8_lower(composed))
                 self.columns[term] = (encoded.indices, words)
         self.rows = table.num_rows
 

@@ -11,7 +11,10 @@ and GBIF's AuthorComparator do the same), so two spellings of one author must co
   (`DC.` = de Candolle, `Hook. f.` = J. D. Hooker, `L.` = Linnaeus); it was compiled for
   this project from the author pairs of names both real checklists share, checked
   against IPNI's standard forms;
-- `?` (a letter lost in Flora of China's text, `H. It?` for `H. Itô`) matches any letter.
+- `?` (a letter lost in Flora of China's text, `H. It?` for `H. Itô`) matches any letter;
+- initials count when both sides give them: with the few Chinese surnames shared by many
+  botanists, `C. Y. Wu` and `Z. Y. Wu` are two people (one side's initials may be fewer:
+  `H. Li` ~ `H. L. Li`; none at all, `Li`, agrees with any).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from mappings.names import AUTHOR_PARTICLES, ascii_fold
 # Author spellings whose letters are not an in-order abbreviation of each other, mapped to
 # one key. Keys are lower-case, accents and spaces removed.
 ABBREVIATIONS = {
-    "l.": "linnaeus", "linn.": "linnaeus", "linne": "linnaeus", "linnaeus": "linnaeus",
+    "l.": "linnaeus", "l": "linnaeus", "linn.": "linnaeus", "linne": "linnaeus",
+    "linnaeus": "linnaeus",
     "l.f.": "linnaeus f.", "linn.f.": "linnaeus f.", "linnaeusf.": "linnaeus f.",
     "dc.": "candolle", "decandolle": "candolle", "candolle": "candolle",
     "a.dc.": "candolle a.", "alph.dc.": "candolle a.", "a.candolle": "candolle a.",
@@ -66,6 +70,7 @@ CHINESE_SURNAMES_WADE_GILES = {
     "hwang": "huang", "yu": "yu", "hsieh": "xie", "tsoong": "zong", "chien": "qian",
 }  # fmt: skip
 TEAM_SPLIT = re.compile(r"\s*(?:,|&|\bet\b|\band\b)\s*")
+INITIALS_MARK = "#"  # an author key is 'surname[ f.]#initials'
 YEAR = re.compile(r",?\s*\b(1[5-9]\d\d|20\d\d)\b")
 
 
@@ -140,13 +145,27 @@ def _author_key(person: str) -> str:
     # make a double surname ('Ker Gawler' = 'Ker-Gawl.', 'Solms Laubach').
     surname = words[-1].lower()
     before = words[-2] if len(words) > 1 else ""
+    given = words[:-1]
     if len(before) > 1 and not before.endswith(".") and before.lower() not in AUTHOR_PARTICLES:
         surname = before.lower() + "-" + surname  # particles dropped: 'de Candolle'
+        given = words[:-2]
     key = ABBREVIATIONS.get(surname, surname)
     key = "-".join(CHINESE_SURNAMES_WADE_GILES.get(part, part) for part in key.split("-"))
     if filius and not key.endswith(" f."):
         key += " f."
-    return key
+    initials = "".join(
+        part[0].lower()
+        for word in given
+        if word.lower() not in AUTHOR_PARTICLES
+        for part in word.split("-")
+        if part[:1].isalpha()
+    )
+    return f"{key}{INITIALS_MARK}{initials}" if initials else key
+
+
+def _initials_agree(a: str, b: str) -> bool:
+    # Fewer initials on one side ('H. Li' / 'H. L. Li') or none at all still agree.
+    return not a or not b or a.startswith(b) or b.startswith(a)
 
 
 def same_author(a: str, b: str) -> bool:
@@ -155,6 +174,12 @@ def same_author(a: str, b: str) -> bool:
         return True
     if a == "al." or b == "al.":
         return False
+    a, _, initials_a = a.partition(INITIALS_MARK)
+    b, _, initials_b = b.partition(INITIALS_MARK)
+    if not _initials_agree(initials_a, initials_b):
+        return False
+    if a == b:
+        return True
     if a.endswith(" f.") != b.endswith(" f."):
         return False
     a, b = a.removesuffix(" f."), b.removesuffix(" f.")
@@ -233,10 +258,13 @@ def compare_authorship(left: str, right: str) -> AuthorMatch:
     if level == "missing":
         level = _team_match(a.original, b.original)
     if a.basionym and b.basionym:
-        # Two combinations of one basionym overlap; one basionym cited two ways does too.
         basionym_level = _team_match(a.basionym, b.basionym)
-        if (level == "differ") != (basionym_level == "differ"):
-            level = "overlap"
+        if basionym_level == "differ":
+            # Two basionyms are two names, whoever recombined them: Yin Z. Wang moved both
+            # Handel-Mazzetti's and W. T. Wang's Chirita species to Primulina.
+            level = "differ"
+        elif level == "differ":
+            level = "overlap"  # two combinations of one basionym
     elif bool(a.basionym) != bool(b.basionym) and level == "equal":
         level = "included"  # '(Wall.) DC.' / 'Candolle': one side omits the basionym author
     if level == "missing":

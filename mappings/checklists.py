@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from mappings import vernacular
+from mappings import vernacular, vn_lists
 from mappings.authors import original_initial
 from mappings.names import ParsedName, parse_name, stem_epithet
 from node.core.errors import InvalidSource
@@ -62,7 +62,7 @@ class _Taxon:
     names: dict[str, list[str]] = field(default_factory=lambda: {"zh": [], "vi": [], "en": []})
 
     def add_vernacular(self, text: str, language: str = "") -> None:
-        language = vernacular.language_code(language) or vernacular.guess_language(text)
+        language = vernacular.language_of(text, language)
         if language in self.names:
             self.names[language].extend(vernacular.split_names(text, language))
 
@@ -195,6 +195,8 @@ def _from_csv(path: Path) -> pa.Table:
         return _build(_cnplants_taxa(table))
     if columns >= FLORA_OF_CHINA_COLUMNS:
         return _build(_flora_of_china_taxa(table))
+    if vn_lists.is_vietnamese_list(table.column_names):
+        return from_table(vn_lists.to_darwin_core(table))
     if "scientificName" in columns:
         return from_table(table)
     raise InvalidSource(
@@ -354,4 +356,12 @@ class Index:
         return found[0] if len(found) == 1 else None
 
     def accepted_of(self, entry: Entry) -> Entry:
-        return (self.find(entry.accepted) if entry.accepted else None) or entry
+        """The accepted entry of a synonym; an accepted name the list gives only as text
+        (`acceptedNameUsage`, no row of its own) is still the synonym's accepted name."""
+        if not entry.accepted:
+            return entry
+        found = self.find(entry.accepted)
+        if found is not None:
+            return found
+        parsed = parse_name(entry.accepted)
+        return Entry(-1, "", entry.accepted, parsed, parsed.authorship, "", "", "", "", "")

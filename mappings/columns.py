@@ -27,8 +27,8 @@ A mapping file is TOML. Every table is optional:
     kingdom = "Plantae"
 
     [translations.iucnRedListCategory]   # per term: verbatim value = published value
-    "濒危（EN）" = "EN"                    # matched after NFKC folding, trimming and
-                                         # lower-casing, so `濒危(EN)` matches too
+    "濒危（EN）" = "EN"                    # matched after NFKC folding, without spaces
+                                         # or case, so `濒危 (EN)` matches too
 
     [vernacular]                 # column = language (zh, vi or en); names travel as
     SPECIES_CN = "zh"            # fed_vernacular_<language>, several joined by " | "
@@ -353,15 +353,15 @@ def _nfc(name: Any) -> str:
 
 
 def _fold_one(text: str) -> str:
-    """The comparison form of a value: full-width brackets and spaces folded, case ignored."""
+    """The comparison form of a value: full-width brackets folded, spaces and case ignored
+    (`濒危 (EN)`, `濒危(EN)` and `濒危（EN）` are one value typed three ways)."""
     folded = unicodedata.normalize("NFKC", str(text))
-    return re.sub(r"\s+", " ", folded).strip().lower()
+    return re.sub(r"\s+", "", folded).lower()
 
 
 def _fold(values: pa.Array) -> pa.Array:
     folded = pc.utf8_normalize(values, "NFKC")
-    folded = pc.replace_substring_regex(folded, r"\s+", " ")
-    return pc.utf8_lower(pc.utf8_trim_whitespace(folded))
+    return pc.utf8_lower(pc.replace_substring_regex(folded, r"\s+", ""))
 
 
 def _vernacular(table: pa.Table, sources: list[VernacularColumn]) -> pa.Array:

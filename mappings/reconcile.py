@@ -44,6 +44,7 @@ from mappings.names import (
     stem_epithet,
 )
 from mappings.review import CROSSWALK_SCHEMA, Crosswalk, Decisions, crosswalk_row, left_rows
+from mappings.trilingual import with_names
 from mappings.vernacular import keys, related_zh, shared
 from node.core import constants
 
@@ -54,8 +55,8 @@ CONFIDENCE = {
     "exact": 1.0, "canonical missing": 0.95, "canonical included": 0.95,
     "canonical overlap": 0.9, "canonical differ": 0.75, "variant": 0.9, "variant wg": 0.85,
     "fuzzy 1": 0.8, "fuzzy 2": 0.7, "synonym link": 0.95, "synonym homotypic": 0.75,
-    "vernacular zh": 0.75, "vernacular vi": 0.6, "higher species": 0.6, "higher autonym": 0.8,
-    "higher genus": 0.5,
+    "vernacular zh": 0.75, "vernacular vi": 0.6, "vernacular transfer": 0.75,
+    "higher species": 0.6, "higher autonym": 0.8, "higher genus": 0.5,
 }  # fmt: skip
 
 
@@ -158,14 +159,18 @@ def _basionym_link(left: Entry, right: Entry) -> str:
     return ""
 
 
-def _homotypic(left: Entry, right: Entry, link: str, genus_links: int) -> Candidate | None:
+def _homotypic(
+    left: Entry, right: Entry, link: str, genus_links: int, contested: bool = False
+) -> Candidate | None:
     """A homotypic synonym, if what else is known does not contradict it.
 
     Same epithet and cited basionym authors alone are weak where an author named many
     species alike (Merrill's many 'hainanensis'): a Chinese name must agree, or a Chinese
     name that differs only in its genus part ('香花崖豆藤' / '香花鸡血藤') must come with a
     genus transfer seen at least twice in the run (Millettia -> Callerya), or, without
-    Chinese names, the same transfer seen twice or the same family.
+    Chinese names, the same transfer seen twice or the same family, and then only for a
+    right name that no other left name claims (exactly, or by the same kind of link):
+    Linnaeus named an 'indica' in many genera of one family.
     """
     common = shared(left.zh, right.zh, "zh")
     same_genus = genus_key(left.parsed.genus) == genus_key(right.parsed.genus)
@@ -182,7 +187,7 @@ def _homotypic(left: Entry, right: Entry, link: str, genus_links: int) -> Candid
             return None  # the Chinese names contradict the link, or nothing backs it
         confidence = CONFIDENCE["synonym homotypic"] + 0.1
         evidence.append(f"Chinese names differ only in the genus part: {' / '.join(related)}")
-    elif supported or (left.family and left.family == right.family):
+    elif not contested and (supported or (left.family and left.family == right.family)):
         confidence = CONFIDENCE["synonym homotypic"]
         evidence.append("no Chinese names to compare")
     else:
@@ -227,6 +232,45 @@ def _vernacular(
     return Candidate(right, "vernacular", round(confidence, 2), evidence)
 
 
+def _without_autonyms(found: list[Candidate]) -> list[Candidate]:
+    """Drop an autonym whose species is also a candidate: *X y* var. *y* is the typical
+    part of *X y*, the same name to a list that carries no infraspecific split."""
+    species = {c.entry.parsed.exact_key for c in found if len(c.entry.parsed.epithets) == 1}
+    return [
+        c
+        for c in found
+        if not (
+            c.entry.parsed.is_autonym
+            and f"{c.entry.parsed.genus} {c.entry.parsed.epithets[0]}".lower() in species
+        )
+    ]
+
+
+def _as_transfer(candidate: Candidate, left: Entry) -> Candidate:
+    """A lone Chinese-name match with the same epithet in another genus is a genus transfer.
+
+    Lists of accepted names carry no synonyms to prove it (*Tupistra chinensis* /
+    *Rohdea chinensis*, both 开口箭); the standard Chinese name and the epithet together
+    are strong, but the curator confirms: the confidence stays under the review line.
+    """
+    lp, rp = left.parsed, candidate.entry.parsed
+    if (
+        candidate.kind != "vernacular"
+        or not shared(left.zh, candidate.entry.zh, "zh")
+        or genus_key(lp.genus) == genus_key(rp.genus)
+        or not lp.epithets
+        or len(lp.epithets) != len(rp.epithets)
+        or stem_epithet(lp.epithets[-1]) != stem_epithet(rp.epithets[-1])
+        or any(" also matches " in e for e in candidate.evidence)  # claimed elsewhere
+    ):
+        return candidate
+    candidate.confidence = CONFIDENCE["vernacular transfer"]
+    candidate.evidence.insert(
+        0, f"genus transfer {lp.genus} -> {rp.genus}: same Chinese name and epithet"
+    )
+    return candidate
+
+
 def _classify_pair(left: Entry, right: Entry) -> Candidate:
     """The relation between a pair a curator chose, described like the algorithm would."""
     if left.parsed.exact_key == right.parsed.exact_key:
@@ -258,6 +302,7 @@ class Reconciler:
         self.accepted_elsewhere: dict[str, str] = {}  # left name -> GBIF's accepted name
         self.genus_links: Counter[tuple[str, str]] = Counter()  # (left, right genus) -> links
         self.linked_genera: dict[str, set[str]] = {}  # left genus -> right genera it moved to
+        self.basionym_links: Counter[int] = Counter()  # right row -> left names linking to it
 
     def allowed(self, left: Entry, entries: Iterable[Entry]) -> list[Entry]:
         rejected = self.decisions.rejected.get(left.name, set())
@@ -369,7 +414,8 @@ class Reconciler:
             for entry in pool:
                 link = _basionym_link(left, entry)
                 pair = (left.parsed.genus, entry.parsed.genus)
-                if link and (c := _homotypic(left, entry, link, self.genus_links[pair])):
+                contested = entry.row in self.claimed or self.basionym_links[entry.row] > 1
+                if link and (c := _homotypic(left, entry, link, self.genus_links[pair], contested)):
                     found.append(c)
         return self.settle(left, found)
 
@@ -386,6 +432,7 @@ class Reconciler:
             ):
                 if _basionym_link(left, entry):
                     pairs.add((left.parsed.genus, entry.parsed.genus))
+                    self.basionym_links[entry.row] += 1
             for key in keys(left.zh, "zh"):
                 for entry in self.right.by_zh.get(key, ()):
                     ep = entry.parsed.epithets
@@ -423,9 +470,12 @@ class Reconciler:
                     found.append(candidate)
             if found:
                 break
+        found = _without_autonyms(found)
         if len(found) > 1:  # keep the best supported: same genus or epithet beats neither
             best = max(c.confidence for c in found)
             found = [c for c in found if c.confidence >= best]
+        if len(found) == 1:
+            found = [_as_transfer(found[0], left)]
         return found
 
     def higher_rank(self, left: Entry) -> list[Candidate]:
@@ -498,6 +548,7 @@ class Reconciler:
 
     def settle(self, left: Entry, found: list[Candidate]) -> list[Candidate]:
         """Several candidates: authorship, then vernacular names, may pick one."""
+        found = _without_autonyms(found)
         if len(found) <= 1:
             return found
         for what in ("authorship", "vernacular name"):
@@ -513,12 +564,19 @@ class Reconciler:
         return found
 
 
+def _add_curator_note(candidate: Candidate, left: Entry, decisions: Decisions) -> None:
+    note = decisions.notes.get((left.name, candidate.entry.name), "")
+    if note:
+        candidate.evidence.append(f"curator note: {note}")
+
+
 def reconcile(
     left: pa.Table,
     right: pa.Table,
     decisions: Decisions | None = None,
     gbif_matcher: GbifMatcher | None = None,
     reference: pa.Table | None = None,
+    labels: tuple[str, str] = ("left", "right"),
 ) -> Crosswalk:
     """Crosswalk between two checklists (any table `checklists.from_table` accepts).
 
@@ -527,6 +585,7 @@ def reconcile(
         gbif_matcher: name -> GBIF species-match answer (v1 or v2 shape), called only for
             names no list resolves.
         reference: a third checklist whose accepted-name links may join the two lists.
+        labels: how the `*_source` columns name the left and right lists.
     """
     decisions = decisions or Decisions()
     left_entries = entries(from_table(left))
@@ -547,6 +606,8 @@ def reconcile(
         if entry.name in decisions.chosen:
             chosen = right_index.find(decisions.chosen[entry.name])
             candidates = [_classify_pair(entry, chosen)] if chosen else []
+            for candidate in candidates:
+                _add_curator_note(candidate, entry, decisions)
             kind, decided_by = (candidates[0].kind if chosen else "none"), "curator"
         else:
             candidates, kind = results.get(entry.row) or reconciler.match(entry)
@@ -557,6 +618,7 @@ def reconcile(
             if picked:  # an accepted candidate, even one of several, settles the name
                 candidates, kind, decided_by = picked[:1], picked[0].kind, "curator"
                 picked[0].confidence = 1.0
+                _add_curator_note(picked[0], entry, decisions)
         for candidate in candidates:
             matched.add(candidate.entry.row)
         rows += left_rows(
@@ -574,7 +636,8 @@ def reconcile(
             own = right_index.accepted_of(entry).name
             evidence = ["no counterpart in the left list"]
             rows.append(crosswalk_row(None, entry, "none", 0.0, evidence, None, own, "algorithm"))
-    return Crosswalk(pa.Table.from_pylist(rows, schema=CROSSWALK_SCHEMA))
+    table = pa.Table.from_pylist(rows, schema=CROSSWALK_SCHEMA)
+    return Crosswalk(with_names(table, *labels))
 
 
 def reconcile_files(
@@ -582,6 +645,7 @@ def reconcile_files(
 ) -> Crosswalk:
     """What `fednode reconcile LEFT RIGHT -o DIR` runs: load, reconcile, write, return."""
     decisions = review.load_decisions(decisions_path) if decisions_path else None
-    crosswalk = reconcile(load_checklist(left), load_checklist(right), decisions)
+    labels = (Path(left).name, Path(right).name)
+    crosswalk = reconcile(load_checklist(left), load_checklist(right), decisions, labels=labels)
     crosswalk.write(Path(out_dir))
     return crosswalk

@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 
 from mappings.checklists import Entry
 from mappings.names import parse_name
+from mappings.trilingual import NAME_FIELDS
 from node.core import constants
 from node.core.errors import InvalidInput
 from node.core.spreadsheet import safe_cell, safe_table, unescape_cell
@@ -58,7 +59,7 @@ CROSSWALK_SCHEMA = pa.schema(
         ("left_zh", pa.string()), ("left_vi", pa.string()), ("left_en", pa.string()),
         ("right_zh", pa.string()), ("right_vi", pa.string()), ("right_en", pa.string()),
         ("accepted_name", pa.string()), ("accepted_canonical", pa.string()),
-        ("decided_by", pa.string()),
+        ("decided_by", pa.string()), *NAME_FIELDS,
     ]
 )  # fmt: skip
 
@@ -90,7 +91,9 @@ class Decisions:
         else:
             self.rejected.setdefault(left_name, set()).add(right_name)
         if note:
-            self.notes[(left_name, right_name)] = note
+            # A choice's row is written under its chosen name (`rows`), whichever
+            # candidate's row the curator wrote the note on.
+            self.notes[(left_name, target.strip() if action == "choose" else right_name)] = note
 
     def rows(self) -> list[dict[str, str]]:
         out = []

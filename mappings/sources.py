@@ -104,7 +104,8 @@ class Source:
 
     def numbered_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
         """(line of each row, mapped batch): what validation reports problems against."""
-        for lines, table in self.raw_batches():
+        for lines, raw in self.raw_batches():
+            table = _nfc(raw)
             mapped = self.mapping.apply(
                 table, id_term=self.id_term, dataset_id=self.dataset_id, lines=lines
             )
@@ -189,8 +190,6 @@ class CsvSource(Source):
                 except StopIteration:
                     return
                 table = pa.Table.from_batches([batch])
-                if codec == "cp1258":
-                    table = _nfc(table)
                 lines = _lines(next_line, table.num_rows, skipped)
                 next_line = (lines[-1].as_py() + 1) if len(lines) else next_line
                 # Rows skipped past this batch (parsed ahead) shift the next one.
@@ -362,7 +361,8 @@ def _lines(first: int, count: int, skipped: list[int]) -> pa.Array:
 
 
 def _nfc(table: pa.Table) -> pa.Table:
-    """windows-1258 spells Vietnamese tones as combining marks; compose them as UTF-8 does."""
+    """Compose combining marks: windows-1258 spells Vietnamese tones that way, and so do
+    files typed on macOS; a value must read the same however it was typed."""
     return pa.table({c: pc.utf8_normalize(table.column(c), "NFC") for c in table.column_names})
 
 

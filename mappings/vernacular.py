@@ -11,6 +11,12 @@ Vietnamese names are kept in NFC for display (the form Vietnamese keyboards and 
 expect); only match keys drop tones and other diacritics and fold đ to d, because lists
 disagree on tone placement (hoà/hòa) and some lose diacritics altogether.
 
+A leading classifier word ("cây", plant or tree; "họ", family) is how a Vietnamese list may
+or may not begin a name, so keys drop it. Keys exist only for names in their own script:
+a Chinese and a Vietnamese name are never compared (a Sino-Vietnamese reading, `Ích mẫu`
+for 益母, is not evidence of the same taxon), and a name filed under the other language is
+filed by its script instead.
+
 Display values with several names are joined with " | ", the separator the Darwin Core
 text guide recommends for lists in one field.
 """
@@ -24,21 +30,25 @@ from functools import lru_cache
 
 import opencc
 
+from node.core.scripts import CJK, VIETNAMESE, guess_language
+
 SEPARATOR = " | "
 _SPLIT_ZH = re.compile(r"[、，,;；/|]+")
 _SPLIT_LATIN = re.compile(r"\s*[;,/|]\s*")
 # Qualifiers written after a Chinese name: (变种) variety, (原变种) typical variety, ...
 _ZH_QUALIFIER = re.compile(r"[(（][^)）]*[)）]")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_CJK = CJK
 # Lost or private-use characters: such a name cannot be compared with another.
 _UNRELIABLE = re.compile(r"[?？\ue000-\uf8ff\ufffd]")
 # Letters only Vietnamese uses among Latin-script languages a checklist may hold.
-_VIETNAMESE = re.compile(r"[ăâđêôơưĂÂĐÊÔƠƯạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]")
+_VIETNAMESE = VIETNAMESE
 
 _PLAIN_ZH = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-_LATIN_LETTER = re.compile(r"[A-Za-z]")
 _ZH_NOISE = re.compile(r"[\s·・.\-]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+# Vietnamese classifier words that may open a name: compared on the NFC, case-folded
+# name before tones go, so 'Hổ vĩ' (another word once folded) keeps its first word.
+_VI_CLASSIFIERS = re.compile(r"^(?:cây|họ)\s+(?=\S)")
 
 LANGUAGE_CODES = {
     "zh": "zh", "zho": "zh", "chi": "zh", "cmn": "zh", "chinese": "zh", "zh-cn": "zh",
@@ -58,13 +68,17 @@ def language_code(tag: str) -> str:
     return LANGUAGE_CODES.get((tag or "").strip().lower().replace("_", "-"), "")
 
 
-def guess_language(name: str) -> str:
-    """For names whose list gives no language: CJK is zh, Vietnamese letters vi, else en."""
-    if _CJK.search(name):
+def language_of(text: str, declared: str) -> str:
+    """The declared language of a name, unless its script says otherwise: Chinese
+    characters are zh whatever the label, and a zh label on a name without them is a
+    mistake of the list (guessed instead)."""
+    declared = language_code(declared)
+    has_cjk = bool(_CJK.search(text or ""))
+    if has_cjk:
         return "zh"
-    if _VIETNAMESE.search(unicodedata.normalize("NFC", name)):
-        return "vi"
-    return "en" if _LATIN_LETTER.search(name) else ""
+    if declared == "zh" or not declared:
+        return guess_language(text)
+    return declared
 
 
 def split_names(text: str, language: str) -> list[str]:
@@ -96,7 +110,7 @@ def zh_key(name: str) -> str:
     """Match key of a Chinese name: simplified, no qualifier or spaces; '' if unreliable."""
     key = _ZH_KEYS.get(name)
     if key is None:
-        clean = _zh_clean(name)
+        clean = _zh_clean(name) if _CJK.search(name) else ""
         key = _t2s().convert(clean) if clean else ""
         _remember({name: key})
     return key
@@ -105,7 +119,7 @@ def zh_key(name: str) -> str:
 def prepare_zh_keys(fields: Iterable[str]) -> None:
     """Compute the keys of many fields in one OpenCC call: ~4x faster than one by one."""
     names = {n for f in fields if f for n in f.split(SEPARATOR) if n and n not in _ZH_KEYS}
-    pending = [(n, c) for n in names if (c := _zh_clean(n)) and "\n" not in c]
+    pending = [(n, c) for n in names if (c := _zh_clean(n)) and _CJK.search(c) and "\n" not in c]
     converted = _t2s().convert("\n".join(c for _, c in pending)).split("\n") if pending else []
     if len(converted) != len(pending):  # never seen; fall back to one call per name
         converted = [_t2s().convert(c) for _, c in pending]
@@ -122,7 +136,10 @@ def _remember(found: dict[str, str]) -> None:
 
 def vi_key(name: str) -> str:
     """Match key of a Vietnamese name: lower case, tones and diacritics off, đ -> d."""
-    name = unicodedata.normalize("NFC", name).casefold().replace("đ", "d")
+    if _CJK.search(name):
+        return ""
+    name = unicodedata.normalize("NFC", name).casefold()
+    name = _VI_CLASSIFIERS.sub("", name.strip()).replace("đ", "d")
     decomposed = unicodedata.normalize("NFD", name)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _NON_ALNUM.sub(" ", bare).strip()

@@ -233,8 +233,8 @@ def _summary(gxib: DemoNode) -> None:
             r
             for r in crosswalk
             if r["match_kind"] in interesting and r["left_name"] and r["right_name"]
-        ),
-        key=lambda r: interesting.index(r["match_kind"]),
+        ),  # rows naming the taxon in both Chinese and Vietnamese first
+        key=lambda r: (not (r["zh"] and r["vi"]), interesting.index(r["match_kind"])),
     )
     picked: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -245,14 +245,12 @@ def _summary(gxib: DemoNode) -> None:
         if len(picked) >= 8:
             break
     _say("\n  Crosswalk excerpt (gxib checklist x vnmn checklist):")
-    _say(f"  {'match':<11} {'gxib name':<44} {'vnmn name':<44} {'zh':<10} {'vi':<6} en")
+    _say(f"  {'match':<11} {'gxib name':<44} {'vnmn name':<34} {'zh':<8} {'vi':<22} en")
     for row in picked:
-        zh = row.get("left_zh") or row.get("right_zh") or "-"
-        vi = row.get("left_vi") or row.get("right_vi") or "-"
-        en = row.get("left_en") or row.get("right_en") or "-"
+        zh, vi, en = (row[language] or "-" for language in ("zh", "vi", "en"))
         _say(
             f"  {row['match_kind']:<11} {row['left_name'][:43]:<44} "
-            f"{row['right_name'][:43]:<44} {zh:<10} {vi:<6} {en}"
+            f"{row['right_name'][:33]:<34} {zh:<8} {vi.split(' | ')[0][:21]:<22} {en}"
         )
     records = gxib.home / "store" / "exports" / "current" / "records"
     query = (

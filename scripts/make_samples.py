@@ -9,11 +9,16 @@ exports take:
   kept verbatim with their original columns, Chinese names and China Red List categories.
   occurrences.csv is SYNTHETIC, generated from that checklist, with Chinese headers and
   saved in GB18030 with CRLF line ends, as a Windows export from a Chinese office would be.
-- vnmn/ (northern Vietnam): checklist.csv holds REAL names from
-  tests/data/checklists/flora_of_china_names.csv (helixcn/herblabel, GPL-2) of the same
-  genera (plus Primulina, the newer name for many Chirita), but the selection and the
-  claim that these taxa are recorded in northern Vietnam are SYNTHETIC; Vietnamese names are
-  left empty, as no real Vietnamese checklist is available. UTF-8 with a byte order mark.
+- vnmn/ (northern Vietnam): checklist.csv is a REAL Vietnamese checklist: every taxon of
+  Vietnam's protected-plant decrees (agreements/lists/vn-protected-plants.csv) and every
+  binomial of Do Tat Loi's medicinal plants (tests/data/checklists/
+  vn_medicinal_plants_dotatloi.csv, CC BY 4.0), with their Vietnamese names as the lists
+  write them; then, for more taxa of the karst families of the Guangxi sample, REAL names
+  from tests/data/checklists/flora_of_china_names.csv (helixcn/herblabel, GPL-2) of the same
+  genera (plus Primulina, the newer name for many Chirita) with the Vietnamese name left
+  empty, never invented (that these are recorded in northern Vietnam is not asserted: a
+  SYNTHETIC selection). Column `Nguồn` says which list each row comes from. UTF-8 with a
+  byte order mark.
   occurrences.csv is SYNTHETIC, Vietnamese headers, windows-1258.
 
 Localities are approximate county / province centres plus random jitter; collectors are
@@ -33,6 +38,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKLISTS = ROOT / "tests" / "data" / "checklists"
+VN_PROTECTED = ROOT / "agreements" / "lists" / "vn-protected-plants.csv"
+VN_MEDICINAL = CHECKLISTS / "vn_medicinal_plants_dotatloi.csv"
+# Column `Nguồn` (source): which list a row comes from, short (see ../node/samples/README.md).
+SOURCE_PROTECTED = "{document}"
+SOURCE_MEDICINAL = "DoTatLoi-714"
+SOURCE_FLORA_OF_CHINA = "FOC"
 SEED = 20260601
 GXIB_OCCURRENCES = 600
 VNMN_OCCURRENCES = 400
@@ -65,7 +76,8 @@ VN_JITTER = 0.12
 
 GXIB_OCC_COLUMNS = ("记录编号", "记录类型", "学名", "中文名", "科", "濒危等级", "采集人",
                     "采集号", "采集日期", "县", "地点", "纬度", "经度", "海拔")  # fmt: skip
-VNMN_TAXON_COLUMNS = ("Mã loài", "Tên khoa học", "Chi", "Họ", "Tên Việt Nam")
+VNMN_TAXON_COLUMNS = ("Mã loài", "Tên khoa học", "Chi", "Họ", "Tên Việt Nam", "Tên khác", "Nguồn")
+_NO_NAME = {"(không có)", "không có", ""}  # the medicinal list's "(none)"
 VNMN_OCC_COLUMNS = ("Số hiệu mẫu", "Tên khoa học", "Loại mẫu", "Người thu mẫu",
                     "Số thu mẫu", "Ngày thu mẫu", "Tỉnh", "Địa điểm", "Vĩ độ", "Kinh độ",
                     "Độ cao (m)")  # fmt: skip
@@ -73,9 +85,41 @@ VNMN_OCC_COLUMNS = ("Số hiệu mẫu", "Tên khoa học", "Loại mẫu", "Ng�
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 
 
-def _read(name: str) -> list[dict[str, str]]:
+def _read(name: str | Path) -> list[dict[str, str]]:
     with open(CHECKLISTS / name, encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def _canonical(name: str) -> str:
+    """Genus and epithets, rank markers kept, authorship dropped (enough to spot a
+    duplicate between lists here; reconciliation does the real work)."""
+    words = name.split()
+    kept = words[:2]
+    for i, word in enumerate(words[2:-1], start=2):
+        if word in ("var.", "subsp.", "f.", "ssp."):
+            kept += [word, words[i + 1]]
+    return " ".join(kept)
+
+
+def vietnamese_taxa() -> list[tuple[str, str, str, str, str]]:
+    """(name, family, Vietnamese name, other names, source) from the two real lists."""
+    rows: dict[str, tuple[str, str, str, str, str]] = {}
+    for row in _read(VN_PROTECTED):
+        name = " ".join(row["scientificName"].split())
+        if len(name.split()) < 2 or name.split()[1] in ("spp.", "sp."):
+            continue  # 'Paphiopedilum spp.': a group in the decree, not a taxon
+        source = SOURCE_PROTECTED.format(document=row["document"])
+        rows.setdefault(name, (name, row["family"], row["vernacularName"], "", source))
+    for row in _read(VN_MEDICINAL):
+        name = " ".join(row["scientificName"].split())
+        if len(name.split()) < 2 or name.split()[1] in ("spp.", "sp."):
+            continue  # drugs of unidentified plants ('Gossypium sp.': Hạt Bông, the seed)
+        other = ", ".join(
+            n.strip() for n in row["otherVernacularNames"].split(",")
+            if n.strip().lower() not in _NO_NAME
+        )  # fmt: skip
+        rows.setdefault(name, (name, row["family"], row["vernacularName"], other, SOURCE_MEDICINAL))
+    return sorted(rows.values())
 
 
 def _csv_text(header: tuple[str, ...] | list[str], rows: list[list[str]], eol: str) -> str:
@@ -159,6 +203,7 @@ def gxib_occurrences(taxa: list[dict[str, str]], rng: random.Random) -> list[lis
 
 
 def vnmn_checklist(gx_taxa: list[dict[str, str]], rng: random.Random) -> list[list[str]]:
+    """The real Vietnamese lists, then Flora of China names of the karst families."""
     family_of = {t["GENUS"]: t["FAMILY"] for t in gx_taxa}
     family_of["Primulina"] = "Gesneriaceae"
     names = sorted({
@@ -170,11 +215,16 @@ def vnmn_checklist(gx_taxa: list[dict[str, str]], rng: random.Random) -> list[li
     others = [n for n in names if n not in in_guangxi and not n.startswith("Primulina ")]
     chosen = set(rng.sample(shared, VNMN_SHARED_NAMES)) | set(rng.sample(others, VNMN_OTHER_NAMES))
     chosen |= {n for n in names if n.startswith("Primulina ")}
-    rows = []
-    for n, name in enumerate(sorted(chosen), start=1):
-        genus = name.split()[0]
-        rows.append([f"VNMN-T{n:04d}", name, genus, family_of[genus], ""])
-    return rows
+    taxa = vietnamese_taxa()
+    listed = {_canonical(t[0]) for t in taxa}
+    taxa += [
+        (name, family_of[name.split()[0]], "", "", SOURCE_FLORA_OF_CHINA)
+        for name in sorted(chosen) if _canonical(name) not in listed
+    ]  # fmt: skip
+    return [
+        [f"VNMN-T{n:04d}", name, name.split()[0], family, vi, other, source]
+        for n, (name, family, vi, other, source) in enumerate(taxa, start=1)
+    ]
 
 
 def vnmn_occurrences(taxa: list[list[str]], rng: random.Random) -> list[list[str]]:

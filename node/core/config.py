@@ -14,11 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, Strict, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    PrivateAttr,
+    Strict,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 from pydantic import StringConstraints as Text
 
 from node.core import constants
 from node.core.constants import PURPOSE_WORD
+from node.core.dataset_languages import by_language, primary
 from node.core.errors import ConfigError
 from node.core.identity import public_key_from_text
 from node.core.tomllines import TomlLines
@@ -34,6 +44,8 @@ DEFAULT_PURPOSE = "research"
 
 Id = Annotated[StrictStr, Text(pattern=ID_PATTERN)]
 Required = Annotated[StrictStr, Text(min_length=1)]
+# A text given once per language (`title.vi = "..."`): node.dataset_languages.
+LanguageTexts = dict[Literal["en", "zh", "vi"], Required]
 # TOML has arrays, not tuples: the container may arrive as a list, its items stay strict.
 Texts = Annotated[tuple[StrictStr, ...], Strict(False)]
 
@@ -59,7 +71,10 @@ class DatasetConfig(BaseModel):
     id: Id = Field(
         description="stable id, used in URLs and agreements", examples=["gxib-karst-flora"]
     )
-    title: Required = Field(description="EML title", examples=["Karst flora of Guangxi"])
+    title: Required | LanguageTexts = Field(
+        description="EML title; or one per language: `title.en`, `title.zh`, `title.vi`",
+        examples=["Karst flora of Guangxi"],
+    )
     type: Literal["occurrence", "checklist"] = Field(
         description="what a row of the source is", examples=["occurrence"]
     )
@@ -82,7 +97,11 @@ class DatasetConfig(BaseModel):
     public: bool = Field(
         False, description="true: anyone may download it without an agreement", examples=[False]
     )
-    abstract: StrictStr = Field(default="", description="EML abstract", examples=["..."])
+    abstract: StrictStr | LanguageTexts = Field(
+        default="",
+        description="EML abstract; or one per language, as for `title`",
+        examples=["..."],
+    )
     creator: StrictStr = Field(default="", description="EML creator", examples=["..."])
     contact_email: StrictStr = Field(default="", description="EML contact", examples=["..."])
     keywords: Texts = Field(
@@ -91,6 +110,26 @@ class DatasetConfig(BaseModel):
     language: StrictStr = Field(
         "en", description="language of the dataset's text (ISO 639-1), for the EML", examples=["zh"]
     )
+    _titles: dict[str, str] = PrivateAttr(default_factory=dict)
+    _abstracts: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _texts_by_language(self) -> DatasetConfig:
+        """Keep `title` and `abstract` plain text (English first) for every reader of one."""
+        self._titles = by_language(self.title)
+        self._abstracts = by_language(self.abstract)
+        object.__setattr__(self, "title", primary(self._titles))
+        object.__setattr__(self, "abstract", primary(self._abstracts))
+        return self
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """Title by language code, in the order node.toml gives them."""
+        return dict(self._titles)
+
+    @property
+    def abstracts(self) -> dict[str, str]:
+        return dict(self._abstracts)
 
 
 class PeerConfig(BaseModel):

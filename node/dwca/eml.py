@@ -253,7 +253,7 @@ def build_eml(
             f"use one of {', '.join(LICENCES)} (GBIF indexes only "
             f"{', '.join(k for k, v in LICENCES.items() if v.gbif_indexes)})"
         )
-    if len(dataset.abstract.strip()) < _MIN_ABSTRACT:
+    if len(str(dataset.abstract).strip()) < _MIN_ABSTRACT:
         raise ConfigError(
             f"{where} needs an `abstract` (at least {_MIN_ABSTRACT} characters): the GBIF "
             "metadata profile requires a description of the dataset"
@@ -277,13 +277,17 @@ def build_eml(
     ds = _sub(root, "dataset")
     if node.url:
         _sub(ds, "alternateIdentifier", dataset_url(node, dataset.id))
-    _sub(ds, "title", dataset.title, **{"xml:lang": language})
+    for title_language, title in (dataset.titles or {language: str(dataset.title)}).items():
+        _sub(ds, "title", title, **{"xml:lang": title_language})  # each in its own language
     email = dataset.contact_email or node.contact_email
     _agent(ds, "creator", node, person=dataset.creator, email=email)
     _agent(ds, "metadataProvider", node, email=email)
     _sub(ds, "pubDate", pub_date.isoformat())
     _sub(ds, "language", language)
-    _sub(_sub(ds, "abstract"), "para", dataset.abstract.strip())
+    # EML has one abstract; its paragraphs carry their languages (EML 2.2 text module).
+    abstract = _sub(ds, "abstract")
+    for text_language, text in (dataset.abstracts or {language: str(dataset.abstract)}).items():
+        _sub(abstract, "para", text, **{"xml:lang": text_language})
     if dataset.keywords:
         words = _sub(ds, "keywordSet")
         for word in dataset.keywords:

@@ -84,6 +84,7 @@ def collect_status(
             {
                 "id": d.id,
                 "title": d.title,
+                "titles": d.titles,
                 "type": d.type,
                 "licence": d.licence,
                 "public": d.public,

@@ -1,7 +1,8 @@
 """`GET /`: a small HTML status page for the institute's staff; no JavaScript needed.
 
-English text, with the Chinese and Vietnamese names the data carries shown beside the
-scientific names. Everything is escaped: dataset titles and names come from data files.
+In the reader's language (node.server.status_language: Accept-Language or the page's switch),
+with the Chinese and Vietnamese names the data carries shown beside the scientific names.
+Everything is escaped: dataset titles and names come from data files.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from node.server.keys import CONFIG
 from node.server.services import scheduler_of
 from node.server.status import collect_status
 from node.server.status_figures import status_figures
+from node.server.status_language import NATIVE_NAMES, negotiate, translator
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Noto Sans","Noto Sans CJK SC",sans-serif;
@@ -33,6 +35,7 @@ border-bottom:1px solid #eee;vertical-align:top}th{background:#f5f5f5}.muted{col
 .meaning{display:inline-block;min-width:11rem}
 ul.names{list-style:none;margin:0;padding:0;min-width:15rem}ul.names li{margin-bottom:.3rem}
 figure{margin:1rem 0}figure svg,svg.sent-chart{max-width:100%;height:auto}table.sent{width:auto}
+nav.languages{float:right}
 """
 
 
@@ -78,22 +81,35 @@ def _id(value: Any) -> str:
     return f'<span class="id">{_cell(value)}</span>' if value else ""
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def _table(headers: list[str], rows: list[list[str]], empty: str = "None yet.") -> str:
     if not rows:
-        return '<p class="muted">None yet.</p>'
+        return f'<p class="muted">{escape(empty)}</p>'
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render(status: dict[str, Any], figures: str = "") -> str:
+def _switch(language: str) -> str:
+    """Links to the page in each language, each named in its own language."""
+    links = [
+        f'<b lang="{code}">{name}</b>'
+        if code == language
+        else f'<a href="?lang={code}" lang="{code}" hreflang="{code}">{name}</a>'
+        for code, name in NATIVE_NAMES.items()
+    ]
+    return f'<nav class="languages">{" · ".join(links)}</nav>'
+
+
+def render(status: dict[str, Any], language: str = "en", figures: str = "") -> str:
+    _ = translator(language)
     node = status["node"]
     parts = [
+        _switch(language),
         f"<h1>{_cell(node['name'])}</h1>",
         f'<p class="muted">fednode <code>{_cell(node["id"])}</code> · {_cell(node["country"])} · '
-        f"key fingerprint <code>{_cell(node['fingerprint'])}</code> · generated "
-        f"{_when(status['generated'])}</p>",
-        "<h2>Datasets</h2>",
+        f"{_cell(_('key fingerprint'))} <code>{_cell(node['fingerprint'])}</code> · "
+        f"{_cell(_('generated'))} {_when(status['generated'])}</p>",
+        f"<h2>{_cell(_('Datasets'))}</h2>",
     ]
     rows = []
     for d in status["datasets"]:
@@ -107,32 +123,25 @@ def render(status: dict[str, Any], figures: str = "") -> str:
             + "</li>"
             for e in d["examples"]
         )
+        titles = d.get("titles") or {}
+        title_language = language if titles.get(language) else next(iter(titles), "")
+        title = titles.get(title_language) or d["title"]
         rows.append(
             [
-                f"<b>{_cell(d['title'])}</b><br><code>{_cell(d['id'])}</code>",
-                _cell(d["type"]),
-                _cell(d["version"] or "not published"),
+                f'<b lang="{_cell(title_language)}">{_cell(title)}</b><br>'
+                f"<code>{_cell(d['id'])}</code>",
+                _cell(_(d["type"])),
+                _cell(d["version"] or _("not published")),
                 f"{d['records']:,}",
-                _cell(d["licence"]) + (" (public)" if d["public"] else ""),
+                _cell(d["licence"]) + (_cell(" " + _("(public)")) if d["public"] else ""),
                 _when(d["modified"]),
                 f'<ul class="names">{names}</ul>' if names else "",
             ]
         )
-    parts.append(
-        _table(
-            [
-                "Dataset",
-                "Type",
-                "Version",
-                "Records",
-                "Licence",
-                "Published",
-                "Names (zh · vi · en)",
-            ],
-            rows,
-        )
-    )
-    parts.append("<h2>Harvested sources</h2>")
+    headers = ["Dataset", "Type", "Version", "Records", "Licence", "Published"]
+    headers = [*map(_, headers), _("Names (zh · vi · en)")]
+    parts.append(_table(headers, rows, _("None yet.")))
+    parts.append(f"<h2>{_cell(_('Harvested sources'))}</h2>")
     rows = []
     for s in status["sources"]:
         run = s.get("last_run") or {}
@@ -141,35 +150,32 @@ def render(status: dict[str, Any], figures: str = "") -> str:
             [
                 f"<code>{_cell(s['source'])}</code><br>{_cell(s.get('url', ''))}",
                 _cell(s["schedule"]),
-                f'<span class="{_cell(outcome)}">{_cell(outcome)}</span><br>'
+                f'<span class="{_cell(outcome)}">{_cell(_(outcome))}</span><br>'
                 f'<span class="muted meaning">{_cell(s.get("meaning", ""))}</span>',
                 f"{int(run.get('records') or 0):,}",
                 _when(run.get("finished")),
-                _when(s.get("next_run")) or "not scheduled",
+                _when(s.get("next_run")) or _cell(_("not scheduled")),
                 _cell(run.get("error")),
             ]
         )
-    parts.append(
-        _table(
-            ["Source", "Schedule", "Last run", "Records", "Finished", "Next run", "Last error"],
-            rows,
-        )
-    )
-    parts.append("<h2>Agreements</h2>")
+    headers = ["Source", "Schedule", "Last run", "Records", "Finished", "Next run", "Last error"]
+    parts.append(_table([_(h) for h in headers], rows, _("None yet.")))
+    parts.append(f"<h2>{_cell(_('Agreements'))}</h2>")
     rows = []
     for a in status["agreements"]:
         css = STATE_CLASS.get(a["status"], "invalid")
         rows.append(
             [
                 f"<b>{_cell(a['ref'] or a['file'])}</b><br>{_cell(a['title'])}",
-                f'<span class="{_cell(css)}">{_cell(a["status"])}</span>',
+                f'<span class="{_cell(css)}">{_cell(_(a["status"]))}</span>',
                 _cell(a["reason"]),
                 "<br>".join(_cell(f) for f in a["flows"]),
             ]
         )
-    parts.append(_table(["Agreement", "State", "Why", "Flows"], rows))
-    parts.append(figures)  # node.maps.status_figures: maps per flow, exports per month
-    parts.append("<h2>Recent audit entries</h2>")
+    headers = ["Agreement", "State", "Why", "Flows"]
+    parts.append(_table([_(h) for h in headers], rows, _("None yet.")))
+    parts.append(figures)  # node.server.status_figures: maps per flow, exports per month
+    parts.append(f"<h2>{_cell(_('Recent audit entries'))}</h2>")
     rows = [
         [
             _cell(e["seq"]),
@@ -184,11 +190,16 @@ def render(status: dict[str, Any], figures: str = "") -> str:
         for e in status["audit"]
     ]
     parts.append(
-        _table(["#", "Time", "Event", "Party", "Agreement", "Dataset", "Counts", "Detail"], rows)
+        _table(
+            [_(h) for h in ("#", "Time", "Event", "Party", "Agreement", "Dataset", "Counts")]
+            + [_("Detail")],
+            rows,
+            _("None yet."),
+        )
     )
     body = "\n".join(parts)
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{_cell(language)}"><head><meta charset="utf-8">'
         f"<title>{_cell(node['name'])} · fednode</title>"
         f'<meta name="viewport" content="width=device-width"><style>{STYLE}</style></head>'
         f"<body>{body}</body></html>"
@@ -227,7 +238,13 @@ async def page(request: web.Request) -> web.Response:
     runs = next_runs(scheduler_of(request.app))
     status = await asyncio.to_thread(collect_status, config, runs)
     figures = await asyncio.to_thread(status_figures, config)
-    return web.Response(text=render(status, figures), content_type="text/html", charset="utf-8")
+    language = negotiate(request.headers.get("Accept-Language"), request.query.get("lang"))
+    return web.Response(
+        text=render(status, language, figures),
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Content-Language": language, "Vary": "Accept-Language"},
+    )
 
 
 async def status_json(request: web.Request) -> web.Response:

@@ -115,6 +115,14 @@ def _generalised(columns: dict[str, pa.Array], length: int) -> pa.Array:
     return pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(notes)), 0), False)
 
 
+def _nfc(column: pa.Array) -> pa.Array:
+    """Composed Unicode (NFC): Vietnamese typed with combining tone marks (macOS, some
+    keyboards) must equal the same words typed composed, or a search misses them."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    return pc.utf8_normalize(column, "NFC")
+
+
 def normalise(
     batch: pa.RecordBatch | pa.Table,
     provenance: Mapping[str, object] | None = None,
@@ -133,7 +141,7 @@ def normalise(
     failures: list[tuple[str, pa.Array, pa.Array]] = []
     for name in table.column_names:
         if name.startswith(PASS_THROUGH_PREFIXES):
-            columns[name] = table.column(name).combine_chunks()
+            columns[name] = _nfc(table.column(name).combine_chunks())
             continue
         if name.startswith("fed_"):
             continue
@@ -152,7 +160,7 @@ def normalise(
             if name in _RANGES:
                 flags.append((_RANGES[name][2], out_of_range))
         else:
-            columns[name] = column
+            columns[name] = _nfc(column)
     if "eventDate" in columns:
         start, stop, bad = _event_dates(columns["eventDate"])
         flags.append(("RECORDED_DATE_INVALID", bad))

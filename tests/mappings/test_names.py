@@ -189,6 +189,7 @@ def test_epithet_edits__short_words_are_never_matched_loosely():
         ("Muell.-Arg.", "Muller Argoviensis"),
         ("H. It?", "H. Ito"),
         ("(L.K.Ling) L.K.Ling", "(L. K. Ling) L. K. Ling"),
+        ("(L) Gaud.", "(L.) Gaudich."),  # Linnaeus's point lost
     ],
 )
 def test_compare_authorship__ipni_abbreviations_equal_full_names(left, right):
@@ -237,3 +238,23 @@ def test_join_names__keeps_first_seen_order_without_duplicates():
         join_names(["华丽芒毛苣苔", "華麗芒毛苣苔", "华丽芒毛苣苔"])
         == "华丽芒毛苣苔 | 華麗芒毛苣苔"
     )
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("C. Y. Wu", "Z. Y. Wu"),  # Wu Cheng-yih / Wu Zheng-yi: two botanists
+        ("W. T. Wang", "Y. Z. Wang"),
+        ("(Hance) W. T. Wang", "(Hance) Yin Z. Wang"),
+    ],
+)
+def test_compare_authorship__initials_tell_chinese_authors_apart(left, right):
+    assert compare_authorship(left, right).level in ("differ", "overlap")
+    assert compare_authorship(left, right).score != 1.0
+
+
+def test_compare_authorship__initials_given_on_one_side_only_still_agree():
+    assert compare_authorship("Li", "H. L. Li").level == "equal"
+    assert compare_authorship("Yin Z. Wang", "Y. Z. Wang").level == "equal"
+    assert compare_authorship("H. Li", "H. L. Li").level == "equal"
+    assert compare_authorship("C. B. Clarke", "Clarke").level == "equal"

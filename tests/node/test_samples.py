@@ -22,7 +22,7 @@ DATA_FILES = ("gxib/checklist.csv", "gxib/occurrences.csv", "vnmn/checklist.csv"
 EXPECTED = {
     "gxib/checklist.csv": ("checklist", "utf-8", 258),
     "gxib/occurrences.csv": ("occurrence", "gb18030", 600),
-    "vnmn/checklist.csv": ("checklist", "utf-8", 203),
+    "vnmn/checklist.csv": ("checklist", "utf-8", 880),
     "vnmn/occurrences.csv": ("occurrence", "cp1258", 400),
 }
 
@@ -87,15 +87,41 @@ def test_gxib_checklist__red_list_categories_translate_to_iucn_codes() -> None:
     assert all(table.column("fed_vernacular_zh").to_pylist())
 
 
-def test_vnmn_checklist__real_names_and_no_invented_vietnamese_names() -> None:
+def _vietnamese_names(path: Path) -> dict[str, set[str]]:
+    """Scientific name -> every Vietnamese name the real list gives it."""
+    names: dict[str, set[str]] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            found = names.setdefault(" ".join(row["scientificName"].split()), set())
+            found.add(row["vernacularName"])
+            found.update(n.strip() for n in row.get("otherVernacularNames", "").split(","))
+    return names
+
+
+def test_vnmn_checklist__real_names_and_only_the_lists_vietnamese_names() -> None:
     with open(ROOT / "tests" / "data" / "checklists" / "flora_of_china_names.csv",
               encoding="utf-8", newline="") as handle:  # fmt: skip
-        real = {row["SCIENTIFIC_NAME"] for row in csv.DictReader(handle)}
+        flora_of_china = {row["SCIENTIFIC_NAME"] for row in csv.DictReader(handle)}
+    vietnamese = _vietnamese_names(ROOT / "agreements" / "lists" / "vn-protected-plants.csv")
+    for name, found in _vietnamese_names(
+        ROOT / "tests" / "data" / "checklists" / "vn_medicinal_plants_dotatloi.csv"
+    ).items():
+        vietnamese.setdefault(name, set()).update(found)
     table = mapped("vnmn/checklist.csv")
-    names = table.column("scientificName").to_pylist()
-    assert set(names) <= real
-    assert any(n.startswith("Primulina ") for n in names)
-    assert set(table.column("fed_vernacular_vi").to_pylist()) == {""}
+    rows = table.select(["scientificName", "fed_vernacular_vi", "nameAccordingTo"]).to_pylist()
+    with_vi = 0
+    for row in rows:
+        name, vi = row["scientificName"], row["fed_vernacular_vi"]
+        assert name in flora_of_china or name in vietnamese, name
+        if row["nameAccordingTo"] == "FOC":
+            assert vi == "", name  # Flora of China names: no Vietnamese name invented
+        else:
+            assert set(vi.split(" | ")) <= vietnamese[name], name
+            with_vi += bool(vi)
+    assert with_vi > 650
+    assert any(r["scientificName"].startswith("Primulina ") for r in rows)
+    hangianum = [r for r in rows if r["scientificName"] == "Paphiopedilum hangianum"]
+    assert hangianum and hangianum[0]["fed_vernacular_vi"] == "Lan hài hằng"
 
 
 @pytest.mark.parametrize("name", ["gxib/occurrences.csv", "vnmn/occurrences.csv"])
@@ -128,5 +154,7 @@ def test_datasets_toml__entries_point_at_samples_and_flag_synthetic_data(node: s
         assert (SAMPLES / node / entry["source"]).is_file()
         assert (SAMPLES / node / entry["mapping"]).is_file()
         assert entry["type"] in ("checklist", "occurrence")
-        if entry["type"] == "occurrence" or node == "vnmn":
+        if entry["type"] == "occurrence":
             assert "SYNTHETIC" in entry["title"] and "SYNTHETIC" in entry["abstract"]
+        elif node == "vnmn":  # real lists, plus a synthetic selection of names, said so
+            assert "SYNTHETIC" in entry["abstract"] and "never invented" in entry["abstract"]

@@ -92,6 +92,7 @@ def test_serve__public_dataset_is_served_signed_and_reads_back_whole(public_node
         rss = ET.fromstring(_get(f"{public_node.url}/rss")[2])
         items = rss.findall("channel/item")
         assert len(items) == 2
+        assert rss.findtext("channel/language") == "zh"  # both datasets' language, not en-us
         assert all(i.find(f"{IPT}dwca").text.endswith("/archive") for i in items)  # type: ignore[union-attr]
         eml = ET.fromstring(_get(f"{public_node.url}/datasets/gxib-karst-checklist/eml")[2])
         assert eml.find("dataset/title") is not None

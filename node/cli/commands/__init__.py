@@ -6,6 +6,7 @@ from node.cli.commands import (  # noqa: F401
     datasets,
     demo,
     names_exports,
+    names_trilingual,
     operations,
     server,
 )

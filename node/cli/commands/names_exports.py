@@ -61,7 +61,7 @@ def reconcile(
     matcher = None
     if gbif_match:
         matcher = gbif_matcher(config)
-    crosswalk = build(tables[0], tables[1], decisions, gbif_matcher=matcher)
+    crosswalk = build(tables[0], tables[1], decisions, gbif_matcher=matcher, labels=(left, right))
     folder = crosswalk_folder(config, left, right)
     paths = crosswalk.write(folder)
     if output:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+from collections.abc import Iterable
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
@@ -39,7 +40,7 @@ async def _entries(request: web.Request, requester: Requester) -> list[dict[str,
 
     config = request.app[CONFIG]
     base = public_base(config)
-    listing = []
+    listing: list[dict[str, object]] = []
     for dataset_id, agreement, flow in request.app[SHARING].visible_datasets(requester):
         dataset = config.dataset(dataset_id)
         version = latest_version(config, dataset_id)
@@ -75,6 +76,12 @@ async def datasets(request: web.Request) -> web.Response:
     )
 
 
+def feed_language(languages: Iterable[str]) -> str:
+    """The datasets' language when they share one; English (the feed's own words) else."""
+    found = set(languages)
+    return found.pop() if len(found) == 1 else "en"
+
+
 async def rss(request: web.Request) -> web.Response:
     """The dataset list as RSS 2.0 in the IPT's shape, which GBIF-style harvesters read."""
     requester = await request.app[SHARING].identify(request)
@@ -84,11 +91,12 @@ async def rss(request: web.Request) -> web.Response:
     rss_el = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss_el, "channel")
     base = public_base(config)
+    entries = await _entries(request, requester)
     for tag, text in (
         ("title", config.name),
         ("link", base),
         ("description", f"Datasets published by {config.name}"),
-        ("language", "en-us"),
+        ("language", feed_language(config.dataset(str(e["id"])).language for e in entries)),
         ("pubDate", email.utils.format_datetime(dt.datetime.now(dt.UTC), usegmt=True)),
         ("generator", "fednode"),
         ("ttl", "60"),
@@ -100,7 +108,7 @@ async def rss(request: web.Request) -> web.Response:
         {"href": f"{base}/rss", "rel": "self", "type": "application/rss+xml"},
     )
     ET.SubElement(channel, "{http://ipt.gbif.org/}identifier").text = config.id
-    for entry in await _entries(request, requester):
+    for entry in entries:
         item = ET.SubElement(channel, "item")
         ET.SubElement(item, "title").text = f"{entry['title']} - Version {entry['version']}"
         ET.SubElement(item, "link").text = f"{base}/datasets/{entry['id']}"
