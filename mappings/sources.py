@@ -33,10 +33,12 @@ from mappings.columns import (
     ColumnMapping,
     auto_mapping,
     load_mapping,
+    term_for_column,
 )
 from mappings.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node import constants
 from node.dwca.reader import SKIPPED_ROW, DwcArchive, RowProblem, open_archive
+from node.dwca.unpack import HTML_REASON, looks_like_html
 from node.errors import InvalidSource
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -126,6 +128,8 @@ class CsvSource(Source):
         )
         self.encoding_reason = f"detected: {reason}" if self.encoding_detected else reason
         head = _head_text(self.path, self.encoding)
+        if looks_like_html(head.encode("utf-8", "replace")):
+            raise InvalidSource(f"{self.path.name}: {HTML_REASON}")
         try:
             self.delimiter, self._header_index, header = _sniff(head, self.mapping.delimiter)
         except InvalidSource as exc:
@@ -326,9 +330,21 @@ def _sniff(text: str, declared: str | None) -> tuple[str, int, list[str]]:
     if best is None:
         raise InvalidSource("the file is empty or has no header row")
     (_, _, width), delimiter, rows = best
+    first = next(i for i, r in enumerate(rows) if any(c.strip() for c in r))
+    if _names_terms(rows[first]):
+        # The first line names Darwin Core terms: it is the header, whatever the width
+        # of later rows (trailing empty cells are common); no preamble is guessed.
+        return delimiter, first, rows[first]
     # Title lines above the header (export banners) have fewer cells than the data.
     index = next(i for i, r in enumerate(rows) if len(r) == width or (width == 1 and any(r)))
     return delimiter, index, rows[index]
+
+
+def _names_terms(row: list[str]) -> bool:
+    """At least two cells, and half of the non-empty ones, are Darwin Core term names."""
+    cells = [c for c in row if c.strip()]
+    named = sum(1 for c in cells if term_for_column(c) is not None)
+    return named >= 2 and named * 2 >= len(cells)
 
 
 def _first_rows(text: str, delimiter: str) -> Iterator[list[str]]:

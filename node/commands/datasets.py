@@ -16,7 +16,8 @@ def _is_archive(path: Path) -> bool:
     import tarfile
     import zipfile
 
-    return path.is_dir() or zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+    named = path.name.lower().endswith((".zip", ".tgz", ".tar.gz"))
+    return path.is_dir() or named or zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
 
 
 @main.command()
@@ -31,12 +32,11 @@ def _is_archive(path: Path) -> bool:
     "--type",
     "dataset_type",
     type=click.Choice(["occurrence", "checklist"]),
-    default="occurrence",
-    show_default=True,
-    help="Dataset type of a source file.",
+    default=None,
+    help="Dataset type of a source file (default: from its column names).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
-def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool) -> None:
+def validate(file: Path, mapping: Path | None, dataset_type: str | None, as_json: bool) -> None:
     """Check a DwC-A or source file; exit 0 when GBIF's rules would accept it, else 1."""
     from node.dwca.validate import validate_archive, validate_source
 
