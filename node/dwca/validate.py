@@ -156,7 +156,9 @@ def _check_terms(data_file: DataFile, run: ValidationRun, has_metafile: bool) ->
                 field=name,
             )
         seen.add(name)
-        if term_for_column(name) != name:
+        # Every Dublin Core term is a term (extensions use dcterms:description, :type, ...).
+        dublin_core = given.startswith(("http://purl.org/dc/terms/", "dcterms:"))
+        if term_for_column(name) != name and not dublin_core:
             guess = suggest_term(name)
             run.add(
                 "UNKNOWN_TERM",
