@@ -37,6 +37,7 @@ from mappings.columns import (
 )
 from mappings.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node import constants
+from node.dwca.extension_tables import ExtensionTable, extract_extensions
 from node.dwca.reader import SKIPPED_ROW, DwcArchive, RowProblem, open_archive
 from node.dwca.unpack import HTML_REASON, looks_like_html
 from node.errors import InvalidSource
@@ -500,6 +501,8 @@ class ArchiveSource(Source):
     """An existing DwC-A: the core's columns are already terms; vernacular names fold in."""
 
     kind = "dwca"
+    # The core's row type when it is one the node publishes (Occurrence, Taxon, Event).
+    row_type: str | None = None
 
     def open(self) -> ArchiveSource:
         with open_archive(self.path, self.workdir) as archive:
@@ -507,6 +510,7 @@ class ArchiveSource(Source):
             self.columns = list(core.columns)
             if core.row_type in ID_TERM_FOR_ROW_TYPE:
                 self.id_term = ID_TERM_FOR_ROW_TYPE[core.row_type]
+                self.row_type = core.row_type
             self._header_lines = core.descriptor.lines_to_ignore
         base = self._given if self._given is not None else auto_mapping(self.columns)
         mapped = {t for terms in base.columns.values() for t in terms}
@@ -517,7 +521,14 @@ class ArchiveSource(Source):
             base = replace(base, id_column="id")
         self._given = base
         self._bind(self.columns)
+        if self._given is not None and self._given.auto:
+            self.mapping = _keeping_every_column(self.mapping, self.columns)
         return self
+
+    def extract_extensions(self, folder: Path) -> list[ExtensionTable]:
+        """Every extension of the archive, stored whole in `folder` (see extension_tables)."""
+        with open_archive(self.path, self.workdir) as archive:
+            return extract_extensions(archive, folder, self.id_term)
 
     def numbered_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
         with open_archive(self.path, self.workdir) as archive:
@@ -537,6 +548,19 @@ class ArchiveSource(Source):
                         VERNACULAR_PREFIX + language, pc.take(names, position).fill_null("")
                     )
                 yield lines, table
+
+
+def _keeping_every_column(mapping: ColumnMapping, columns: list[str]) -> ColumnMapping:
+    """An archive's columns are terms already, Darwin Core or not (`threatStatus`, an
+    institution's own): each one not mapped keeps its name, so republishing drops nothing."""
+    used = set(mapping.columns) | {v.column for v in mapping.vernacular}
+    taken = {t for terms in mapping.columns.values() for t in terms} | set(mapping.constants)
+    if mapping.id_column:
+        used.add(mapping.id_column)
+    extra = {
+        c: (c,) for c in columns if c not in used and c not in taken and not c.startswith("fed_")
+    }
+    return replace(mapping, columns={**mapping.columns, **extra}) if extra else mapping
 
 
 def _language(code: str) -> str | None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
+from mappings.sources import ArchiveSource
 from node.cli import home_option, main
 from node.errors import InvalidSource
+from node.store import Store
 
 
 def _is_archive(path: Path) -> bool:
@@ -135,14 +139,22 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
     }
     rejects: list[dict[str, object]] = []
     records = (normalise(t, provenance) for t in _screened(source, skip_invalid, rejects))
-    result = publish_dataset(
-        config,
-        dataset_id,
-        load_identity(home),
-        records,
-        rejects if skip_invalid else None,
-        change_major=major,
-    )
+    # An archive's extensions are published whole, each as its own table.
+    work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
+    try:
+        archive = source if isinstance(source, ArchiveSource) else None
+        result = publish_dataset(
+            config,
+            dataset_id,
+            load_identity(home),
+            records,
+            rejects if skip_invalid else None,
+            change_major=major,
+            row_type=archive.row_type if archive else None,
+            extensions=archive.extract_extensions(work) if archive else (),
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     info = result.version
     from node.dwca.eml import find_licence
 
@@ -157,13 +169,24 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
         return f"{dataset_id}: unchanged since version {info.version} ({info.records:,} records)"
     return (
         f"{dataset_id}: published version {info.version}, {info.records:,} records, "
-        f"{info.vernacular_records:,} vernacular names. {result.changes.text()}"
+        f"{info.vernacular_records:,} vernacular names{_extension_counts(info)}. "
+        f"{result.changes.text()}"
         + (
             f" {len(rejects):,} rows rejected: see rejects.csv beside the archive."
             if rejects
             else ""
         )
     )
+
+
+def _extension_counts(info) -> str:
+    """`, 12 Multimedia rows, ...` for the extensions besides vernacular names."""
+    parts = [
+        f"{rows:,} {row_type.rstrip('/').rsplit('/', 1)[-1]} rows"
+        for row_type, rows in info.extension_records.items()
+        if not row_type.endswith("/VernacularName")
+    ]
+    return "".join(f", {part}" for part in parts)
 
 
 @main.command()
