@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from aiohttp import web
 
 from agreements.model import Agreement, AgreementState, Flow, Status
@@ -34,12 +35,14 @@ from node.audit_anchor import Checkpoints, ReceivedHeads
 from node.auth import declared_purpose, verify_request
 from node.config import NodeConfig
 from node.constants import PURPOSE_HEADER
+from node.dwca.extension_tables import load_extensions
 from node.errors import AgreementDenied, NotFound, Unauthenticated
 from node.identity import Identity
 from node.own_checklists import own_names, with_trusted_accepted_names
 from node.ratelimit import RateLimiter
 from node.refusals import SOURCE_KEY, RefusalLog
 from node.replay import ReplayCache
+from node.shared_extensions import ExtensionEnforcer
 from node.state import connect
 from node.store import Store
 
@@ -249,8 +252,23 @@ class Sharing:
 
         dataset = self._dataset(dataset_id)
         counts: dict[str, int] = {}
-        shared = self._enforced_batches(dataset_id, agreement, flow, now, counts)
         row_type = TAXON_ROW_TYPE if dataset.type == "checklist" else OCCURRENCE_ROW_TYPE
+        row_type = version.row_type or row_type
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        stored = load_extensions(self.store.local(dataset_id))
+        enforcer = None
+        if stored:
+            key = pseudonym_key(self.identity.private_key.private_bytes_raw())
+            enforcer = ExtensionEnforcer(stored, row_type, agreement, flow, key, tmp / "extensions")
+        shared = self._enforced_batches(dataset_id, agreement, flow, now, counts, enforcer)
+        extensions = []
+        if enforcer is not None:
+            # Extension rows follow the core's decisions, known once the core is through.
+            shared = _spooled(shared, tmp / "core.parquet")
+            extensions = enforcer.finish()
+            counts.update(enforcer.counts)
         summary = f"Shared with {flow.to_party} under agreement {agreement.ref} ({flow.label})."
 
         # Times come from the dataset version, not the build: a rebuild with the same
@@ -270,10 +288,11 @@ class Sharing:
                 modified=stamp,
             )
 
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        stats = write_archive(tmp / "dwca.zip", shared, row_type, eml, modified=stamp)
+        stats = write_archive(
+            tmp / "dwca.zip", shared, row_type, eml, modified=stamp, extensions=extensions
+        )
+        shutil.rmtree(tmp / "extensions", ignore_errors=True)
+        (tmp / "core.parquet").unlink(missing_ok=True)
         served = ServedArchive(
             path=folder / "dwca.zip",
             sha256=stats.sha256,
@@ -304,10 +323,10 @@ class Sharing:
         flow: Flow,
         now: dt.datetime,
         counts: dict[str, int],
+        enforcer: ExtensionEnforcer | None = None,
     ) -> Iterator[pa.Table]:
         """Enforce batch by batch, so memory stays flat whatever the dataset's size; every
         rule decides per record, so batches give the same result as the whole table."""
-        import pyarrow.parquet as pq
 
         from agreements.enforce import enforce
         from node.crosswalks import (
@@ -326,8 +345,9 @@ class Sharing:
         names = own_names(self.config)
         key = pseudonym_key(self.identity.private_key.private_bytes_raw())
         source = pq.ParquetFile(self.store.local(dataset_id) / PART_NAME)
-        for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
-            table = with_accepted_names(pa.Table.from_batches([batch]), lookup)
+
+        def enforced(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
+            table = with_accepted_names(table, lookup)
             table = with_inferred_family(table, families)
             table = with_trusted_accepted_names(table, names.synonyms)
             shared, report = enforce(
@@ -340,7 +360,18 @@ class Sharing:
                 state=state,
                 pseudonym_key=key,
             )
-            for key_name, value in report_counts(report).items():
+            return shared, report_counts(report)
+
+        if enforcer is not None:
+            enforcer.prepare(source.read(), enforced)
+        for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
+            table = pa.Table.from_batches([batch])
+            if enforcer is not None:
+                table = enforcer.before(table)
+            shared, batch_counts = enforced(table)
+            if enforcer is not None:
+                enforcer.after(table, shared)
+            for key_name, value in batch_counts.items():
                 counts[key_name] = counts.get(key_name, 0) + value
             yield shared
 
@@ -387,6 +418,20 @@ def report_counts(report: object) -> dict[str, int]:
             if value:
                 counts[f"{group}.{key}"] = int(value)
     return counts
+
+
+def _spooled(tables: Iterator[pa.Table], path: Path) -> Iterator[pa.Table]:
+    """Run `tables` to the end into a Parquet file now, and stream it back lazily."""
+    writer: pq.ParquetWriter | None = None
+    for table in tables:
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table.cast(writer.schema))
+    if writer is None:
+        return iter(())
+    writer.close()
+    source = pq.ParquetFile(path)
+    return (pa.Table.from_batches([b]) for b in source.iter_batches(ENFORCE_BATCH_ROWS))
 
 
 def _load_info(folder: Path) -> ServedArchive | None:

@@ -281,6 +281,9 @@ def validate_source(
         mapping_error = mapping is not None and exc.detail.startswith(mapping.origin)
         run.add("MAPPING_INVALID" if mapping_error else "SOURCE_UNREADABLE", exc.detail)
         return run.finish()
+    if DATASET_TYPE_FOR_ROW_TYPE.get(getattr(source, "row_type", None) or "") == "event":
+        # An archive's Event core is checked as sampling-event data, whatever node.toml says.
+        dataset_type = run.dataset_type = "event"
     run.notes += [source.describe(), *source.notes]
     for column in source.unmapped_columns:
         run.add(
