@@ -8,7 +8,6 @@ import asyncio
 import zipfile
 from pathlib import Path
 
-
 from node.dwca.extension_tables import load_extensions
 from node.store import Store, read_parquet
 from tests.e2e.conftest import Federation, cli
@@ -50,10 +49,12 @@ def _extension(row_type: str, location: str, terms: list[str]) -> str:
 
 def plots_archive(path: Path) -> Path:
     """Two karst plots; plot-2 holds a critically endangered orchid."""
-    event_terms = [DWC + t for t in ("eventID", "eventDate", "countryCode", "decimalLatitude",
-                                      "decimalLongitude", "locality", "samplingProtocol")]  # fmt: skip
-    occurrence_terms = [DWC + t for t in ("occurrenceID", "scientificName", "family",
-                                           "basisOfRecord", "iucnRedListCategory")]  # fmt: skip
+    event_names = ("eventID", "eventDate", "countryCode", "decimalLatitude",
+                   "decimalLongitude", "locality", "samplingProtocol")  # fmt: skip
+    occurrence_names = ("occurrenceID", "scientificName", "family", "basisOfRecord",
+                        "iucnRedListCategory")  # fmt: skip
+    event_terms = [DWC + t for t in event_names]
+    occurrence_terms = [DWC + t for t in occurrence_names]
     mof_terms = [DWC + "measurementType", DWC + "measurementValue"]
     media_terms = [DC + "identifier", DC + "type", DC + "license"]
     core_fields = "".join(
