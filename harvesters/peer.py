@@ -41,6 +41,8 @@ from node.core.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
 from node.core.constants import AUDIT_HEAD_HEADER
 from node.core.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
 from node.core.identity import Identity
+from node.dwca.extension_tables import extract_extensions
+from node.dwca.reader import open_archive
 from node.store.agreement_book import AgreementBook
 from node.store.records import normalise
 from node.store.store import Store, write_parquet_atomic
@@ -257,7 +259,10 @@ class PeerHarvester:
             }
             # Parsing and writing are CPU-bound: a worker thread keeps the node answering.
             rows = await asyncio.to_thread(
-                write_parquet_atomic, path, _normalised_batches(target, kind, provenance, tmp)
+                write_parquet_atomic,
+                path,
+                _normalised_batches(target, kind, provenance, tmp),
+                beside=lambda snapshot: _store_extensions(target, snapshot, tmp),
             )
             self._remember(dataset_id, received, accepted)
             return rows
@@ -322,6 +327,12 @@ def _normalised_batches(
     if empty:
         # The peer shares no records (say its agreement now filters them all): store none.
         yield normalise(pa.table({source.id_term: pa.array([], pa.string())}), provenance)
+
+
+def _store_extensions(archive: Path, snapshot: Path, workdir: Path) -> None:
+    """The archive's extensions, each its own table beside the records, swapped in with them."""
+    with open_archive(archive, workdir) as opened:
+        extract_extensions(opened, snapshot)
 
 
 def _require_zip(dataset_id: str, archive: Path) -> None:

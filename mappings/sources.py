@@ -33,11 +33,14 @@ from mappings.columns import (
     ColumnMapping,
     auto_mapping,
     load_mapping,
+    term_for_column,
 )
 from node.core import constants
 from node.core.errors import InvalidSource
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
+from node.dwca.extension_tables import ExtensionTable, extract_extensions
 from node.dwca.reader import SKIPPED_ROW, DwcArchive, RowProblem, open_archive
+from node.dwca.unpack import HTML_REASON, looks_like_html
 
 DELIMITERS = (",", "\t", ";", "|")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -127,6 +130,8 @@ class CsvSource(Source):
         )
         self.encoding_reason = f"detected: {reason}" if self.encoding_detected else reason
         head = _head_text(self.path, self.encoding)
+        if looks_like_html(head.encode("utf-8", "replace")):
+            raise InvalidSource(f"{self.path.name}: {HTML_REASON}")
         try:
             self.delimiter, self._header_index, header = _sniff(head, self.mapping.delimiter)
         except InvalidSource as exc:
@@ -325,9 +330,21 @@ def _sniff(text: str, declared: str | None) -> tuple[str, int, list[str]]:
     if best is None:
         raise InvalidSource("the file is empty or has no header row")
     (_, _, width), delimiter, rows = best
+    first = next(i for i, r in enumerate(rows) if any(c.strip() for c in r))
+    if _names_terms(rows[first]):
+        # The first line names Darwin Core terms: it is the header, whatever the width
+        # of later rows (trailing empty cells are common); no preamble is guessed.
+        return delimiter, first, rows[first]
     # Title lines above the header (export banners) have fewer cells than the data.
     index = next(i for i, r in enumerate(rows) if len(r) == width or (width == 1 and any(r)))
     return delimiter, index, rows[index]
+
+
+def _names_terms(row: list[str]) -> bool:
+    """At least two cells, and half of the non-empty ones, are Darwin Core term names."""
+    cells = [c for c in row if c.strip()]
+    named = sum(1 for c in cells if term_for_column(c) is not None)
+    return named >= 2 and named * 2 >= len(cells)
 
 
 def _first_rows(text: str, delimiter: str) -> Iterator[list[str]]:
@@ -484,6 +501,8 @@ class ArchiveSource(Source):
     """An existing DwC-A: the core's columns are already terms; vernacular names fold in."""
 
     kind = "dwca"
+    # The core's row type when it is one the node publishes (Occurrence, Taxon, Event).
+    row_type: str | None = None
 
     def open(self) -> ArchiveSource:
         with open_archive(self.path, self.workdir) as archive:
@@ -491,6 +510,7 @@ class ArchiveSource(Source):
             self.columns = list(core.columns)
             if core.row_type in ID_TERM_FOR_ROW_TYPE:
                 self.id_term = ID_TERM_FOR_ROW_TYPE[core.row_type]
+                self.row_type = core.row_type
             self._header_lines = core.descriptor.lines_to_ignore
         base = self._given if self._given is not None else auto_mapping(self.columns)
         mapped = {t for terms in base.columns.values() for t in terms}
@@ -501,7 +521,14 @@ class ArchiveSource(Source):
             base = replace(base, id_column="id")
         self._given = base
         self._bind(self.columns)
+        if self._given is not None and self._given.auto:
+            self.mapping = _keeping_every_column(self.mapping, self.columns)
         return self
+
+    def extract_extensions(self, folder: Path) -> list[ExtensionTable]:
+        """Every extension of the archive, stored whole in `folder` (see extension_tables)."""
+        with open_archive(self.path, self.workdir) as archive:
+            return extract_extensions(archive, folder, self.id_term)
 
     def numbered_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
         with open_archive(self.path, self.workdir) as archive:
@@ -521,6 +548,19 @@ class ArchiveSource(Source):
                         VERNACULAR_PREFIX + language, pc.take(names, position).fill_null("")
                     )
                 yield lines, table
+
+
+def _keeping_every_column(mapping: ColumnMapping, columns: list[str]) -> ColumnMapping:
+    """An archive's columns are terms already, Darwin Core or not (`threatStatus`, an
+    institution's own): each one not mapped keeps its name, so republishing drops nothing."""
+    used = set(mapping.columns) | {v.column for v in mapping.vernacular}
+    taken = {t for terms in mapping.columns.values() for t in terms} | set(mapping.constants)
+    if mapping.id_column:
+        used.add(mapping.id_column)
+    extra = {
+        c: (c,) for c in columns if c not in used and c not in taken and not c.startswith("fed_")
+    }
+    return replace(mapping, columns={**mapping.columns, **extra}) if extra else mapping
 
 
 def _language(code: str) -> str | None:

@@ -20,6 +20,7 @@ from dwca.exceptions import InvalidArchive as DwcaReaderInvalid
 from node.core import constants
 from node.core.errors import InvalidArchive, UnsafeArchive
 from node.core.terms import short_name
+from node.dwca.meta_lenient import locations, normalise_meta
 
 METAFILE = "meta.xml"
 DEFAULT_METADATA_NAMES = ("eml.xml", "metadata.xml")
@@ -32,6 +33,12 @@ class DataFile:
     descriptor: DataFileDescriptor
     path: Path
     columns: list[str] = field(default_factory=list)
+    # Every file the data is split over (meta.xml may list several); `path` is the first.
+    parts: list[Path] = field(default_factory=list)
+
+    @property
+    def paths(self) -> list[Path]:
+        return self.parts or [self.path]
 
     @property
     def name(self) -> str:
@@ -100,24 +107,23 @@ def _resolve(root: Path, location: str | None, what: str) -> Path:
     return path
 
 
+def _data_file(root: Path, descriptor: DataFileDescriptor, what: str) -> DataFile:
+    names = locations(descriptor.raw_element) or [descriptor.file_location]
+    parts = [_resolve(root, name, what) for name in names]
+    return DataFile(descriptor, parts[0], column_names(descriptor), parts)
+
+
 def _from_metafile(root: Path) -> ArchiveLayout:
     text = read_xml_text(root / METAFILE)
     try:
-        descriptor = ArchiveDescriptor(text)
+        descriptor = ArchiveDescriptor(normalise_meta(text))
     except (ParseError, DwcaReaderInvalid, AttributeError, TypeError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, AttributeError):
             reason = "a required element (<core>, <id>, <coreid> or <files>) is missing"
         raise InvalidArchive(f"meta.xml: {reason}") from exc
-    core = DataFile(
-        descriptor.core,
-        _resolve(root, descriptor.core.file_location, "core"),
-        column_names(descriptor.core),
-    )
-    extensions = [
-        DataFile(ext, _resolve(root, ext.file_location, "extension"), column_names(ext))
-        for ext in descriptor.extensions
-    ]
+    core = _data_file(root, descriptor.core, "core")
+    extensions = [_data_file(root, ext, "extension") for ext in descriptor.extensions]
     metadata = None
     warnings = []
     if descriptor.metadata_filename:

@@ -101,9 +101,17 @@ class DwcArchive:
     ) -> Iterator[pa.RecordBatch]:
         """Yield record batches of text columns named by `data_file.columns`.
 
-        Rows with the wrong number of columns are skipped and recorded in `problems`.
+        Rows with the wrong number of columns are skipped and recorded in `problems`. A
+        file meta.xml splits over several locations is read part after part, each with
+        its own header lines.
         """
         data_file = data_file or self.core
+        for path in data_file.paths:
+            yield from self._iter_part(data_file, path, block_bytes)
+
+    def _iter_part(
+        self, data_file: DataFile, path: Path, block_bytes: int
+    ) -> Iterator[pa.RecordBatch]:
         descriptor = data_file.descriptor
         name = data_file.name
         delimiter = _single_char(descriptor.fields_terminated_by, "fieldsTerminatedBy", name)
@@ -123,7 +131,7 @@ class DwcArchive:
             return "skip"
 
         encoding = _encoding(descriptor.file_encoding, name)
-        with self.unpacked.open_binary(data_file.path) as head:
+        with self.unpacked.open_binary(path) as head:
             width = _first_row_width(head, name, encoding, delimiter or "\t", quote, skip)
         if width == 0:
             return
@@ -155,7 +163,7 @@ class DwcArchive:
             # Every column is text: numbers and dates are never reinterpreted here.
             column_types={f"f{i}": pa.string() for i in range(width)},
         )
-        stream = self.unpacked.open_binary(data_file.path)
+        stream = self.unpacked.open_binary(path)
         try:
             reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
         except pa.ArrowInvalid as exc:

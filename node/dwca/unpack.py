@@ -250,6 +250,10 @@ def safe_unpack(path: Path, dest: Path) -> Unpacked:
             _unzip(path, dest, budget, lazy)
         elif tarfile.is_tarfile(path):
             _untar(path, dest, budget)
+        elif path.name.lower().endswith(CONTAINER_SUFFIXES):
+            raise InvalidArchive(
+                f"{path.name}: named like an archive but is not a zip or tar file{_html_hint(path)}"
+            )
         else:
             # A bare data file (no container) is a valid one-file "simple" archive.
             _copy_bare(path, dest, budget)
@@ -266,5 +270,27 @@ def _copy_bare(path: Path, dest: Path, budget: _Budget) -> None:
         head = source.read(4096)
     if b"\x00" in head:
         raise InvalidArchive(f"{path.name}: neither a zip, a tar archive nor a text data file")
+    if looks_like_html(head):
+        raise InvalidArchive(f"{path.name}: {HTML_REASON}")
     with open(path, "rb") as source:
         _copy(source, dest / path.name, budget, path.name)
+
+
+CONTAINER_SUFFIXES = (".zip", ".tgz", ".tar.gz", ".tar")
+HTML_REASON = "an HTML page (an error or login page saved in place of the data), not data"
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+def looks_like_html(head: bytes) -> bool:
+    """A web page or XML document where a data file was expected.
+
+    A download that failed is often saved under the data's name; read as a one-column
+    table it would otherwise pass as an archive of nothing.
+    """
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return start.startswith(_HTML_STARTS) or b"<html" in start[:1024]
+
+
+def _html_hint(path: Path) -> str:
+    with open(path, "rb") as source:
+        return f" ({HTML_REASON})" if looks_like_html(source.read(4096)) else ""

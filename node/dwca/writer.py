@@ -19,15 +19,16 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from node.core import constants
 from node.core.errors import InvalidInput, InvalidSource
 from node.core.terms import (
     EVENT_ROW_TYPE,
@@ -40,6 +41,7 @@ from node.core.terms import (
 )
 from node.dwca.coverage import Coverage
 from node.dwca.eml import licence_url
+from node.dwca.extension_tables import CORE_KEY, ExtensionTable
 
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"
 METAFILE = "meta.xml"
@@ -69,6 +71,8 @@ class ArchiveStats:
     bytes: int
     coverage: Coverage
     columns: tuple[str, ...]
+    # Digest of the extension files' text: a change there is a change of the data.
+    extensions_sha256: str = ""
 
     @property
     def vernacular_records(self) -> int:
@@ -265,10 +269,18 @@ def _vernacular_lines(table: pa.Table, ids: pa.Array) -> tuple[bytes | memoryvie
     return payload, rows.num_rows
 
 
-def _meta_xml(row_type: str, core_file: str, terms: list[str], with_vernacular: bool) -> bytes:
+def _meta_xml(
+    row_type: str,
+    core_file: str,
+    terms: list[str],
+    with_vernacular: bool,
+    extensions: Sequence[tuple[str, str, list[str]]] = (),
+) -> bytes:
     archive = ET.Element("archive", {"xmlns": TEXT_NS, "metadata": METADATA_FILE})
 
-    def data_file(tag: str, rtype: str, location: str, key: str, fields: list[str]) -> None:
+    def data_file(
+        tag: str, rtype: str, location: str, key: str, fields: list[str], uris: bool = False
+    ) -> None:
         element = ET.SubElement(
             archive,
             tag,
@@ -285,7 +297,8 @@ def _meta_xml(row_type: str, core_file: str, terms: list[str], with_vernacular: 
         ET.SubElement(ET.SubElement(element, "files"), "location").text = location
         ET.SubElement(element, key, {"index": "0"})
         for index, term in enumerate(fields, start=1):
-            ET.SubElement(element, "field", {"index": str(index), "term": term_uri(term)})
+            uri = term if uris else term_uri(term)
+            ET.SubElement(element, "field", {"index": str(index), "term": uri})
 
     data_file("core", row_type, core_file, "id", terms)
     if with_vernacular:
@@ -296,6 +309,8 @@ def _meta_xml(row_type: str, core_file: str, terms: list[str], with_vernacular: 
             "coreid",
             ["vernacularName", "language"],
         )
+    for rtype, location, uris in extensions:
+        data_file("extension", rtype, location, "coreid", uris, uris=True)
     ET.indent(archive)
     return ET.tostring(archive, encoding="utf-8", xml_declaration=True) + b"\n"
 
@@ -324,6 +339,7 @@ def write_archive(
     *,
     digests_path: Path | None = None,
     modified: dt.datetime | None = None,
+    extensions: Sequence[ExtensionTable] = (),
 ) -> ArchiveStats:
     """Stream stored-layout tables into a DwC-A zip at `dest`, atomically.
 
@@ -335,6 +351,8 @@ def write_archive(
         digests_path: if given, a Parquet file of (id, digest) per core record is written
             there before `eml_xml` is called, for comparing versions.
         modified: timestamp of the zip members; the same data and time give the same bytes.
+        extensions: stored extension tables, each written whole as its own data file. A
+            VernacularName table replaces the names folded into `fed_vernacular_*`.
     """
     dest = Path(dest)
     id_term = id_term or ID_TERM_FOR_ROW_TYPE.get(row_type)
@@ -347,6 +365,10 @@ def write_archive(
     coverage = Coverage()
     digests: pq.ParquetWriter | None = None
     vernacular_rows = 0
+    fold_vernacular = not any(e.row_type == VERNACULAR_ROW_TYPE for e in extensions)
+    extension_rows: dict[str, int] = {}
+    extension_digest = hashlib.sha256()
+    declared: list[tuple[str, str, list[str]]] = []
     try:
         with (
             zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
@@ -365,7 +387,7 @@ def write_archive(
                             writer = _CoreWriter(table.schema, id_term)
                             out.write(writer.header.encode("utf-8"))
                         vernacular_rows += _write_table(
-                            table, writer, out, vernacular, digests, coverage
+                            table, writer, out, vernacular, digests, coverage, fold_vernacular
                         )
                 except BaseException:
                     out.close(check=False)  # the first error is the one to report
@@ -381,9 +403,15 @@ def write_archive(
                 with archive.open(_member(VERNACULAR_FILE, when), "w", force_zip64=True) as ext:
                     ext.write(("\t".join(_VERNACULAR_COLUMNS) + "\n").encode("utf-8"))
                     shutil.copyfileobj(vernacular, ext, _HASH_CHUNK)
+            taken = {core_file, VERNACULAR_FILE} if vernacular_rows else {core_file}
+            for table in extensions:
+                name = _unique_name(table.file_name, taken)
+                rows = _write_extension(archive, _member(name, when), table, extension_digest)
+                extension_rows[table.row_type] = extension_rows.get(table.row_type, 0) + rows
+                declared.append((table.row_type, name, [uri for _, uri in table.terms]))
             document = eml_xml(coverage) if callable(eml_xml) else eml_xml
             archive.writestr(_member(METADATA_FILE, when), document)
-            meta = _meta_xml(row_type, core_file, writer.terms, vernacular_rows > 0)
+            meta = _meta_xml(row_type, core_file, writer.terms, vernacular_rows > 0, declared)
             archive.writestr(_member(METAFILE, when), meta)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -396,15 +424,47 @@ def write_archive(
                 digests.close()
         tmp.unlink(missing_ok=True)
         raise
-    extensions = {VERNACULAR_ROW_TYPE: vernacular_rows} if vernacular_rows else {}
+    if vernacular_rows:
+        extension_rows[VERNACULAR_ROW_TYPE] = vernacular_rows
     return ArchiveStats(
         core_records=writer.rows,
-        extension_records=extensions,
+        extension_records=extension_rows,
         sha256=sha256,
         bytes=size,
         coverage=coverage,
         columns=("id", *writer.terms),
+        extensions_sha256=extension_digest.hexdigest() if extensions else "",
     )
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    stem, number, found = name.removesuffix(".txt"), 2, name
+    while found in taken:
+        found = f"{stem}-{number}.txt"
+        number += 1
+    taken.add(found)
+    return found
+
+
+def _write_extension(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, table: ExtensionTable, digest: Any
+) -> int:
+    """One stored extension as a data file: `coreid` then its terms, IPT's dialect."""
+    rows = 0
+    header = ("\t".join([CORE_KEY, *(c for c, _ in table.terms)]) + "\n").encode("utf-8")
+    digest.update(member.filename.encode("utf-8") + b"\0" + header)
+    with archive.open(member, "w", force_zip64=True) as out:
+        out.write(header)
+        source = pq.ParquetFile(table.path)
+        for batch in source.iter_batches(batch_size=constants.ARCHIVE_BATCH_ROWS):
+            if not batch.num_rows:
+                continue
+            columns = [_clean(as_text(batch.column(i))) for i in range(batch.num_columns)]
+            _, payload = _join_lines(columns)
+            out.write(payload)
+            digest.update(payload)
+            rows += batch.num_rows
+    return rows
 
 
 def _write_table(
@@ -414,6 +474,7 @@ def _write_table(
     vernacular: IO[bytes],
     digests: pq.ParquetWriter | None,
     coverage: Coverage,
+    fold_vernacular: bool = True,
 ) -> int:
     """Write one table's core lines and extension rows; return the extension rows."""
     if not table.num_rows:
@@ -423,7 +484,7 @@ def _write_table(
     writer.check_ids(ids)
     lines, payload = _join_lines([ids, *columns])
     out.write(payload)
-    extension, count = _vernacular_lines(table, ids)
+    extension, count = _vernacular_lines(table, ids) if fold_vernacular else (b"", 0)
     if count:
         vernacular.write(extension)
     if digests is not None:

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from node.core import constants
 from node.core.config import NodeConfig
 from node.core.errors import ExportError
+from node.export.extensions import write_extensions
 from node.export.partitions import RECORDS, Partition, find_partitions, write_partition
 from node.export.schema import (
     CROSSWALK_SCHEMA,
@@ -227,6 +228,8 @@ def export(
             entries = _partitions_into(
                 target, version, config.home, partitions, previous, prepared, result
             )
+            step = "extensions"
+            extensions = write_extensions(target, version, partitions)
             step = "crosswalk"
             manifest = {
                 "format": "fednode-export",
@@ -238,6 +241,7 @@ def export(
                 "records": RECORDS,
                 "partitioning": ["source", "dataset"],
                 **_summary(entries),
+                "extensions": extensions,
                 "crosswalk": _write_crosswalk(target, version, prepared) if prepared else None,
                 "partitions": entries,
             }

@@ -23,6 +23,7 @@ ALWAYS_BLOCKING = frozenset(
         "RECORD_REFERENTIAL_INTEGRITY_VIOLATION",
         "SOURCE_UNREADABLE",
         "MAPPING_INVALID",
+        "EMPTY_CORE",
     }
 )
 # Blocking only when neither identifier rule holds.

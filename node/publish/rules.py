@@ -23,6 +23,10 @@ REQUIRED_TERMS = {  # GBIF data quality requirements: the minimum terms per data
 BASIS_OF_RECORD = ("PreservedSpecimen", "FossilSpecimen", "LivingSpecimen", "MaterialSample",
                    "MaterialEntity", "MaterialCitation", "HumanObservation", "MachineObservation",
                    "Observation", "Occurrence", "Event", "Taxon")  # fmt: skip
+# Two letters outside ISO 3166-1's user-assigned ranges (AA, QM-QZ, XA-XZ, ZZ): those
+# name no country ("XX" is a common placeholder for "unknown").
+_COUNTRY_CODE = r"^[A-Z]{2}$"
+_USER_ASSIGNED_CODE = r"^(AA|Q[M-Z]|X[A-Z]|ZZ)$"
 
 
 def check_required(run: ValidationRun, dataset_type: str, terms: list[str], file: str) -> None:
@@ -80,6 +84,21 @@ def check_records(
                      "{term} {value!r} is no IUCN category (EN, 濒危, Nguy cấp, EN B1ab(iii), "
                      "...): enforcement applies a flow's most restrictive sensitive rule to it; "
                      "translate it in the mapping")  # fmt: skip
+    if "scientificName" in columns:
+        text = _text(table, "scientificName")
+        empty = pc.equal(pc.utf8_trim_whitespace(text), "")
+        run.flag("SCIENTIFIC_NAME_MISSING", empty, text, lines, file, "scientificName",
+                 "record has no {term}: GBIF cannot match it to a taxon")  # fmt: skip
+    if "countryCode" in columns:
+        text = _text(table, "countryCode")
+        trimmed = pc.utf8_upper(pc.utf8_trim_whitespace(text))
+        code = pc.and_(
+            pc.match_substring_regex(trimmed, _COUNTRY_CODE),
+            pc.invert(pc.match_substring_regex(trimmed, _USER_ASSIGNED_CODE)),
+        )
+        bad = pc.and_(pc.not_equal(trimmed, ""), pc.invert(code))  # fmt: skip
+        run.flag("COUNTRY_CODE_INVALID", bad, text, lines, file, "countryCode",
+                 "{term} {value!r} is no ISO 3166-1 alpha-2 code (CN, VN, ...)")  # fmt: skip
     if occurrence and "basisOfRecord" in columns:
         text = _text(table, "basisOfRecord")
         folded = pc.utf8_lower(pc.replace_substring(pc.utf8_trim_whitespace(text), "_", ""))

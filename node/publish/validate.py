@@ -118,11 +118,25 @@ def _check_structure(archive: DwcArchive, run: ValidationRun) -> str | None:
     return run.dataset_type
 
 
+# Terms only a record of a name (not of an observation or specimen) carries.
+_TAXON_ONLY = frozenset(
+    {"taxonID", "taxonRank", "parentNameUsageID", "acceptedNameUsageID", "taxonomicStatus",
+     "parentNameUsage", "acceptedNameUsage", "nomenclaturalStatus", "higherTaxonID"}
+)  # fmt: skip
+_OCCURRENCE_ONLY = frozenset(
+    {"occurrenceID", "basisOfRecord", "eventDate", "recordedBy", "catalogNumber",
+     "decimalLatitude", "individualCount"}
+)  # fmt: skip
+
+
 def _guess_row_type(columns: list[str]) -> str:
-    """A simple archive (no meta.xml) says what it holds only through its column names."""
-    terms = {term_for_column(c) for c in columns}
-    occurrence_like = bool(terms & {"occurrenceID", "basisOfRecord"})
-    if "taxonID" in terms and not occurrence_like:
+    """A simple archive (no meta.xml) says what it holds only through its column names,
+    whatever their capitalisation: names without observations are a checklist, as GBIF's
+    crawler reads them."""
+    terms = {term_for_column(c) or c.strip() for c in columns}
+    terms |= {t[:1].lower() + t[1:] for t in terms}
+    occurrence_like = bool(terms & _OCCURRENCE_ONLY)
+    if terms & _TAXON_ONLY and not occurrence_like:
         return TAXON_ROW_TYPE
     if "eventID" in terms and not occurrence_like:
         return EVENT_ROW_TYPE
@@ -142,7 +156,9 @@ def _check_terms(data_file: DataFile, run: ValidationRun, has_metafile: bool) ->
                 field=name,
             )
         seen.add(name)
-        if term_for_column(name) != name:
+        # Every Dublin Core term is a term (extensions use dcterms:description, :type, ...).
+        dublin_core = given.startswith(("http://purl.org/dc/terms/", "dcterms:"))
+        if term_for_column(name) != name and not dublin_core:
             guess = suggest_term(name)
             run.add(
                 "UNKNOWN_TERM",
@@ -204,6 +220,8 @@ def _check_data(archive: DwcArchive, run: ValidationRun, ids: IdStore, dataset_t
                 check_ids(run, ids, table.column(key), lines, core.name, key)
         if core_ids:
             check_ids(run, ids, table.column("id"), lines, core.name, "id", store="core")
+    if not run.records.get(core.name):
+        _empty_core(run, core.name)
     if dataset_type != "occurrence" and key is None:
         run.add("ID_MISSING", f"no {key_term} column", file=core.name, field=key_term)
     for extension in archive.extensions:
@@ -235,10 +253,14 @@ def _stream(
 def validate_source(
     path: Path | str,
     mapping: ColumnMapping | Path | str | None = None,
-    dataset_type: str = "occurrence",
+    dataset_type: str | None = "occurrence",
     encoding: str | None = None,
 ) -> ValidationReport:
-    """Validate an institution's file through its mapping, as publishing would read it."""
+    """Validate an institution's file through its mapping, as publishing would read it.
+
+    `dataset_type=None` reads the type from the column names, as GBIF does for a file
+    without meta.xml.
+    """
     path = Path(path)
     run = ValidationRun(path)
     run.dataset_type = dataset_type
@@ -249,11 +271,19 @@ def validate_source(
         run.add("MAPPING_INVALID", exc.detail)
         return run.finish()
     try:
-        source = open_source(path, mapping, encoding, dataset_type)
+        source = open_source(path, mapping, encoding, dataset_type or "occurrence")
+        if dataset_type is None:
+            dataset_type = guess_dataset_type(source.columns)
+            run.dataset_type = dataset_type
+            if dataset_type != "occurrence":
+                source = open_source(path, mapping, encoding, dataset_type)
     except NodeError as exc:
         mapping_error = mapping is not None and exc.detail.startswith(mapping.origin)
         run.add("MAPPING_INVALID" if mapping_error else "SOURCE_UNREADABLE", exc.detail)
         return run.finish()
+    if DATASET_TYPE_FOR_ROW_TYPE.get(getattr(source, "row_type", None) or "") == "event":
+        # An archive's Event core is checked as sampling-event data, whatever node.toml says.
+        dataset_type = run.dataset_type = "event"
     run.notes += [source.describe(), *source.notes]
     for column in source.unmapped_columns:
         run.add(
@@ -281,6 +311,8 @@ def validate_source(
                 for term, left in source.mapping.untranslated(table).items():
                     untranslated.setdefault(term, set()).update(left)
             run.records[path.name] = count
+            if count == 0:
+                _empty_core(run, path.name)
             if occurrence is not None:
                 occurrence.finish(path.name)
             elif columns is not None and id_term not in columns:
@@ -304,6 +336,21 @@ def validate_source(
             # with --skip-invalid, which lists it in rejects.csv.
             run.blocking.add("COLUMN_MISMATCH")
     return run.finish()
+
+
+def guess_dataset_type(columns: list[str]) -> str:
+    """The dataset type a file's column names say it holds (occurrence when unclear)."""
+    return DATASET_TYPE_FOR_ROW_TYPE[_guess_row_type(columns)]
+
+
+def _empty_core(run: ValidationRun, name: str) -> None:
+    """A dataset of no records is refused: zero rows from a file that holds data lines
+    means the file was misread, and publishing it would replace data with nothing."""
+    run.add(
+        "EMPTY_CORE",
+        f"no records were read from {name}; check its header row, delimiter and meta.xml",
+        file=name,
+    )
 
 
 # -- rows the reader skipped --------------------------------------------------------------

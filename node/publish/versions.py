@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +43,7 @@ from node.core.spreadsheet import safe_row
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 from node.dwca.coverage import Coverage
 from node.dwca.eml import build_eml
+from node.dwca.extension_tables import ExtensionTable
 from node.dwca.writer import write_archive
 from node.store.store import Store, fsync_dir, write_atomic, write_parquet_atomic
 
@@ -70,18 +71,21 @@ class ChangeSummary:
     changed: int
     unchanged: int
     metadata_changed: bool = False
+    extensions_changed: bool = False
 
     @property
     def data_changed(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
+        return bool(self.added or self.removed or self.changed or self.extensions_changed)
 
     def text(self) -> str:
         if self.previous is None:
             return f"First version: {self.records:,} records."
-        if not self.data_changed:
+        if not (self.added or self.removed or self.changed):
             data = "records unchanged"
         else:
             data = f"{self.added:,} added, {self.removed:,} removed, {self.changed:,} changed"
+        if self.extensions_changed:
+            data += "; extension rows changed"
         meta = "; metadata changed" if self.metadata_changed else ""
         return f"Since version {self.previous}: {data}{meta} ({self.records:,} records)."
 
@@ -105,6 +109,8 @@ class VersionInfo:
     licence: str
     title: str
     changes: ChangeSummary
+    row_type: str = OCCURRENCE_ROW_TYPE
+    extension_records: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -196,6 +202,8 @@ def _version_info(dataset_id: str, folder: Path) -> VersionInfo | None:
         licence=manifest["licence"],
         title=manifest["title"],
         changes=summary,
+        row_type=manifest.get("row_type", ROW_TYPES.get(manifest.get("type", ""), "")),
+        extension_records=manifest.get("extensions", {}),
     )
 
 
@@ -396,6 +404,9 @@ def publish_dataset(
     rejects: list[Any] | None = None,
     change_major: bool = False,
     now: dt.datetime | None = None,
+    *,
+    row_type: str | None = None,
+    extensions: Sequence[ExtensionTable] = (),
 ) -> PublishResult:
     """Store the records and publish them as the dataset's next archive version.
 
@@ -403,6 +414,9 @@ def publish_dataset(
         records: stored-layout tables (see `node.store.records.normalise`), already validated.
         rejects: rows the source reader refused, with reasons; written to rejects.csv.
         change_major: a scientifically significant change: the next major version.
+        row_type: the core's row type (an archive's own, say Event); by default the
+            dataset type's (Occurrence or Taxon).
+        extensions: the source's extension tables, published and stored whole.
     """
     dataset = config.dataset(dataset_id)
     root = Store(config.home).archives(dataset_id)
@@ -415,6 +429,8 @@ def publish_dataset(
         staging.mkdir()
         try:
             publication = _Publication(config, dataset, staging, previous, change_major, now)
+            publication.row_type = row_type or publication.row_type
+            publication.extensions = tuple(extensions)
             return publication.run(identity, records, rejects)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -440,6 +456,7 @@ class _Publication:
         self.fingerprint = _metadata_fingerprint(dataset, config)
         self.changes: ChangeSummary | None = None
         self.eml = b""
+        self.extensions: tuple[ExtensionTable, ...] = ()
 
     def _eml(self, coverage: Coverage) -> bytes:
         """Called by the writer once the digests exist: check ids, compare, describe."""
@@ -479,13 +496,18 @@ class _Publication:
             stats = write_archive(
                 staging / ARCHIVE_FILE, tee(records), self.row_type, self._eml,
                 digests_path=staging / DIGESTS_FILE, modified=self.now,
+                extensions=self.extensions,
             )  # fmt: skip
         finally:
             tee.close()
         changes = self.changes
         assert changes is not None  # set by _eml, which write_archive always calls
+        if self.previous is not None:
+            before = json.loads((self.previous.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+            if before.get("extensions_sha256", "") != stats.extensions_sha256:
+                changes = dataclasses.replace(changes, extensions_changed=True)
         local = Store(self.config.home).local(dataset.id)
-        write_parquet_atomic(local, tee.batches(), tee.schema())
+        write_parquet_atomic(local, tee.batches(), tee.schema(), beside=self._store_extensions)
         rejected = len(rejects or [])
         previous = self.previous
         if previous and not (self.change_major or changes.data_changed or changes.metadata_changed):
@@ -504,6 +526,9 @@ class _Publication:
             "licence": dataset.licence,
             "title": dataset.title,
             "type": dataset.type,
+            "row_type": self.row_type,
+            "extensions": dict(stats.extension_records),
+            "extensions_sha256": stats.extensions_sha256,
             "columns": list(stats.columns),
             "metadata_fingerprint": self.fingerprint,
         }
@@ -515,6 +540,11 @@ class _Publication:
         if rejects is not None:
             _write_rejects(staging / REJECTS_FILE, rejects)
         return self._commit(changes, rejected)
+
+    def _store_extensions(self, snapshot: Path) -> None:
+        """The extension tables go into the records' snapshot, swapped in with them."""
+        for table in self.extensions:
+            shutil.copyfile(table.path, snapshot / table.path.name)
 
     def _commit(self, changes: ChangeSummary, rejected: int) -> PublishResult:
         root = self.staging.parent

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from aiohttp import web
 
 from agreements.enforce import enforce
@@ -35,6 +36,7 @@ from node.core.identity import Identity
 from node.core.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 from node.dwca.coverage import Coverage
 from node.dwca.eml import build_eml
+from node.dwca.extension_tables import load_extensions
 from node.dwca.writer import write_archive
 from node.export.crosswalks import (
     accepted_name_lookup,
@@ -46,6 +48,7 @@ from node.export.crosswalks import (
 from node.publish.own_checklists import own_names, with_trusted_accepted_names
 from node.publish.versions import VersionInfo, latest_version
 from node.server.ratelimit import RateLimiter
+from node.server.shared_extensions import ExtensionEnforcer
 from node.store.agreement_book import AgreementBook
 from node.store.audit import AuditLog
 from node.store.audit_anchor import Checkpoints, ReceivedHeads
@@ -263,8 +266,23 @@ class Sharing:
 
         dataset = self._dataset(dataset_id)
         counts: dict[str, int] = {}
-        shared = self._enforced_batches(dataset_id, agreement, flow, now, counts)
         row_type = TAXON_ROW_TYPE if dataset.type == "checklist" else OCCURRENCE_ROW_TYPE
+        row_type = version.row_type or row_type
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        stored = load_extensions(self.store.local(dataset_id))
+        enforcer = None
+        if stored:
+            key = pseudonym_key(self.identity.private_key.private_bytes_raw())
+            enforcer = ExtensionEnforcer(stored, row_type, agreement, flow, key, tmp / "extensions")
+        shared = self._enforced_batches(dataset_id, agreement, flow, now, counts, enforcer)
+        extensions = []
+        if enforcer is not None:
+            # Extension rows follow the core's decisions, known once the core is through.
+            shared = _spooled(shared, tmp / "core.parquet")
+            extensions = enforcer.finish()
+            counts.update(enforcer.counts)
         summary = f"Shared with {flow.to_party} under agreement {agreement.ref} ({flow.label})."
 
         # Times come from the dataset version, not the build: a rebuild with the same
@@ -284,10 +302,11 @@ class Sharing:
                 modified=stamp,
             )
 
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        stats = write_archive(tmp / "dwca.zip", shared, row_type, eml, modified=stamp)
+        stats = write_archive(
+            tmp / "dwca.zip", shared, row_type, eml, modified=stamp, extensions=extensions
+        )
+        shutil.rmtree(tmp / "extensions", ignore_errors=True)
+        (tmp / "core.parquet").unlink(missing_ok=True)
         served = ServedArchive(
             path=folder / "dwca.zip",
             sha256=stats.sha256,
@@ -318,10 +337,10 @@ class Sharing:
         flow: Flow,
         now: dt.datetime,
         counts: dict[str, int],
+        enforcer: ExtensionEnforcer | None = None,
     ) -> Iterator[pa.Table]:
         """Enforce batch by batch, so memory stays flat whatever the dataset's size; every
         rule decides per record, so batches give the same result as the whole table."""
-        import pyarrow.parquet as pq
 
         state = self.book.state_of(agreement)
         if state is None:  # the agreement left the book since the request was granted
@@ -331,8 +350,9 @@ class Sharing:
         names = own_names(self.config)
         key = pseudonym_key(self.identity.private_key.private_bytes_raw())
         source = pq.ParquetFile(self.store.local(dataset_id) / PART_NAME)
-        for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
-            table = with_accepted_names(pa.Table.from_batches([batch]), lookup)
+
+        def enforced(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
+            table = with_accepted_names(table, lookup)
             table = with_inferred_family(table, families)
             table = with_trusted_accepted_names(table, names.synonyms)
             shared, report = enforce(
@@ -345,7 +365,18 @@ class Sharing:
                 state=state,
                 pseudonym_key=key,
             )
-            for key_name, value in report_counts(report).items():
+            return shared, report_counts(report)
+
+        if enforcer is not None:
+            enforcer.prepare(source.read(), enforced)
+        for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
+            table = pa.Table.from_batches([batch])
+            if enforcer is not None:
+                table = enforcer.before(table)
+            shared, batch_counts = enforced(table)
+            if enforcer is not None:
+                enforcer.after(table, shared)
+            for key_name, value in batch_counts.items():
                 counts[key_name] = counts.get(key_name, 0) + value
             yield shared
 
@@ -407,6 +438,20 @@ def last_served(
     built = [f for f in folder.iterdir() if not f.name.endswith(".tmp")] if folder.is_dir() else []
     served = [s for s in map(_load_info, built) if s is not None]
     return max(served, key=lambda s: s.modified, default=None)
+
+
+def _spooled(tables: Iterator[pa.Table], path: Path) -> Iterator[pa.Table]:
+    """Run `tables` to the end into a Parquet file now, and stream it back lazily."""
+    writer: pq.ParquetWriter | None = None
+    for table in tables:
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table.cast(writer.schema))
+    if writer is None:
+        return iter(())
+    writer.close()
+    source = pq.ParquetFile(path)
+    return (pa.Table.from_batches([b]) for b in source.iter_batches(ENFORCE_BATCH_ROWS))
 
 
 def _load_info(folder: Path) -> ServedArchive | None:

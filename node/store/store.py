@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -167,10 +167,13 @@ def write_parquet_atomic(
     dest: Path,
     tables: Iterable[pa.Table | pa.RecordBatch],
     schema: pa.Schema | None = None,
+    beside: Callable[[Path], None] | None = None,
 ) -> int:
     """Stream tables into a new snapshot of `dest`, then swap it in; return the row count.
 
-    If `tables` raises, nothing changes at `dest`.
+    `beside(snapshot)` may add files next to the records (a dataset's extension tables)
+    before the snapshot is synced, so they are swapped in with the records in one rename.
+    If `tables` or `beside` raises, nothing changes at `dest`.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -196,8 +199,11 @@ def write_parquet_atomic(
             writer = pq.ParquetWriter(snapshot / PART_NAME, schema, compression="zstd")
         writer.close()
         writer = None
-        with open(snapshot / PART_NAME, "rb") as handle:
-            os.fsync(handle.fileno())
+        if beside is not None:
+            beside(snapshot)
+        for path in snapshot.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
         fsync_dir(snapshot)
         swap_in(snapshot, dest)
     except BaseException:

@@ -261,10 +261,11 @@ def test_validate_archive__checklist_needs_unique_taxon_ids(tmp_path: Path) -> N
     assert any("taxonID 't1' is used by 2 records" in r for r in report.reasons)
 
 
-def test_validate_archive__empty_archive_is_publishable(tmp_path: Path) -> None:
+def test_validate_archive__empty_core_is_refused(tmp_path: Path) -> None:
     report = validate_archive(archive(tmp_path, []))
-    assert report.publishable
+    assert not report.publishable
     assert report.records == {"core.txt": 0}
+    assert report.blocking_kinds == ["EMPTY_CORE"]
 
 
 def test_validate_archive__garbage_is_not_publishable_and_never_raises(tmp_path: Path) -> None:

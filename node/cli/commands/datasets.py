@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pyarrow as pa
 
-from mappings.sources import Source, open_source
+from mappings.sources import ArchiveSource, Source, open_source
 from node.cli.group import home_option, main
 from node.core.config import load_config
 from node.core.errors import InvalidSource
@@ -18,15 +20,17 @@ from node.core.identity import load_identity
 from node.dwca.eml import find_licence
 from node.dwca.reader import SKIPPED_ROW
 from node.publish.validate import validate_archive, validate_source
-from node.publish.versions import publish_dataset
+from node.publish.versions import VersionInfo, publish_dataset
 from node.store.records import normalise
+from node.store.store import Store
 
 
 def _is_archive(path: Path) -> bool:
     import tarfile
     import zipfile
 
-    return path.is_dir() or zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+    named = path.name.lower().endswith((".zip", ".tgz", ".tar.gz"))
+    return path.is_dir() or named or zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
 
 
 @main.command()
@@ -41,12 +45,11 @@ def _is_archive(path: Path) -> bool:
     "--type",
     "dataset_type",
     type=click.Choice(["occurrence", "checklist"]),
-    default="occurrence",
-    show_default=True,
-    help="Dataset type of a source file.",
+    default=None,
+    help="Dataset type of a source file (default: from its column names).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
-def validate(file: Path, mapping: Path | None, dataset_type: str, as_json: bool) -> None:
+def validate(file: Path, mapping: Path | None, dataset_type: str | None, as_json: bool) -> None:
     """Check a DwC-A or source file; exit 0 when GBIF's rules would accept it, else 1."""
 
     if _is_archive(file) and mapping is None:
@@ -140,14 +143,22 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
     }
     rejects: list[dict[str, object]] = []
     records = (normalise(t, provenance) for t in _screened(source, skip_invalid, rejects))
-    result = publish_dataset(
-        config,
-        dataset_id,
-        load_identity(home),
-        records,
-        rejects if skip_invalid else None,
-        change_major=major,
-    )
+    # An archive's extensions are published whole, each as its own table.
+    work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
+    try:
+        archive = source if isinstance(source, ArchiveSource) else None
+        result = publish_dataset(
+            config,
+            dataset_id,
+            load_identity(home),
+            records,
+            rejects if skip_invalid else None,
+            change_major=major,
+            row_type=archive.row_type if archive else None,
+            extensions=archive.extract_extensions(work) if archive else (),
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     info = result.version
 
     licence = find_licence(dataset.licence)
@@ -161,13 +172,24 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
         return f"{dataset_id}: unchanged since version {info.version} ({info.records:,} records)"
     return (
         f"{dataset_id}: published version {info.version}, {info.records:,} records, "
-        f"{info.vernacular_records:,} vernacular names. {result.changes.text()}"
+        f"{info.vernacular_records:,} vernacular names{_extension_counts(info)}. "
+        f"{result.changes.text()}"
         + (
             f" {len(rejects):,} rows rejected: see rejects.csv beside the archive."
             if rejects
             else ""
         )
     )
+
+
+def _extension_counts(info: VersionInfo) -> str:
+    """`, 12 Multimedia rows, ...` for the extensions besides vernacular names."""
+    parts = [
+        f"{rows:,} {row_type.rstrip('/').rsplit('/', 1)[-1]} rows"
+        for row_type, rows in info.extension_records.items()
+        if not row_type.endswith("/VernacularName")
+    ]
+    return "".join(f", {part}" for part in parts)
 
 
 @main.command()
