@@ -13,6 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from agreements.document import AgreementDocument
 from agreements.generalise import GRID_DEGREES
 from agreements.model import (
     IUCN_CATEGORIES,
@@ -31,6 +32,7 @@ from node.core.constants import NAMES_LIST_MAX_BYTES, PURPOSE_WORD
 from node.core.errors import InvalidAgreement
 from node.core.terms import KNOWN_TERMS
 from node.core.tomllines import TomlLines as _Lines
+from node.core.tomlschema import validate_toml
 
 ACTIONS = ("generalise", "withhold")
 # Darwin Core basisOfRecord vocabulary plus GBIF's older values, compared ignoring case
@@ -49,19 +51,6 @@ PROTECTED_TERMS = frozenset(
         "coordinateUncertaintyInMeters", "coordinatePrecision",
     }
 )  # fmt: skip
-_KEYS = {
-    (): {"id", "version", "title", "valid_from", "valid_until", "parties", "flows", "signatures"},
-    ("parties",): {"name", "url", "key"},
-    ("flows",): {
-        "from", "to", "datasets", "licence", "attribution", "purposes", "taxa", "region",
-        "basis_of_record", "embargo_days", "withhold", "sensitive", "keep", "opaque_ids",
-    },
-    ("taxa",): {"include", "exclude"},
-    ("region",): {"countries", "bbox"},
-    ("sensitive",): {
-        "threat", "names", "names_sha256", "categories", "action", "grid_degrees", "clear",
-    },
-}  # fmt: skip
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Names lists shipped with fednode, named in agreements as `bundled:<file name>`.
 BUNDLED_PREFIX = "bundled:"
@@ -85,11 +74,6 @@ class _Checker:
         where = f"{self.source} line {line}" if line else self.source
         dotted = "".join(f"#{p + 1}" if isinstance(p, int) else f".{p}" for p in path)
         self.problems.append((line or 0, f"{where}: {dotted.lstrip('.') or 'document'}: {message}"))
-
-    def keys(self, table: dict, kind: tuple[str, ...], path: tuple[str | int, ...]) -> None:
-        for key in table:
-            if key not in _KEYS[kind]:
-                self.fail((*path, key), f"unknown key (expected one of {sorted(_KEYS[kind])})")
 
     def text(
         self, table: dict, key: str, path: tuple[str | int, ...], required: bool = True
@@ -143,7 +127,12 @@ def build_agreement(
     own_party: str | None,
     base_dir: Path | None,
 ) -> Agreement:
-    """The Agreement for a parsed document, or InvalidAgreement listing every problem."""
+    """The Agreement for a parsed document, or InvalidAgreement listing every problem.
+
+    Types and keys first (agreements.document, strict pydantic, every problem with its
+    line); then what the values mean, on a document of the right shape.
+    """
+    validate_toml(AgreementDocument, document, text=text, source=source, error=InvalidAgreement)
     checker = _Checker(text, source)
     agreement = _agreement(checker, document, known_datasets, own_party, base_dir)
     if checker.problems:
@@ -228,7 +217,6 @@ def _agreement(
     own_party: str | None,
     base_dir: Path | None,
 ) -> Agreement:
-    c.keys(document, (), ())
     agreement_id = c.text(document, "id", ())
     if agreement_id and not _ID.match(agreement_id):
         c.fail(("id",), "use lower-case letters, digits, '.', '_', '-' (it names files and URLs)")
@@ -245,7 +233,6 @@ def _agreement(
         if not isinstance(raw, dict):
             c.fail(path, "must be a table [parties.<id>] with name, url and key")
             continue
-        c.keys(raw, ("parties",), path)
         if party_id == PUBLIC or not _ID.match(party_id):
             c.fail(path, f"'{party_id}' cannot name a party")
         name, url, key = (c.text(raw, field, path) for field in ("name", "url", "key"))
@@ -290,7 +277,6 @@ def _flow(
     base_dir: Path | None,
 ) -> Flow:
     path: tuple[str | int, ...] = ("flows", i)
-    c.keys(raw, ("flows",), path)
     from_party, to_party = c.text(raw, "from", path), c.text(raw, "to", path)
     if from_party and from_party not in party_ids:
         c.fail((*path, "from"), f"'{from_party}' is not one of the parties {sorted(party_ids)}")
@@ -306,8 +292,6 @@ def _flow(
     if licence and not _LICENCE.match(licence):
         c.fail((*path, "licence"), "use CC0-1.0, CC-BY-4.0, CC-BY-NC-4.0 (or -SA/-ND) or a URL")
     raw_taxa, raw_region = c.table(raw, "taxa", path), c.table(raw, "region", path)
-    c.keys(raw_taxa, ("taxa",), (*path, "taxa"))
-    c.keys(raw_region, ("region",), (*path, "region"))
     taxa = TaxonScope(
         c.texts(raw_taxa, "include", (*path, "taxa")),
         c.texts(raw_taxa, "exclude", (*path, "taxa")),
@@ -394,7 +378,6 @@ def _bbox(
 def _rule(
     c: _Checker, raw: dict, path: tuple[str | int, ...], j: int, base_dir: Path | None
 ) -> SensitiveRule:
-    c.keys(raw, ("sensitive",), path)
     threat = tuple(t.upper() for t in c.texts(raw, "threat", path))
     for category in threat:
         if category not in IUCN_CATEGORIES:

@@ -253,3 +253,19 @@ def test_render_template__loads_and_awaits_both_signatures() -> None:
     )
     assert agreement.status(dt.datetime(2026, 3, 2)).awaiting == ("gxib", "vnmn")
     assert "# Deny by default" in text
+
+
+def test_parse_agreement__wrong_types_are_refused_with_line_and_expected_type() -> None:
+    """Strict types: a quoted value is text, never guessed into what the key wants."""
+    flow = FLOW + 'embargo_days = "365"\nopaque_ids = "true"\nkeep = "habitat"\nmystery = 1\n'
+    text = agreement_text(flow, valid_from='"2026-01-01"')
+    message = problems(text)
+    assert (
+        f"line {line_of(text, 'embargo_days')}: flows#1.embargo_days: expected a whole number"
+        in message
+    )
+    assert f"line {line_of(text, 'opaque_ids')}: flows#1.opaque_ids: expected a boolean" in message
+    assert f"line {line_of(text, 'keep')}: flows#1.keep: expected a list" in message
+    assert "unknown setting 'mystery'" in message
+    assert "valid_from: expected a date written like 2026-01-01, without quotes" in message
+    assert message.count("\n") == 4  # five problems, all at once
