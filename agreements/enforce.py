@@ -241,11 +241,12 @@ def _finish(
 def _notice_names(rows: int, withheld: list[str], cleared: _Cleared) -> pa.Array | None:
     """Per record, the names of the fields emptied in it, comma-separated (null if none)."""
     columns: list[pa.Array | str] = [", ".join(withheld)] if withheld else []
-    seen = set(withheld)
+    masks: dict[str, pa.Array] = {}  # a field may be emptied by several steps, in other rows
     for name, mask in cleared:
-        if name not in seen:
-            seen.add(name)
-            columns.append(pc.if_else(mask, name, pa.scalar(None, pa.string())))
+        if name not in withheld:
+            masks[name] = pc.or_(masks[name], mask) if name in masks else mask
+    for name, mask in masks.items():
+        columns.append(pc.if_else(mask, name, pa.scalar(None, pa.string())))
     if not columns or rows == 0:
         return None
     if len(columns) == 1 and isinstance(columns[0], str):
