@@ -17,7 +17,7 @@ and with a second net:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -83,6 +83,8 @@ COMPANIONS: dict[str, tuple[str, ...]] = {
 # A withheld value this short is matched as a whole word only, so "Li" does not clear
 # every "Guangxi" while "Wei Y.G." is still found inside "leg. Wei Y.G. 0123".
 _SHORTEST_SUBSTRING = 4
+# Above one distinct withheld value per this many records, search record by record.
+_PER_VALUE_COST = 20
 _VALUE_SEPARATORS = r"\s*(?:\||;|,|&|、|和| and )\s*"
 # A number finer than the grid, or degrees with minutes: candidates for a restated point.
 _NUMBER_TOKENS = r"[^0-9.]+"
@@ -131,24 +133,56 @@ def restates_point(
     return pa.array(found & generalised)
 
 
-def restates_values(text: pa.Array, withheld: pa.Array) -> pa.Array:
-    """True where the text contains, ignoring case, a part of the record's withheld value.
+def restated_values(columns: Mapping[str, pa.Array], withheld: pa.Array) -> dict[str, pa.Array]:
+    """Per column, True where its text contains, ignoring case, a part of the record's
+    withheld value.
 
     A withheld value is split into its parts ("Wen F. | Xu W.B." -> two people); parts of
-    four characters or more are searched as substrings, shorter ones as whole words.
-    Records repeat few withheld values (collectors, numbers), so the search runs once per
-    distinct part over the records that carry it.
+    four characters or more are searched as substrings, shorter ones as whole words. All
+    columns are searched at once (joined per record), and only the records found there are
+    searched column by column, so the cost is one pass over the records per withheld term.
+    """
+    rows = len(withheld)
+    lowered = {name: pc.utf8_lower(pc.fill_null(text, "")) for name, text in columns.items()}
+    if not lowered:
+        return {}
+    texts = list(lowered.values())
+    joined = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, "\x1f")
+    values = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(withheld, "")))
+    candidates = np.nonzero(_contains(joined, values))[0]
+    found: dict[str, pa.Array] = {}
+    for name, text in lowered.items():
+        mask = np.zeros(rows, dtype=bool)
+        if len(candidates):
+            picked = pa.array(candidates)
+            mask[candidates[_contains(pc.take(text, picked), pc.take(values, picked))]] = True
+        found[name] = pa.array(mask)
+    return found
+
+
+def _contains(text: pa.Array, values: pa.Array) -> np.ndarray:
+    """Row by row: does the (lower-case) text hold a part of the (lower-case) value?
+
+    Records repeat few withheld values (collectors, numbers): then the search runs once per
+    distinct value over the records carrying it, in Arrow. Values nearly unique per record
+    are searched record by record instead, which costs the same whatever they are.
     """
     rows = len(text)
     found = np.zeros(rows, dtype=bool)
-    text = pc.utf8_lower(pc.fill_null(text, ""))
-    values = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(withheld, "")))
     encoded = pc.dictionary_encode(values)
+    has_text = pc.greater(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
+    distinct = encoded.dictionary.to_pylist()
+    if len(distinct) * _PER_VALUE_COST > rows:
+        parts = {value: _matchers(value) for value in distinct}
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        texts = text.to_pylist()
+        for i in np.nonzero(has_text)[0]:
+            found[i] = any(match(texts[i]) for match in parts[distinct[codes[i]]])
+        return found
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     order = np.argsort(indices, kind="stable")
-    bounds = np.searchsorted(indices[order], np.arange(len(encoded.dictionary) + 1))
-    has_text = pc.greater(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
-    for code, value in enumerate(encoded.dictionary.to_pylist()):
+    bounds = np.searchsorted(indices[order], np.arange(len(distinct) + 1))
+    for code, value in enumerate(distinct):
         rows_here = order[bounds[code] : bounds[code + 1]]
         rows_here = rows_here[has_text[rows_here]]
         if not value or len(rows_here) == 0:
@@ -162,7 +196,19 @@ def restates_values(text: pa.Array, withheld: pa.Array) -> pa.Array:
                 match = pc.match_substring_regex(subset, rf"(^|\W){re.escape(part)}(\W|$)")
             hit |= match.to_numpy(zero_copy_only=False)
         found[rows_here[hit]] = True
-    return pa.array(found)
+    return found
+
+
+def _matchers(value: str) -> list[Callable[[str], bool]]:
+    """The tests `_contains` applies to one record's text for one withheld value."""
+    matchers: list[Callable[[str], bool]] = []
+    for part in _parts(value) if value else []:
+        if len(part) >= _SHORTEST_SUBSTRING:
+            matchers.append(lambda t, p=part: p in t)
+        else:
+            word = re.compile(rf"(^|\W){re.escape(part)}(\W|$)")
+            matchers.append(lambda t, w=word: w.search(t) is not None)
+    return matchers
 
 
 def _parts(value: str) -> list[str]:

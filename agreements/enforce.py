@@ -26,8 +26,8 @@ from agreements.disclosure import (
     NODE_COLUMN_PREFIX,
     NON_LOCATING_TERMS,
     PUBLIC_TAXON_TERMS,
+    restated_values,
     restates_point,
-    restates_values,
     with_companions,
 )
 from agreements.embargo import released
@@ -285,15 +285,16 @@ def _second_net_values(
     candidates = _searchable(table, set(originals))
     if not candidates:
         return table, cleared
-    for name in candidates:
-        text = strings(table, name)
-        mask = false(table.num_rows)
-        for values in originals.values():
-            mask = pc.or_(mask, restates_values(text, values))
+    found: dict[str, pa.Array] = {}
+    texts = {name: strings(table, name) for name in candidates}
+    for values in originals.values():
+        for name, mask in restated_values(texts, values).items():
+            found[name] = pc.or_(found[name], mask) if name in found else mask
+    for name, mask in found.items():
         hits = count(mask)
         if hits:
             report.second_net[name] = report.second_net.get(name, 0) + hits
-            table = _put(table, name, pc.if_else(mask, "", text))
+            table = _put(table, name, pc.if_else(mask, "", texts[name]))
             table = _forget_verbatim(table, {name: mask})
             cleared.append((name, mask))
     return table, cleared
