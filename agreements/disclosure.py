@@ -204,11 +204,26 @@ def _matchers(value: str) -> list[Callable[[str], bool]]:
     matchers: list[Callable[[str], bool]] = []
     for part in _parts(value) if value else []:
         if len(part) >= _SHORTEST_SUBSTRING:
-            matchers.append(lambda t, p=part: p in t)
+            matchers.append(_substring(part))
         else:
-            word = re.compile(rf"(^|\W){re.escape(part)}(\W|$)")
-            matchers.append(lambda t, w=word: w.search(t) is not None)
+            matchers.append(_word(part))
     return matchers
+
+
+def _substring(part: str) -> Callable[[str], bool]:
+    def contains(text: str) -> bool:
+        return part in text
+
+    return contains
+
+
+def _word(part: str) -> Callable[[str], bool]:
+    pattern = re.compile(rf"(^|\W){re.escape(part)}(\W|$)")
+
+    def contains(text: str) -> bool:
+        return pattern.search(text) is not None
+
+    return contains
 
 
 def _parts(value: str) -> list[str]:

@@ -7,6 +7,7 @@ never trusted: every case here sent records before enforcement failed closed.
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -283,3 +284,19 @@ def test_an_agreement_pinning_another_key_for_this_node_is_untrusted() -> None:
     assert state is not None and "not pinned in node.toml" in state.reason
     assert trust_state(agreement, "gxib", None, {"vnmn": peer}) is not None
     assert agreement.status(NOW).active  # the signatures alone say nothing about trust
+
+
+def test_the_second_net_finds_the_same_whether_values_repeat_or_not() -> None:
+    """Repeated withheld values are searched per value in Arrow, unique ones record by
+    record: both searches must find exactly the same records."""
+    from agreements.disclosure import restated_values
+
+    people = ["Wen F.", "Li", "Xu W.B. | Pan B.", "Li", "Li", "Wen F."] * 20  # per value
+    remarks = ["leg. wen f. 12", "Guangxi", "with Pan B.", "li and team", "", None] * 20
+    repeated = restated_values({"r": pa.array(remarks)}, pa.array(people))["r"].to_pylist()
+    unique = [
+        restated_values({"r": pa.array([text], pa.string())}, pa.array([who]))["r"].to_pylist()[0]
+        for who, text in zip(people, remarks, strict=True)
+    ]
+    assert repeated == unique
+    assert repeated[:6] == [True, False, True, True, False, False]  # "Li" only as a word
