@@ -9,24 +9,17 @@ With no token configured, remote scraping is simply off: fail closed.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from aiohttp import web
 
 from node.core.config import NodeConfig
 from node.core.errors import NotFound
+from node.wire.proxies import parse_address
 
 
 def is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    ip = parse_address(address)
+    return ip is not None and ip.is_loopback
 
 
 def check_metrics_access(request: web.Request, config: NodeConfig) -> None:

@@ -46,15 +46,8 @@ class TrustedProxies:
         self.networks = tuple(networks)
 
     def trusts(self, address: str | None) -> bool:
-        if not address or not self.networks:
-            return False
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in network for network in self.networks)
+        ip = parse_address(address)
+        return ip is not None and any(ip in network for network in self.networks)
 
     def client(self, peer: str | None, forwarded_for: list[str]) -> str | None:
         """The right-most forwarded address that is not a trusted proxy, else the peer."""
@@ -73,6 +66,19 @@ def _address(hop: str) -> str:
         return str(ipaddress.ip_address(hop.strip("[]")))
     except ValueError:
         return hop[:64]
+
+
+def parse_address(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer address as the socket reports it (scope ids and IPv4-mapped IPv6 included)."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def proxy_middleware(config: NodeConfig) -> Middleware:
