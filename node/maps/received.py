@@ -40,6 +40,10 @@ FINEST_CELL_DEGREES = min(GRID_DEGREES)  # coarser precision is drawn as a cell
 POINT_COLOUR = "#1f5fa8"
 CELL_COLOUR = "#d95f02"
 REGION_COLOUR = "#6a3d9a"
+COUNTRY_STROKE = "#8a8a8a"
+COUNTRY_STROKE_PX = 0.6
+PROVINCE_STROKE = "#b3ab9c"  # lighter and thinner than a country's edge: context, not claim
+PROVINCE_STROKE_PX = 0.4
 
 
 @dataclass
@@ -140,6 +144,10 @@ def _ring_path(rings: tuple[tuple[tuple[float, float], ...], ...]) -> str:
     )
 
 
+def _line_path(line: tuple[tuple[float, float], ...]) -> str:
+    return "M" + " L".join(f"{_num(x)} {_num(y)}" for x, y in line)
+
+
 def _legend(
     marks: ReceivedMarks, hidden: Mapping[str, int], region: RegionScope, borders: Borders
 ) -> list[tuple[str, str]]:
@@ -198,7 +206,6 @@ def render_received_map(
     height = TITLE_PX + MAP_HEIGHT_PX + MARGIN_PX + LEGEND_LINE_PX * (len(legend) + 2)
     width = MAP_WIDTH_PX + 2 * MARGIN_PX
     clip = f"{escape(id_prefix)}-clip"
-    hair = view.degrees(0.6)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13" role="img">',
@@ -210,10 +217,23 @@ def render_received_map(
         f'<rect x="{MARGIN_PX}" y="{TITLE_PX}" width="{MAP_WIDTH_PX}" height="{MAP_HEIGHT_PX}" '
         'fill="#dbe9f4" stroke="#888"/>',
         f'<g clip-path="url(#{clip})"><g class="degrees" transform="{view.transform}">',
-        f'<g class="countries" fill="#f4f1ea" stroke="#8a8a8a" stroke-width="{_num(hair)}">',
+        f'<g class="countries" fill="#f4f1ea" stroke="{COUNTRY_STROKE}" '
+        f'stroke-width="{_num(view.degrees(COUNTRY_STROKE_PX))}">',
     ]
     for country in borders.countries.values():
         out.append(f'<path data-country="{country.code}" d="{_ring_path(country.rings)}"/>')
+    out.append("</g>")
+    # Only the lines in view: the status page inlines one map per flow.
+    out.append(
+        f'<g class="provinces" fill="none" stroke="{PROVINCE_STROKE}" '
+        f'stroke-width="{_num(view.degrees(PROVINCE_STROKE_PX))}" stroke-linejoin="round">'
+    )
+    for border in borders.provinces:
+        if border.touches(extent):
+            out.append(
+                f'<path data-between="{escape(" ".join(border.between))}" '
+                f'd="{_line_path(border.line)}"/>'
+            )
     out.append("</g>")
     out.append(
         f'<g class="region" fill="none" stroke="{REGION_COLOUR}" '

@@ -144,3 +144,52 @@ def test_agreement_map__json_names_the_files(federation: Federation, tmp_path: P
     maps = [m for f in flows for m in f.get("map", [])]
     assert sorted(Path(m).name for m in maps) == sorted(p.name for p in folder.iterdir())
     assert len(maps) == 4  # two flows from gxib, SVG and PNG each
+
+
+def _luminance(colour: str) -> float:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def _line_points(d: str) -> list[tuple[float, float]]:
+    points = []
+    for step in d.split(" L"):
+        lon, lat = step.lstrip("M").split()
+        points.append((float(lon), float(lat)))
+    return points
+
+
+def test_agreement_map__province_borders_drawn_thinner_and_lighter_than_countries(
+    federation: Federation, tmp_path: Path
+) -> None:
+    """Guangxi's border with Yunnan shows inside the demo map's frame, under the country lines."""
+    root, _, _ = _map(federation, tmp_path / "maps")
+    groups = {g.get("class"): g for g in root.iter(f"{SVG}g")}
+    countries, provinces = groups["countries"], groups["provinces"]
+    lines = {p.get("data-between"): p.get("d", "") for p in provinces.iter(f"{SVG}path")}
+    assert {"CN.GX CN.YN", "CN.GX CN.GZ"} <= set(lines)
+    assert any(key.startswith("VN.") for key in lines if key)  # Vietnam's provinces too
+    guangxi_yunnan = _line_points(lines["CN.GX CN.YN"])
+    # Where that border runs: from the Vietnamese frontier near 105.5 E, 23.2 N northwards.
+    assert len(guangxi_yunnan) > 10
+    assert all(104.4 < lon < 106.3 and 23.0 < lat < 25.1 for lon, lat in guangxi_yunnan)
+    # Inside the drawn frame, not merely present in the file: project with the map's matrix.
+    degrees = groups["degrees"]
+    kx, _, _, minus_ky, tx, ty = (
+        float(v) for v in degrees.get("transform", "")[len("matrix(") : -1].split()
+    )
+    frame = next(
+        r for r in root.iter(f"{SVG}rect") if r.get("fill") == "#dbe9f4" and r.get("stroke")
+    )
+    left, top = float(frame.get("x", "nan")), float(frame.get("y", "nan"))
+    right, bottom = left + float(frame.get("width", "0")), top + float(frame.get("height", "0"))
+    assert any(
+        left <= kx * lon + tx <= right and top <= minus_ky * lat + ty <= bottom
+        for lon, lat in guangxi_yunnan
+    )
+    # Only inner borders: none of these lines is a country's outline drawn a second time.
+    assert all(not d.endswith("Z") for d in lines.values())
+    assert float(provinces.get("stroke-width", "0")) < float(countries.get("stroke-width", "0"))
+    assert _luminance(provinces.get("stroke", "#000000")) > _luminance(
+        countries.get("stroke", "#ffffff")
+    )
