@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from harvesters.audit_heads import keep_audit_head
 from harvesters.base import HarvestResult
-from harvesters.http import read_capped, refuse_encoded, request_with_retries
+from harvesters.http import Sleep, read_capped, refuse_encoded, request_with_retries
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
 from mappings.sources import open_source
@@ -62,8 +62,10 @@ class PeerHarvester:
         identity: Identity,
         session: aiohttp.ClientSession,
         runs: RunLog,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.config = config
+        self.sleep = sleep
         self.peer = peer
         self.identity = identity
         self.session = session
@@ -100,6 +102,7 @@ class PeerHarvester:
             url,
             self._signed("GET", url),
             handle,
+            sleep=self.sleep,
             timeout_s=constants.METADATA_TIMEOUT_S,
             deadline_s=constants.METADATA_DEADLINE_S,
         )
@@ -228,6 +231,7 @@ class PeerHarvester:
                 url,
                 self._signed("GET", url, conditional),
                 handle,
+                sleep=self.sleep,
                 timeout_s=constants.DOWNLOAD_TIMEOUT_S,
                 deadline_s=constants.DOWNLOAD_DEADLINE_S,
             )
