@@ -44,7 +44,7 @@ from node.core.identity import Identity
 from node.dwca.extension_tables import extract_extensions
 from node.dwca.reader import open_archive
 from node.store.agreement_book import AgreementBook
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import Store, write_parquet_atomic
 from node.wire.auth import sign_headers
 from node.wire.statement import STATEMENT_HEADER
@@ -327,10 +327,10 @@ def _normalised_batches(
     empty = True
     for batch in source.batches():
         empty = False
-        yield normalise(batch, provenance)
+        yield to_stored_layout(batch, provenance)
     if empty:
         # The peer shares no records (say its agreement now filters them all): store none.
-        yield normalise(pa.table({source.id_term: pa.array([], pa.string())}), provenance)
+        yield to_stored_layout(pa.table({source.id_term: pa.array([], pa.string())}), provenance)
 
 
 def _store_extensions(archive: Path, snapshot: Path, workdir: Path) -> None:
