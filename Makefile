@@ -17,7 +17,9 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fednode demo $(DEMO_ARGS)
 
+# scripts/test-setup.sh installs what pytest must not (Chromium and a CJK font, as root).
 test: $(STAMP)
+	scripts/test-setup.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

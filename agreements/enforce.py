@@ -41,15 +41,15 @@ from agreements.model import Agreement, AgreementState, Flow, SensitiveRule
 from agreements.pseudonyms import ID_TERMS, SPECIMEN_NUMBER_TERMS, pseudonymise
 from agreements.scope import (
     Classification,
+    all_false,
+    all_true,
     basis_mask,
     column,
-    count,
-    false,
+    count_true,
     floats,
     region_mask,
     strings,
     taxa_mask,
-    true,
 )
 from agreements.threat import CATEGORIES, UNREADABLE, parse_category, record_categories
 from node.core.terms import FLOAT_TERMS, INT_TERMS
@@ -121,7 +121,7 @@ def enforce(
     """The records `flow` lets leave the node, transformed as it requires, and a report.
 
     Args:
-        table: records of `dataset_id` in the stored layout (node.store.records.normalise).
+        table: records of `dataset_id` in the stored layout (node.store.records.to_stored_layout).
         now: the moment of export; decides validity and embargo.
         red_list: the node's red list, scientific name -> category text, consulted
             beside the records' own iucnRedListCategory / threatStatus; the more severe
@@ -150,21 +150,21 @@ def enforce(
         report.out_of_scope = {reason: table.num_rows}
         return _finish(table.slice(0, 0), agreement, flow, report, [], None)
 
-    keep = true(table.num_rows)
+    keep = all_true(table.num_rows)
     scope = (
         ("basis_of_record", basis_mask(table, flow), _basis_text(flow)),
         ("taxa", taxa_mask(Classification(table), flow), _taxa_text(flow)),
         ("region", region_mask(table, flow), _region_text(flow)),
     )
     for reason, mask, text in scope:
-        report.out_of_scope[reason] = count(pc.and_(keep, pc.invert(mask)))
+        report.out_of_scope[reason] = count_true(pc.and_(keep, pc.invert(mask)))
         report.rules.append({"rule": text, "records": report.out_of_scope[reason]})
         keep = pc.and_(keep, mask)
-    report.in_scope = count(keep)
+    report.in_scope = count_true(keep)
     if flow.embargo_days is not None:
         cutoff = now.date() - dt.timedelta(days=flow.embargo_days)
         recent = pc.invert(released(table, cutoff))
-        report.embargoed = count(pc.and_(keep, recent))
+        report.embargoed = count_true(pc.and_(keep, recent))
         text = (
             f"embargo {flow.embargo_days} days: records with any date after {cutoff}, "
             "an unreadable date, or none"
@@ -202,7 +202,7 @@ def _finish(
         value = pa.nulls(rows, table.schema.field(name).type) if typed else _constant(notice, rows)
         table = _put(table, name, value)
         report.fields_withheld[name] = rows
-    table = _forget_verbatim(table, {name: true(rows) for name in withheld})
+    table = _forget_verbatim(table, {name: all_true(rows) for name in withheld})
     if flow.withhold:
         shown = ", ".join(withheld) or ", ".join(flow.withhold)
         report.rules.append({"rule": f"withhold {shown}", "records": rows})
@@ -231,7 +231,7 @@ def _finish(
         if name not in table.column_names:
             table = _put(table, name, pa.nulls(rows, pa.string()))
     if "fed_generalised" not in table.column_names:
-        table = _put(table, "fed_generalised", false(rows))
+        table = _put(table, "fed_generalised", all_false(rows))
     text = f"licence {flow.licence} ({uri}); rightsHolder {flow.attribution} where none"
     report.rules.append({"rule": text, "records": rows})
     report.sent = rows
@@ -291,7 +291,7 @@ def _second_net_values(
         for name, mask in restated_values(texts, values).items():
             found[name] = pc.or_(found[name], mask) if name in found else mask
     for name, mask in found.items():
-        hits = count(mask)
+        hits = count_true(mask)
         if hits:
             report.second_net[name] = report.second_net.get(name, 0) + hits
             table = _put(table, name, pc.if_else(mask, "", texts[name]))
@@ -319,7 +319,7 @@ def _clear_specimen_numbers(
         if name not in table.column_names:
             continue
         mask = _has_value(table, name)
-        report.fields_cleared[name] = report.fields_cleared.get(name, 0) + count(mask)
+        report.fields_cleared[name] = report.fields_cleared.get(name, 0) + count_true(mask)
         table = _put(table, name, _emptied(table, name, mask))
         table = _forget_verbatim(table, {name: mask})
         cleared.append((name, mask))
@@ -356,9 +356,9 @@ def _sensitive(
     own = record_categories(table)
     listed = _red_list_masks(taxa, red_list or {})
     unreadable = pc.or_(
-        pc.fill_null(pc.equal(own, UNREADABLE), False), listed.pop(UNREADABLE, false(rows))
+        pc.fill_null(pc.equal(own, UNREADABLE), False), listed.pop(UNREADABLE, all_false(rows))
     )
-    report.unreadable_categories = count(unreadable)
+    report.unreadable_categories = count_true(unreadable)
     if not flow.sensitive:
         return table, []
     hits: _Hits = []
@@ -375,8 +375,8 @@ def _sensitive(
         by_threat = pc.is_valid(category)
         if rule.level == top:
             by_threat = pc.or_(by_threat, unreadable)
-        by_name = taxa.match(rule.names.names) if rule.names else false(rows)
-        hit = pc.or_(by_threat, by_name) if (rule.threat or rule.names) else true(rows)
+        by_name = taxa.match(rule.names.names) if rule.names else all_false(rows)
+        hit = pc.or_(by_threat, by_name) if (rule.threat or rule.names) else all_true(rows)
         text = pc.if_else(
             unreadable,
             pa.scalar("an unreadable threat category (the most restrictive rule applies)"),
@@ -390,10 +390,11 @@ def _sensitive(
         hits.append((rule, hit, reason))
         level = pc.max_element_wise(level, pc.if_else(hit, pa.scalar(rule.level, pa.int8()), 0))
     withheld = pc.equal(level, 4)
-    report.withheld_sensitive = count(withheld)
+    report.withheld_sensitive = count_true(withheld)
     for rule, hit, _ in hits:
-        decisive = count(pc.and_(hit, pc.equal(level, rule.level)))
-        report.rules.append({"rule": rule.describe(), "records": count(hit), "decisive": decisive})
+        decisive = count_true(pc.and_(hit, pc.equal(level, rule.level)))
+        records = count_true(hit)
+        report.rules.append({"rule": rule.describe(), "records": records, "decisive": decisive})
     if report.unreadable_categories:
         report.rules.append(
             {
@@ -421,7 +422,7 @@ def _generalise(
     for rule_level, degrees in zip((3, 2, 1), GRID_DEGREES, strict=True):
         grid = pc.if_else(pc.equal(level, rule_level), degrees, grid)
     generalised = pc.is_valid(grid)
-    report.generalised = count(generalised)
+    report.generalised = count_true(generalised)
     if report.generalised == 0:
         return table, []
     latitude, longitude = floats(table, "decimalLatitude"), floats(table, "decimalLongitude")
@@ -452,11 +453,12 @@ def _generalise(
     for rule, hit, _ in hits:
         for name in (*rule.clear, *RESTATES_COORDINATES) if rule.action == "generalise" else ():
             if name in table.column_names:
-                clear_by[name] = pc.or_(clear_by.get(name, false(rows)), pc.and_(hit, generalised))
+                before = clear_by.get(name, all_false(rows))
+                clear_by[name] = pc.or_(before, pc.and_(hit, generalised))
     cleared: _Cleared = []
     for name, by in clear_by.items():
         mask = pc.and_(by, _has_value(table, name))
-        hits_here = count(mask)
+        hits_here = count_true(mask)
         if hits_here:
             report.fields_cleared[name] = report.fields_cleared.get(name, 0) + hits_here
             table = _put(table, name, _emptied(table, name, mask))
@@ -490,7 +492,7 @@ def _second_net_point(
         found = restates_point(
             text, pc.take(latitude, rows), pc.take(longitude, rows), pc.take(grid, rows)
         )
-        hits = count(found)
+        hits = count_true(found)
         if not hits:
             continue
         mask = pc.is_in(
@@ -528,7 +530,7 @@ def _forget_verbatim(table: pa.Table, drop: Mapping[str, pa.Array]) -> pa.Table:
     entries = pc.list_flatten(as_list)
     parents = pc.list_parent_indices(as_list)
     keys = pc.struct_field(entries, "key")
-    dropped = false(len(entries))
+    dropped = all_false(len(entries))
     for term, mask in drop.items():
         here = pc.and_(pc.equal(keys, term), pc.take(pc.fill_null(mask, False), parents))
         dropped = pc.or_(dropped, pc.fill_null(here, False))

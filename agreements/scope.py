@@ -57,12 +57,12 @@ class Classification:
         for name in sorted(wanted):
             by_words.setdefault(len(name.split()), []).append(name)
         everything = pa.array(sorted(wanted), pa.string())
-        mask = false(self.rows)
+        mask = all_false(self.rows)
         for term, (indices, words) in self.columns.items():
             if term in skipped:
                 continue
             if term in _FULL_NAMES:
-                hit = false(len(words))
+                hit = all_false(len(words))
                 for count, group in by_words.items():
                     start = pc.binary_join(pc.list_slice(words, 0, count), " ")
                     hit = pc.or_(hit, pc.is_in(start, pa.array(group, pa.string())))
@@ -80,7 +80,7 @@ def taxa_mask(taxa: Classification, flow: Flow) -> pa.Array:
     matched through them can only send less.
     """
     include = taxa.match(flow.taxa.include, skip=(ACCEPTED_NAME,))
-    mask = include if flow.taxa.include else true(taxa.rows)
+    mask = include if flow.taxa.include else all_true(taxa.rows)
     if flow.taxa.exclude:
         mask = pc.and_(mask, pc.invert(taxa.match(flow.taxa.exclude)))
     return mask
@@ -89,7 +89,7 @@ def taxa_mask(taxa: Classification, flow: Flow) -> pa.Array:
 def basis_mask(table: pa.Table, flow: Flow) -> pa.Array:
     """PRESERVED_SPECIMEN (GBIF) and PreservedSpecimen (Darwin Core) are the same value."""
     if not flow.basis_of_record:
-        return true(table.num_rows)
+        return all_true(table.num_rows)
     allowed = pa.array([b.replace("_", "").lower() for b in flow.basis_of_record], pa.string())
 
     def is_allowed(values: pa.Array) -> pa.Array:
@@ -100,7 +100,7 @@ def basis_mask(table: pa.Table, flow: Flow) -> pa.Array:
 
 def region_mask(table: pa.Table, flow: Flow) -> pa.Array:
     """countryCode in the list and the point inside the box, edges included."""
-    mask = true(table.num_rows)
+    mask = all_true(table.num_rows)
     if flow.region.countries:
         countries = pa.array(flow.region.countries, pa.string())
 
@@ -184,13 +184,14 @@ def floats(table: pa.Table, name: str) -> pa.Array:
     return pc.cast(pc.if_else(number, text, None), pa.float64())
 
 
-def true(rows: int) -> pa.Array:
+# Boolean masks over a table's rows, as the scope and enforcement steps combine them.
+def all_true(rows: int) -> pa.Array:
     return pa.repeat(pa.scalar(True), rows)
 
 
-def false(rows: int) -> pa.Array:
+def all_false(rows: int) -> pa.Array:
     return pa.repeat(pa.scalar(False), rows)
 
 
-def count(mask: pa.Array) -> int:
+def count_true(mask: pa.Array) -> int:
     return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)

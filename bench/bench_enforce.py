@@ -24,7 +24,7 @@ from agreements.model import Agreement, Flow
 from agreements.parse import parse_agreement
 from agreements.signing import public_key_to_text, sign
 from node.core.dates import parse_event_date
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 DATASET = "gxib-karst-flora"
@@ -105,7 +105,7 @@ def synthetic_records(rows: int, seed: int = 2026) -> pa.Table:
         "occurrenceRemarks": pool([None, "leg. Xu W.B.", "GPS 23.45612 106.78921"]),
         "habitat": pool([None, "limestone cliff", "near 23.45612, 106.78921"]),
     }
-    return normalise(pa.table({k: pa.array(v, pa.string()) for k, v in text.items()}))
+    return to_stored_layout(pa.table({k: pa.array(v, pa.string()) for k, v in text.items()}))
 
 
 def bench_agreement(folder: Path) -> Agreement:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import Store, write_parquet_atomic
 
 NODE = "gxib"
@@ -138,7 +138,7 @@ def build_store(home: Path, rows: int, seed: int = 7) -> None:
         else:
             path = store.gbif(dataset)
         chunks = (
-            normalise(
+            to_stored_layout(
                 _chunk(
                     rng,
                     f"{source}:{dataset}",
@@ -221,7 +221,7 @@ def run(rows: int = 3_000_000) -> list[dict[str, Any]]:
         write_parquet_atomic(
             store.harvested("vnmn", "northern-flora"),
             (
-                normalise(
+                to_stored_layout(
                     _chunk(rng, "vnmn:v2", i, min(CHUNK_ROWS, count - i), False),
                     {"fed_source": "vnmn", "fed_dataset": "northern-flora"},
                 )

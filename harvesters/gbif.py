@@ -36,7 +36,7 @@ from node.core.errors import HarvestError, InvalidArchive, NodeError
 from node.core.terms import KNOWN_TERMS
 from node.dwca.reader import open_archive
 from node.dwca.unpack import safe_unpack
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import Store, write_parquet_atomic
 
 log = logging.getLogger("fednode.gbif")
@@ -137,7 +137,7 @@ def canonical_columns(table: pa.Table) -> pa.Table:
 def stored_records(table: pa.Table, run_id: str) -> pa.Table:
     """GBIF text columns -> the node's stored layout with per-record provenance."""
     table = canonical_columns(table)
-    stored = normalise(table, {"fed_source": "gbif", "fed_harvest_run": run_id})
+    stored = to_stored_layout(table, {"fed_source": "gbif", "fed_harvest_run": run_id})
     columns = dict(zip(stored.column_names, stored.columns, strict=True))
     if "datasetKey" in columns:
         columns["fed_dataset"] = columns["datasetKey"]

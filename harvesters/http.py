@@ -28,6 +28,10 @@ USER_AGENT = f"fednode/{__version__} (+https://github.com/fednode)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+# How a retry waits: asyncio.sleep in the daemon; tests pass one that records and returns.
+Sleep = Callable[[float], Awaitable[None]]
+
+
 def client_session() -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(
         total=constants.DOWNLOAD_TIMEOUT_S, connect=10, sock_read=constants.HTTP_TIMEOUT_S
@@ -106,7 +110,7 @@ async def request_with_retries(
     headers: Callable[[], Mapping[str, str]],
     handle: Callable[[aiohttp.ClientResponse], Awaitable[object]],
     retries: int | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
     timeout_s: float | None = None,
     deadline_s: float | None = None,
 ) -> object:
@@ -135,7 +139,7 @@ async def _attempts(
     headers: Callable[[], Mapping[str, str]],
     handle: Callable[[aiohttp.ClientResponse], Awaitable[object]],
     retries: int | None,
-    sleep: Callable[[float], Awaitable[None]],
+    sleep: Sleep,
     timeout_s: float | None,
 ) -> object:
     if retries is None:

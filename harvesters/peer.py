@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from harvesters.audit_heads import keep_audit_head
 from harvesters.base import HarvestResult
-from harvesters.http import read_capped, refuse_encoded, request_with_retries
+from harvesters.http import Sleep, read_capped, refuse_encoded, request_with_retries
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
 from mappings.sources import open_source
@@ -44,7 +44,7 @@ from node.core.identity import Identity
 from node.dwca.extension_tables import extract_extensions
 from node.dwca.reader import open_archive
 from node.store.agreement_book import AgreementBook
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import Store, write_parquet_atomic
 from node.wire.auth import sign_headers
 from node.wire.statement import STATEMENT_HEADER
@@ -62,8 +62,10 @@ class PeerHarvester:
         identity: Identity,
         session: aiohttp.ClientSession,
         runs: RunLog,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.config = config
+        self.sleep = sleep
         self.peer = peer
         self.identity = identity
         self.session = session
@@ -100,6 +102,7 @@ class PeerHarvester:
             url,
             self._signed("GET", url),
             handle,
+            sleep=self.sleep,
             timeout_s=constants.METADATA_TIMEOUT_S,
             deadline_s=constants.METADATA_DEADLINE_S,
         )
@@ -228,6 +231,7 @@ class PeerHarvester:
                 url,
                 self._signed("GET", url, conditional),
                 handle,
+                sleep=self.sleep,
                 timeout_s=constants.DOWNLOAD_TIMEOUT_S,
                 deadline_s=constants.DOWNLOAD_DEADLINE_S,
             )
@@ -323,10 +327,10 @@ def _normalised_batches(
     empty = True
     for batch in source.batches():
         empty = False
-        yield normalise(batch, provenance)
+        yield to_stored_layout(batch, provenance)
     if empty:
         # The peer shares no records (say its agreement now filters them all): store none.
-        yield normalise(pa.table({source.id_term: pa.array([], pa.string())}), provenance)
+        yield to_stored_layout(pa.table({source.id_term: pa.array([], pa.string())}), provenance)
 
 
 def _store_extensions(archive: Path, snapshot: Path, workdir: Path) -> None:

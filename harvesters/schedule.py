@@ -8,6 +8,7 @@ calls `run_source` directly: the same code path as the daemon.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -26,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from harvesters.base import Harvester, HarvestResult, new_run_id
 from harvesters.gbif import GbifHarvester
+from harvesters.http import Sleep
 from harvesters.peer import PeerHarvester
 from harvesters.runs import RunLog, SourceBusy, source_lock
 from node.core import constants
@@ -51,6 +53,7 @@ class Runtime:
     session: aiohttp.ClientSession
     runs: RunLog
     on_result: list[Callable[[HarvestResult], None]] = field(default_factory=list)
+    sleep: Sleep = asyncio.sleep  # the peers' retry waits; tests pass one that does not wait
 
 
 _RUNTIMES: dict[str, Runtime] = {}
@@ -99,6 +102,7 @@ def _harvester(runtime: Runtime, source: str) -> Harvester:
             runtime.identity,
             runtime.session,
             runtime.runs,
+            runtime.sleep,
         )
     if kind == "gbif":
         return GbifHarvester(

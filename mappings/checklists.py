@@ -277,7 +277,7 @@ def _build(taxa: Iterable[_Taxon]) -> pa.Table:
 
 # -- the checklist as `reconcile` reads it --------------------------------------------
 @dataclass(slots=True)
-class Entry:
+class ChecklistEntry:
     """One checklist row, parsed once."""
 
     row: int
@@ -292,11 +292,11 @@ class Entry:
     family: str
 
 
-def entries(table: pa.Table) -> list[Entry]:
+def entries(table: pa.Table) -> list[ChecklistEntry]:
     """The rows of a CHECKLIST_SCHEMA table, each parsed once."""
     c = {name: table.column(name).to_pylist() for name in table.column_names}
     return [
-        Entry(
+        ChecklistEntry(
             i,
             c["taxon_id"][i],
             name,
@@ -316,18 +316,20 @@ class Index:
     """A checklist indexed so that each reconciliation stage is a dictionary look-up or a
     scan of one genus: two 50,000-name lists reconcile in seconds, not hours."""
 
-    def __init__(self, entries: list[Entry]) -> None:
+    def __init__(self, entries: list[ChecklistEntry]) -> None:
         self.entries = entries
-        self.by_name: dict[str, Entry] = {}
-        self.by_exact: dict[str, list[Entry]] = defaultdict(list)
-        self.by_stem: dict[str, list[Entry]] = defaultdict(list)
-        self.by_genus: dict[str, list[Entry]] = defaultdict(list)
-        self.by_epithets: dict[str, list[Entry]] = defaultdict(list)
+        self.by_name: dict[str, ChecklistEntry] = {}
+        self.by_exact: dict[str, list[ChecklistEntry]] = defaultdict(list)
+        self.by_stem: dict[str, list[ChecklistEntry]] = defaultdict(list)
+        self.by_genus: dict[str, list[ChecklistEntry]] = defaultdict(list)
+        self.by_epithets: dict[str, list[ChecklistEntry]] = defaultdict(list)
         # (last epithet stem, original author's initial) -> names: homotypic candidates
-        self.by_last_epithet: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-        self.by_zh: dict[str, list[Entry]] = defaultdict(list)
-        self.by_vi: dict[str, list[Entry]] = defaultdict(list)
-        self.synonyms: dict[str, list[Entry]] = defaultdict(list)  # accepted name -> synonyms
+        self.by_last_epithet: dict[tuple[str, str], list[ChecklistEntry]] = defaultdict(list)
+        self.by_zh: dict[str, list[ChecklistEntry]] = defaultdict(list)
+        self.by_vi: dict[str, list[ChecklistEntry]] = defaultdict(list)
+        self.synonyms: dict[str, list[ChecklistEntry]] = defaultdict(
+            list
+        )  # accepted name -> synonyms
         vernacular.prepare_zh_keys(e.zh for e in entries)
         for entry in entries:
             parsed = entry.parsed
@@ -348,14 +350,14 @@ class Index:
             for key in vernacular.keys(entry.vi, "vi"):
                 self.by_vi[key].append(entry)
 
-    def find(self, name: str) -> Entry | None:
+    def find(self, name: str) -> ChecklistEntry | None:
         """An entry by verbatim name, else by canonical name when that is unique."""
         if name in self.by_name:
             return self.by_name[name]
         found = self.by_exact.get(parse_name(name).exact_key, [])
         return found[0] if len(found) == 1 else None
 
-    def accepted_of(self, entry: Entry) -> Entry:
+    def accepted_of(self, entry: ChecklistEntry) -> ChecklistEntry:
         """The accepted entry of a synonym; an accepted name the list gives only as text
         (`acceptedNameUsage`, no row of its own) is still the synonym's accepted name."""
         if not entry.accepted:
@@ -364,4 +366,4 @@ class Index:
         if found is not None:
             return found
         parsed = parse_name(entry.accepted)
-        return Entry(-1, "", entry.accepted, parsed, parsed.authorship, "", "", "", "", "")
+        return ChecklistEntry(-1, "", entry.accepted, parsed, parsed.authorship, "", "", "", "", "")

@@ -154,7 +154,7 @@ def _canonical(name: ParsedName) -> str:
     return " ".join(p for p in parts if p)
 
 
-def normalise(text: str) -> tuple[str, str]:
+def clean_name_text(text: str) -> tuple[str, str]:
     """NFKC, straight quotes and collapsed spaces; returns (Latin part, appended Chinese).
 
     NFKC turns full-width brackets, letters and spaces from Chinese input methods into
@@ -227,7 +227,7 @@ def parse_name(text: str) -> ParsedName:
 
     Cached: loading a checklist and reconciling it parse the same strings.
     """
-    latin, vernacular = normalise(text)
+    latin, vernacular = clean_name_text(text)
     flags: list[str] = []
     if " × " in f" {latin} " and latin.count("×") == 1 and not _GENUS_HYBRID.match(latin):
         # 'Aus bus × Aus cus' is a hybrid formula; 'Michelia × alba' is a nothospecies.

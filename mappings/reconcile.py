@@ -35,7 +35,7 @@ from rapidfuzz.distance import OSA, Levenshtein
 
 from mappings import review
 from mappings.authors import cites_as_basionym, compare_authorship, original_initial
-from mappings.checklists import Entry, Index, entries, from_table, load_checklist
+from mappings.checklists import ChecklistEntry, Index, entries, from_table, load_checklist
 from mappings.names import (
     describe_differences,
     epithet_edits,
@@ -64,7 +64,7 @@ CONFIDENCE = {
 class Candidate:
     """A right entry proposed for a left entry, with the evidence found."""
 
-    entry: Entry
+    entry: ChecklistEntry
     kind: str
     confidence: float
     evidence: list[str] = field(default_factory=list)
@@ -72,12 +72,12 @@ class Candidate:
 
 
 # -- evidence for one pair ---------------------------------------------------------------
-def _authors(left: Entry, right: Entry) -> tuple[str, float | None, str]:
+def _authors(left: ChecklistEntry, right: ChecklistEntry) -> tuple[str, float | None, str]:
     match = compare_authorship(left.authorship, right.authorship)
     return match.level, match.score, match.detail
 
 
-def _with_vernacular(candidate: Candidate, left: Entry) -> Candidate:
+def _with_vernacular(candidate: Candidate, left: ChecklistEntry) -> Candidate:
     """Add what the vernacular names say to a Latin match."""
     right = candidate.entry
     common = shared(left.zh, right.zh, "zh") or shared(left.vi, right.vi, "vi")
@@ -90,7 +90,7 @@ def _with_vernacular(candidate: Candidate, left: Entry) -> Candidate:
     return candidate
 
 
-def _same_canonical(left: Entry, right: Entry) -> Candidate:
+def _same_canonical(left: ChecklistEntry, right: ChecklistEntry) -> Candidate:
     level, _, detail = _authors(left, right)
     both_bare = not left.authorship and not right.authorship
     same_text = left.parsed.canonical == right.parsed.canonical
@@ -106,7 +106,7 @@ def _same_canonical(left: Entry, right: Entry) -> Candidate:
     return _with_vernacular(Candidate(right, kind, confidence, evidence), left)
 
 
-def _variant(left: Entry, right: Entry) -> Candidate | None:
+def _variant(left: ChecklistEntry, right: ChecklistEntry) -> Candidate | None:
     notes = describe_differences(left.parsed, right.parsed)
     wade_giles = any(n.startswith("Wade-Giles") for n in notes)
     level, _, detail = _authors(left, right)
@@ -123,7 +123,9 @@ def _variant(left: Entry, right: Entry) -> Candidate | None:
     return _with_vernacular(candidate, left)
 
 
-def _fuzzy(left: Entry, right: Entry, distance: int, notes: list[str]) -> Candidate | None:
+def _fuzzy(
+    left: ChecklistEntry, right: ChecklistEntry, distance: int, notes: list[str]
+) -> Candidate | None:
     level, _, detail = _authors(left, right)
     if level == "differ" and (
         cites_as_basionym(right.authorship, left.authorship)
@@ -147,7 +149,7 @@ def _fuzzy(left: Entry, right: Entry, distance: int, notes: list[str]) -> Candid
     return _with_vernacular(Candidate(right, "fuzzy", min(confidence, 0.95), evidence, edits), left)
 
 
-def _basionym_link(left: Entry, right: Entry) -> str:
+def _basionym_link(left: ChecklistEntry, right: ChecklistEntry) -> str:
     """Why two names of different genera or ranks are one basionym's combinations, or ''."""
     lp, rp = left.parsed, right.parsed
     if genus_key(lp.genus) == genus_key(rp.genus) and len(lp.epithets) == len(rp.epithets):
@@ -160,7 +162,11 @@ def _basionym_link(left: Entry, right: Entry) -> str:
 
 
 def _homotypic(
-    left: Entry, right: Entry, link: str, genus_links: int, contested: bool = False
+    left: ChecklistEntry,
+    right: ChecklistEntry,
+    link: str,
+    genus_links: int,
+    contested: bool = False,
 ) -> Candidate | None:
     """A homotypic synonym, if what else is known does not contradict it.
 
@@ -199,7 +205,7 @@ def _homotypic(
 
 
 def _vernacular(
-    left: Entry, right: Entry, language: str, claimed_by: str | None
+    left: ChecklistEntry, right: ChecklistEntry, language: str, claimed_by: str | None
 ) -> Candidate | None:
     lp, rp = left.parsed, right.parsed
     if bool(lp.epithets) != bool(rp.epithets):
@@ -246,7 +252,7 @@ def _without_autonyms(found: list[Candidate]) -> list[Candidate]:
     ]
 
 
-def _as_transfer(candidate: Candidate, left: Entry) -> Candidate:
+def _as_transfer(candidate: Candidate, left: ChecklistEntry) -> Candidate:
     """A lone Chinese-name match with the same epithet in another genus is a genus transfer.
 
     Lists of accepted names carry no synonyms to prove it (*Tupistra chinensis* /
@@ -271,7 +277,7 @@ def _as_transfer(candidate: Candidate, left: Entry) -> Candidate:
     return candidate
 
 
-def _classify_pair(left: Entry, right: Entry) -> Candidate:
+def _classify_pair(left: ChecklistEntry, right: ChecklistEntry) -> Candidate:
     """The relation between a pair a curator chose, described like the algorithm would."""
     if left.parsed.exact_key == right.parsed.exact_key:
         candidate = _same_canonical(left, right)
@@ -304,19 +310,21 @@ class Reconciler:
         self.linked_genera: dict[str, set[str]] = {}  # left genus -> right genera it moved to
         self.basionym_links: Counter[int] = Counter()  # right row -> left names linking to it
 
-    def allowed(self, left: Entry, entries: Iterable[Entry]) -> list[Entry]:
+    def allowed(
+        self, left: ChecklistEntry, entries: Iterable[ChecklistEntry]
+    ) -> list[ChecklistEntry]:
         rejected = self.decisions.rejected.get(left.name, set())
         unique = {e.row: e for e in entries if e.name not in rejected}
         return list(unique.values())
 
-    def match(self, left: Entry) -> tuple[list[Candidate], str]:
+    def match(self, left: ChecklistEntry) -> tuple[list[Candidate], str]:
         for stage in (self.latin, self.synonym, self.vernacular, self.higher_rank, self.gbif):
             found = stage(left)
             if found:
                 return found, "ambiguous" if len(found) > 1 else found[0].kind
         return [], "none"
 
-    def latin(self, left: Entry) -> list[Candidate]:
+    def latin(self, left: ChecklistEntry) -> list[Candidate]:
         parsed = left.parsed
         if not parsed.genus or "genus_abbreviated" in parsed.flags:
             return []
@@ -336,7 +344,7 @@ class Reconciler:
         return []
 
     def crosscheck(
-        self, left: Entry, found: list[Candidate], kind: str
+        self, left: ChecklistEntry, found: list[Candidate], kind: str
     ) -> tuple[list[Candidate], str]:
         """A loose Latin match whose vernacular names point elsewhere becomes ambiguous.
 
@@ -357,7 +365,7 @@ class Reconciler:
         )
         return [found[0], *others], "ambiguous"
 
-    def fuzzy(self, left: Entry) -> list[Candidate]:
+    def fuzzy(self, left: ChecklistEntry) -> list[Candidate]:
         """Misspelt epithets in the same genus, then in genera the names moved to."""
         genus, _, epithets = left.parsed.stem_key.partition(" ")
         found = self.fuzzy_in(left, genus, epithets)
@@ -382,7 +390,7 @@ class Reconciler:
             found = [c for c in found if c.edit_distance == best]
         return found
 
-    def fuzzy_in(self, left: Entry, genus: str, epithets: str) -> list[Candidate]:
+    def fuzzy_in(self, left: ChecklistEntry, genus: str, epithets: str) -> list[Candidate]:
         pool = self.allowed(left, self.right.by_genus.get(genus, ()))
         choices = [e.parsed.stem_key.partition(" ")[2] for e in pool]
         found = []
@@ -398,7 +406,7 @@ class Reconciler:
                 found.append(candidate)
         return found
 
-    def synonym(self, left: Entry) -> list[Candidate]:
+    def synonym(self, left: ChecklistEntry) -> list[Candidate]:
         found = []
         if left.accepted:  # the left list links this name to its accepted name
             target = parse_name(left.accepted).exact_key
@@ -419,7 +427,7 @@ class Reconciler:
                     found.append(c)
         return self.settle(left, found)
 
-    def count_genus_links(self, lefts: Iterable[Entry]) -> None:
+    def count_genus_links(self, lefts: Iterable[ChecklistEntry]) -> None:
         """Count genus transfers the lists show: basionym links and shared Chinese names
         between names with one epithet, each left name counted once per genus pair."""
         for left in lefts:
@@ -445,7 +453,7 @@ class Reconciler:
             if count >= constants.RECONCILE_GENUS_TRANSFER_MIN_LINKS:
                 self.linked_genera.setdefault(left_genus, set()).add(right_genus)
 
-    def through_reference(self, left: Entry, reference: Index) -> list[Candidate]:
+    def through_reference(self, left: ChecklistEntry, reference: Index) -> list[Candidate]:
         """Both names lead to one accepted name in the reference list."""
         found = []
         for ref in reference.by_exact.get(left.parsed.exact_key, ()):
@@ -458,7 +466,7 @@ class Reconciler:
                     found.append(Candidate(entry, "synonym", CONFIDENCE["synonym link"], [note]))
         return found
 
-    def vernacular(self, left: Entry) -> list[Candidate]:
+    def vernacular(self, left: ChecklistEntry) -> list[Candidate]:
         found: list[Candidate] = []
         for language, index in (("zh", self.right.by_zh), ("vi", self.right.by_vi)):
             pool = [
@@ -478,7 +486,7 @@ class Reconciler:
             found = [_as_transfer(found[0], left)]
         return found
 
-    def higher_rank(self, left: Entry) -> list[Candidate]:
+    def higher_rank(self, left: ChecklistEntry) -> list[Candidate]:
         parsed = left.parsed
         if len(parsed.epithets) >= 2:
             species_name = parse_name(f"{parsed.genus} {parsed.epithets[0]}")
@@ -506,7 +514,7 @@ class Reconciler:
                 return [Candidate(rows[0], "higher_rank", CONFIDENCE["higher genus"], evidence)]
         return []
 
-    def gbif(self, left: Entry) -> list[Candidate]:
+    def gbif(self, left: ChecklistEntry) -> list[Candidate]:
         """Ask GBIF's backbone for a name neither list resolves; follow its accepted name."""
         if self.gbif_matcher is None or not left.parsed.genus:
             return []
@@ -546,7 +554,7 @@ class Reconciler:
             self.accepted_elsewhere[left.name] = name
         return found
 
-    def settle(self, left: Entry, found: list[Candidate]) -> list[Candidate]:
+    def settle(self, left: ChecklistEntry, found: list[Candidate]) -> list[Candidate]:
         """Several candidates: authorship, then vernacular names, may pick one."""
         found = _without_autonyms(found)
         if len(found) <= 1:
@@ -564,7 +572,7 @@ class Reconciler:
         return found
 
 
-def _add_curator_note(candidate: Candidate, left: Entry, decisions: Decisions) -> None:
+def _add_curator_note(candidate: Candidate, left: ChecklistEntry, decisions: Decisions) -> None:
     note = decisions.notes.get((left.name, candidate.entry.name), "")
     if note:
         candidate.evidence.append(f"curator note: {note}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from mappings.checklists import Entry
+from mappings.checklists import ChecklistEntry
 from mappings.names import parse_name
 from mappings.trilingual import NAME_FIELDS
 from node.core import constants
@@ -252,8 +252,8 @@ def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict]) -
 
 
 def crosswalk_row(
-    left: Entry | None,
-    right: Entry | None,
+    left: ChecklistEntry | None,
+    right: ChecklistEntry | None,
     kind: str,
     confidence: float,
     evidence: Iterable[str],
@@ -281,11 +281,11 @@ def crosswalk_row(
 
 
 def left_rows(
-    entry: Entry,
+    entry: ChecklistEntry,
     candidates: Sequence,
     kind: str,
     decided_by: str,
-    accepted_of: Callable[[Entry], Entry],
+    accepted_of: Callable[[ChecklistEntry], ChecklistEntry],
     note: str,
     decisions: Decisions,
     accepted_elsewhere: str = "",

@@ -1,14 +1,13 @@
 """Headless Chromium for tests that look at a rendered page.
 
-Debian's `chromium` is used when present; as root with apt it is installed (with a CJK
-font, so Chinese names are drawn rather than boxes) by `.ci/install-chromium`; otherwise
-the test is skipped with the reason.
+Debian's `chromium` is used when present, else one on PATH. Installing it is the test
+setup's job (scripts/test-setup.sh, run by `make test`), never the suite's: a test without
+a browser is skipped, with the reason and how to get one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import struct
 import subprocess
@@ -17,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-INSTALL_SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "install-chromium"
+SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "test-setup.sh"
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
-INSTALL_TIMEOUT_S = 900  # 180 MB of packages on a slow mirror
 RUN_TIMEOUT_S = 60  # one page, no JavaScript: seconds normally
 
 # Headless on a machine without internet: without the background-networking flags
@@ -37,47 +35,17 @@ HEADLESS_FLAGS = (
 )
 
 
-def _installed() -> Path | None:
+def chromium() -> Path:
+    """The Chromium executable; the test is skipped, saying how to get one, without it."""
     if DEBIAN_CHROMIUM.exists():
         return DEBIAN_CHROMIUM
     found = shutil.which("chromium")
-    return Path(found) if found else None
-
-
-def _has_cjk_font() -> bool:
-    fc_list = shutil.which("fc-list")
-    if fc_list is None:
-        return False
-    result = subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True, check=False)
-    return bool(result.stdout.strip())
-
-
-def chromium() -> Path:
-    """The Chromium executable, installed now if this machine allows; else skip the test."""
-    found = _installed()
-    if found and _has_cjk_font():
-        return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        if found:  # no CJK font only spoils the picture, not the test
-            return found
-        pytest.skip(
-            "chromium is not installed and cannot be installed here (needs root and apt-get): "
-            f"run {INSTALL_SCRIPT} as root or install Debian's chromium package"
-        )
-    result = subprocess.run(
-        [str(INSTALL_SCRIPT)],
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT_S,
-        check=False,
-    )
-    found = _installed()
     if found is None:
         pytest.skip(
-            f"{INSTALL_SCRIPT} did not install chromium (exit {result.returncode}): "
-            f"{(result.stderr or result.stdout).strip()[-500:]}"
+            f"chromium is not installed: run {SETUP_SCRIPT} as root on Debian "
+            "(or `make test`), or install this system's chromium package"
         )
-    return found
+    return Path(found)
 
 
 async def run_headless(executable: Path, *args: str) -> bytes:

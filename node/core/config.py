@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -276,6 +277,22 @@ class NodeFile(BaseModel):
     )
 
 
+_Declared = TypeVar("_Declared")
+
+
+def _declared(
+    items: Iterable[_Declared], wanted: str, key: Callable[[_Declared], str], what: str
+) -> _Declared:
+    """The one item of node.toml named `wanted`, or a ConfigError listing what is declared,
+    so a typo on the command line is answered with the names that would have worked."""
+    items = list(items)
+    for item in items:
+        if key(item) == wanted:
+            return item
+    known = ", ".join(key(item) for item in items) or "none"
+    raise ConfigError(f"no {what} {wanted!r} in {CONFIG_FILE} (declared: {known})")
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     home: Path
@@ -299,25 +316,13 @@ class NodeConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def dataset(self, dataset_id: str) -> DatasetConfig:
-        for d in self.datasets:
-            if d.id == dataset_id:
-                return d
-        known = ", ".join(d.id for d in self.datasets) or "none"
-        raise ConfigError(f"no dataset {dataset_id!r} in {CONFIG_FILE} (declared: {known})")
+        return _declared(self.datasets, dataset_id, lambda d: d.id, "dataset")
 
     def peer(self, peer_id: str) -> PeerConfig:
-        for p in self.peers:
-            if p.id == peer_id:
-                return p
-        known = ", ".join(p.id for p in self.peers) or "none"
-        raise ConfigError(f"no peer {peer_id!r} in {CONFIG_FILE} (declared: {known})")
+        return _declared(self.peers, peer_id, lambda p: p.id, "peer")
 
     def gbif_query(self, name: str) -> GbifQueryConfig:
-        for q in self.gbif:
-            if q.name == name:
-                return q
-        known = ", ".join(q.name for q in self.gbif) or "none"
-        raise ConfigError(f"no GBIF query {name!r} in {CONFIG_FILE} (declared: {known})")
+        return _declared(self.gbif, name, lambda q: q.name, "GBIF query")
 
     def path(self, relative: str) -> Path:
         """Resolve a path written in node.toml relative to the node home."""

@@ -39,9 +39,9 @@ from node.core.errors import ExportError
 from node.export.extensions import write_extensions
 from node.export.partitions import RECORDS, Partition, find_partitions, write_partition
 from node.export.schema import (
-    CROSSWALK_SCHEMA,
+    ACCEPTED_NAME_SCHEMA,
     EXPORT_SCHEMA_VERSION,
-    Crosswalk,
+    AcceptedNameLookup,
     prepare_crosswalk,
 )
 from node.export.target import Target, open_target
@@ -86,10 +86,10 @@ def _reusable(
     return None
 
 
-def _write_crosswalk(target: Target, version: str, crosswalk: Crosswalk) -> dict[str, Any]:
+def _write_crosswalk(target: Target, version: str, crosswalk: AcceptedNameLookup) -> dict[str, Any]:
     path = "crosswalk/part-0.parquet"
     sink = target.open_hashed(f"{version}/{path}")
-    with pq.ParquetWriter(sink, CROSSWALK_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(sink, ACCEPTED_NAME_SCHEMA, compression="zstd") as writer:
         writer.write_table(crosswalk.table)
     return {
         "path": path,
@@ -147,7 +147,7 @@ def _partitions_into(
     home: Path,
     partitions: list[Partition],
     previous: dict[str, Any] | None,
-    crosswalk: Crosswalk | None,
+    crosswalk: AcceptedNameLookup | None,
     result: ExportResult,
 ) -> list[dict[str, Any]]:
     """Reuse unchanged partitions, write the others a few at a time; entries in order.

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from node.core.errors import ExportError
 from node.core.numbers import DECIMAL
-from node.export.schema import EXPORT_SCHEMA, Crosswalk
+from node.export.schema import EXPORT_SCHEMA, AcceptedNameLookup
 
 _TEXT_MAP = pa.map_(pa.string(), pa.string())
 _SCHEMA_NAMES = frozenset(EXPORT_SCHEMA.names)
@@ -94,7 +94,11 @@ def _typed(
 
 
 def conform(
-    table: pa.Table, source: str, dataset: str, licence: str | None, crosswalk: Crosswalk | None
+    table: pa.Table,
+    source: str,
+    dataset: str,
+    licence: str | None,
+    crosswalk: AcceptedNameLookup | None,
 ) -> pa.Table:
     """A batch of any stored layout -> EXPORT_SCHEMA: missing columns null, extras in a map."""
     length = table.num_rows

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from agreements.scope import INFERRED_FAMILY
 from node.core.config import NodeConfig
 from node.core.errors import InvalidInput, NotFound
-from node.export.schema import Crosswalk, prepare_crosswalk
+from node.export.schema import AcceptedNameLookup, prepare_crosswalk
 from node.store.store import PART_NAME, Store, read_parquet
 
 
@@ -72,14 +72,14 @@ def name_links(config: NodeConfig) -> pa.Table | None:
     return links.filter(first).drop_columns(["confidence"])
 
 
-def accepted_name_lookup(config: NodeConfig) -> Crosswalk | None:
+def accepted_name_lookup(config: NodeConfig) -> AcceptedNameLookup | None:
     """The node's crosswalks, checked and indexed once for many batches."""
 
     links = name_links(config)
     return prepare_crosswalk(links) if links is not None else None
 
 
-def with_accepted_names(table: pa.Table, lookup: Crosswalk | None) -> pa.Table:
+def with_accepted_names(table: pa.Table, lookup: AcceptedNameLookup | None) -> pa.Table:
     """Add `fed_accepted_name` / `fed_match_kind`, so that agreement taxon scopes also
     match records named under another concept."""
     if lookup is None or "scientificName" not in table.column_names:

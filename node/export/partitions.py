@@ -20,7 +20,7 @@ from node.core import constants
 from node.core.config import NodeConfig
 from node.core.errors import ConfigError, ExportError
 from node.export.conform import conform
-from node.export.schema import EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION, Crosswalk
+from node.export.schema import EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION, AcceptedNameLookup
 from node.export.target import HashedSink, Target
 from node.store.store import PART_NAME, Store
 
@@ -185,7 +185,7 @@ def write_partition(
     target: Target,
     version: str,
     partition: Partition,
-    crosswalk: Crosswalk | None,
+    crosswalk: AcceptedNameLookup | None,
     stop: threading.Event,
 ) -> dict[str, Any]:
     """Stream one stored dataset into its partition's files; return its manifest entry."""

@@ -306,7 +306,8 @@ _TRAILING: tuple[tuple[str, pa.DataType, str, str], ...] = (
     ),
 )
 
-CROSSWALK_SCHEMA = pa.schema(
+# The export's crosswalk.parquet: what an AcceptedNameLookup holds.
+ACCEPTED_NAME_SCHEMA = pa.schema(
     [
         pa.field("verbatim_name", pa.string()),
         pa.field("accepted_name", pa.string()),
@@ -413,7 +414,7 @@ def schema_document() -> dict[str, Any]:
         ],
         "crosswalk_columns": [
             {"name": f.name, "type": type_name(f.type), "sql_type": sql_type(f.type)}
-            for f in CROSSWALK_SCHEMA
+            for f in ACCEPTED_NAME_SCHEMA
         ],
     }
 
@@ -487,10 +488,12 @@ def canonical_name(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedAr
 
 
 @dataclass(frozen=True)
-class Crosswalk:
-    """A checked crosswalk, with lookup arrays for the verbatim and the canonical name."""
+class AcceptedNameLookup:
+    """A checked crosswalk reduced to verbatim name -> accepted name, with lookup arrays for
+    the verbatim and the canonical name. (mappings.review.Crosswalk is the full reconcile
+    result this is read from.)"""
 
-    table: pa.Table  # CROSSWALK_SCHEMA, one row per verbatim_name, sorted
+    table: pa.Table  # ACCEPTED_NAME_SCHEMA, one row per verbatim_name, sorted
     sha256: str  # of the checked table: a changed crosswalk rewrites every partition
     canonical: pa.Table  # canonical, accepted_name, match_kind: unambiguous keys only
 
@@ -515,17 +518,18 @@ class Crosswalk:
         return results[0], results[1], on
 
 
-def prepare_crosswalk(table: pa.Table) -> Crosswalk:
+def prepare_crosswalk(table: pa.Table) -> AcceptedNameLookup:
     """Check a crosswalk (columns, one accepted name per verbatim name) and index it."""
-    missing = [f.name for f in CROSSWALK_SCHEMA if f.name not in table.column_names]
+    missing = [f.name for f in ACCEPTED_NAME_SCHEMA if f.name not in table.column_names]
     if missing:
         raise InvalidInput(
             f"crosswalk: missing column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(CROSSWALK_SCHEMA.names)} (columns found: {', '.join(table.column_names)})"
+            f"{', '.join(ACCEPTED_NAME_SCHEMA.names)} "
+            f"(columns found: {', '.join(table.column_names)})"
         )
-    table = table.select(CROSSWALK_SCHEMA.names).cast(CROSSWALK_SCHEMA)
+    table = table.select(ACCEPTED_NAME_SCHEMA.names).cast(ACCEPTED_NAME_SCHEMA)
     table = table.filter(pc.is_valid(table.column("verbatim_name")))
-    table = table.group_by(CROSSWALK_SCHEMA.names, use_threads=False).aggregate([])
+    table = table.group_by(ACCEPTED_NAME_SCHEMA.names, use_threads=False).aggregate([])
     counts = table.group_by("verbatim_name").aggregate([([], "count_all")])
     ambiguous = counts.filter(pc.greater(counts.column("count_all"), 1))
     if ambiguous.num_rows:
@@ -534,7 +538,7 @@ def prepare_crosswalk(table: pa.Table) -> Crosswalk:
             f"crosswalk: {ambiguous.num_rows} verbatim name(s) map to more than one "
             f"accepted name or match kind, e.g. {name!r}; keep one row per verbatim_name"
         )
-    table = table.select(CROSSWALK_SCHEMA.names).sort_by("verbatim_name").combine_chunks()
+    table = table.select(ACCEPTED_NAME_SCHEMA.names).sort_by("verbatim_name").combine_chunks()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -550,7 +554,7 @@ def prepare_crosswalk(table: pa.Table) -> Crosswalk:
     per_key = keyed.group_by("canonical").aggregate([([], "count_all")])
     unique = per_key.filter(pc.equal(per_key.column("count_all"), 1))
     keyed = keyed.filter(pc.is_in(keyed.column("canonical"), value_set=unique.column("canonical")))
-    return Crosswalk(
+    return AcceptedNameLookup(
         table, digest, keyed.select(["canonical", "accepted_name", "match_kind"]).combine_chunks()
     )
 

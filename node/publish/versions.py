@@ -411,7 +411,7 @@ def publish_dataset(
     """Store the records and publish them as the dataset's next archive version.
 
     Args:
-        records: stored-layout tables (see `node.store.records.normalise`), already validated.
+        records: stored-layout tables (node.store.records.to_stored_layout), validated.
         rejects: rows the source reader refused, with reasons; written to rejects.csv.
         change_major: a scientifically significant change: the next major version.
         row_type: the core's row type (an archive's own, say Event); by default the

@@ -1,5 +1,5 @@
 """Start and stop what runs beside the HTTP API: the client session, the harvest schedule,
-the sharing context (agreements, replay cache, audit log). One `cleanup_ctx` owns them all.
+the sharing context (agreements, nonce cache, audit log). One `cleanup_ctx` owns them all.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from agreements.extensions import CORE_KEY, CoreOutcome, core_outcome, enforce_e
 from agreements.model import Agreement, Flow
 from node.core.terms import EVENT_ROW_TYPE, ID_TERM_FOR_ROW_TYPE, OCCURRENCE_ROW_TYPE
 from node.dwca.extension_tables import ExtensionTable, write_extension_table
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 
 # Enforces one table of records for the flow (names enriched, as node.sharing does).
 Enforce = Callable[[pa.Table], tuple[pa.Table, dict[str, int]]]
@@ -162,7 +162,7 @@ def _joined(occurrences: pa.Table, events: pa.Table, event_id: str) -> pa.Table:
     joined = occurrences.join(right, keys=CORE_KEY, join_type="left outer", use_threads=False)
     if event_id not in joined.column_names:
         joined = joined.append_column(event_id, _text(joined[CORE_KEY]))
-    return normalise(joined.drop_columns([CORE_KEY]))
+    return to_stored_layout(joined.drop_columns([CORE_KEY]))
 
 
 def _generalised_events(

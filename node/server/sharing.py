@@ -31,7 +31,7 @@ from agreements.model import Agreement, AgreementState, Flow, Status
 from agreements.pseudonyms import pseudonym_key
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.constants import PURPOSE_HEADER
-from node.core.errors import AgreementDenied, NotFound, Unauthenticated
+from node.core.errors import AgreementDenied, ConfigError, NotFound, Unauthenticated
 from node.core.identity import Identity
 from node.core.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 from node.dwca.coverage import Coverage
@@ -57,7 +57,7 @@ from node.store.state import connect
 from node.store.state_migrations import migrate
 from node.store.store import PART_NAME, Store
 from node.wire.auth import declared_purpose, verify_request
-from node.wire.nonces import ReplayCache
+from node.wire.nonces import NonceCache
 
 log = logging.getLogger("fednode.sharing")
 
@@ -104,7 +104,7 @@ class Sharing:
         self.store = Store(config.home)
         self.conn = connect(config.home)
         migrate(self.conn)  # at start: the daemon's state is at this code's schema version
-        self.replay = ReplayCache(self.conn)
+        self.nonces = NonceCache(self.conn)
         self.audit = AuditLog(self.conn)
         self.checkpoints = Checkpoints(self.conn, identity, config.id)
         self.received_heads = ReceivedHeads(self.conn)
@@ -125,7 +125,7 @@ class Sharing:
             peer = await verify_request(
                 request,
                 self.book.pinned_key,
-                self.replay,
+                self.nonces,
                 own_origins=origins,
                 why_unpinned=self.book.refusal,
             )
@@ -199,10 +199,10 @@ class Sharing:
         return None
 
     def _dataset(self, dataset_id: str) -> DatasetConfig:
-        for dataset in self.config.datasets:
-            if dataset.id == dataset_id:
-                return dataset
-        raise NotFound(f"no dataset {dataset_id!r} on this node")
+        try:
+            return self.config.dataset(dataset_id)
+        except ConfigError:  # a partner is not told which datasets node.toml declares
+            raise NotFound(f"no dataset {dataset_id!r} on this node") from None
 
     # -- the archive ------------------------------------------------------------------
     async def archive(self, requester: Requester, dataset_id: str) -> ServedArchive:

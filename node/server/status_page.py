@@ -2,7 +2,10 @@
 
 In the reader's language (node.server.status_language: Accept-Language or the page's switch),
 with the Chinese and Vietnamese names the data carries shown beside the scientific names.
-Everything is escaped: dataset titles and names come from data files.
+The page's markup is the Jinja2 template node/server/templates/status_page.html; this
+module hands it the status and a few formatting filters. Everything is escaped on output
+(autoescape, plus a finalize that escapes every value): dataset titles and names come from
+data files.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from harvesters.schedule import next_runs
 from node.core.errors import AgreementDenied
@@ -23,21 +28,6 @@ from node.server.services import scheduler_of
 from node.server.status import collect_status
 from node.server.status_figures import status_figures
 from node.server.status_language import NATIVE_NAMES, negotiate, translator
-
-STYLE = """
-body{font-family:system-ui,-apple-system,"Noto Sans","Noto Sans CJK SC",sans-serif;
-margin:2rem;max-width:80rem;color:#1b1b1b}h1{margin-bottom:.2rem}
-h2{margin-top:2rem;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.3rem .5rem;
-border-bottom:1px solid #eee;vertical-align:top}th{background:#f5f5f5}.muted{color:#666}
-.ok,.active{color:#11702b}.failed,.expired,.invalid,.tampered{color:#a11}.unchanged{color:#555}
-.awaiting{color:#a60}code{font-size:.9em}.when,.id{white-space:nowrap}
-.meaning{display:inline-block;min-width:11rem}
-ul.names{list-style:none;margin:0;padding:0;min-width:15rem}ul.names li{margin-bottom:.3rem}
-figure{margin:1rem 0}figure svg,svg.sent-chart{max-width:100%;height:auto}table.sent{width:auto}
-nav.languages{float:right}
-"""
-
 
 # Colour of each agreement state (agreements.model.Status values, plus "invalid").
 STATE_CLASS = {
@@ -51,158 +41,84 @@ STATE_CLASS = {
 NBSP = "\u00a0"  # joins a count to its label so a narrow column never splits them
 
 
-def _cell(value: Any) -> str:
-    return escape("" if value is None else str(value))
+def _escaped(value: Any) -> Any:
+    """Escape every value the page prints, in the entity forms of `html.escape`.
+
+    Autoescaping would escape too, but with markupsafe's forms (`&#34;` for `"`); the page
+    has always served `&quot;`, and text searched for in the served HTML must keep matching.
+    Values already marked safe (macros' output, the figures) pass unchanged. None prints as
+    nothing, never as "None".
+    """
+    if isinstance(value, Markup):
+        return value
+    return Markup(escape("" if value is None else str(value)))
 
 
-def _when(value: Any) -> str:
-    """A timestamp to the second in UTC, the full value kept in `<time datetime>`."""
-    if not value:
-        return ""
+def _utc(value: Any) -> str:
+    """A timestamp to the second in UTC, or "" when it cannot be read as one."""
     try:
         moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     except ValueError:
-        return _cell(value)
+        return ""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f'<time class="when" datetime="{_cell(value)}">{text}</time>'
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _counts(counts: Any) -> str:
+def _counts(counts: Any) -> Any:
     """`{"sent": 600, "total": 600}` as "sent 600, total 600", never broken inside a pair."""
     if not isinstance(counts, dict):
-        return _cell(counts)
-    return escape(", ".join(f"{k.replace('_', NBSP)}{NBSP}{v:,}" for k, v in counts.items()))
+        return counts
+    return ", ".join(f"{k.replace('_', NBSP)}{NBSP}{v:,}" for k, v in counts.items())
 
 
-def _id(value: Any) -> str:
-    """An identifier such as gxib-vnmn@1, kept on one line."""
-    return f'<span class="id">{_cell(value)}</span>' if value else ""
+def _grouped(number: int) -> str:
+    return f"{number:,}"
 
 
-def _table(headers: list[str], rows: list[list[str]], empty: str = "None yet.") -> str:
-    if not rows:
-        return f'<p class="muted">{escape(empty)}</p>'
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _title_in(dataset: dict[str, Any], language: str) -> tuple[str, str]:
+    """The dataset's title in the reader's language if node.toml gives one, else in the
+    first language it gives, else the plain title (language unknown: "")."""
+    titles = dataset.get("titles") or {}
+    title_language = language if titles.get(language) else next(iter(titles), "")
+    return title_language, titles.get(title_language) or dataset["title"]
 
 
-def _switch(language: str) -> str:
-    """Links to the page in each language, each named in its own language."""
-    links = [
-        f'<b lang="{code}">{name}</b>'
-        if code == language
-        else f'<a href="?lang={code}" lang="{code}" hreflang="{code}">{name}</a>'
-        for code, name in NATIVE_NAMES.items()
-    ]
-    return f'<nav class="languages">{" · ".join(links)}</nav>'
+def _environment() -> Environment:
+    """One environment for the process: templates are compiled once, on first use.
+
+    StrictUndefined: a key the status lacks is an error in the tests, not a blank cell.
+    """
+    environment = Environment(
+        loader=PackageLoader("node.server", "templates"),
+        autoescape=True,
+        finalize=_escaped,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(utc=_utc, counts=_counts, grouped=_grouped, title_in=_title_in)
+    return environment
+
+
+_ENVIRONMENT = _environment()
 
 
 def render(status: dict[str, Any], language: str = "en", figures: str = "") -> str:
-    _ = translator(language)
-    node = status["node"]
-    parts = [
-        _switch(language),
-        f"<h1>{_cell(node['name'])}</h1>",
-        f'<p class="muted">fednode <code>{_cell(node["id"])}</code> · {_cell(node["country"])} · '
-        f"{_cell(_('key fingerprint'))} <code>{_cell(node['fingerprint'])}</code> · "
-        f"{_cell(_('generated'))} {_when(status['generated'])}</p>",
-        f"<h2>{_cell(_('Datasets'))}</h2>",
-    ]
-    rows = []
-    for d in status["datasets"]:
-        names = "".join(
-            f"<li><i>{_cell(e.get('scientificName'))}</i><br>"
-            + " · ".join(
-                f'<span lang="{lang}">{_cell(e.get("fed_vernacular_" + lang))}</span>'
-                for lang in ("zh", "vi", "en")
-                if e.get("fed_vernacular_" + lang)
-            )
-            + "</li>"
-            for e in d["examples"]
-        )
-        titles = d.get("titles") or {}
-        title_language = language if titles.get(language) else next(iter(titles), "")
-        title = titles.get(title_language) or d["title"]
-        rows.append(
-            [
-                f'<b lang="{_cell(title_language)}">{_cell(title)}</b><br>'
-                f"<code>{_cell(d['id'])}</code>",
-                _cell(_(d["type"])),
-                _cell(d["version"] or _("not published")),
-                f"{d['records']:,}",
-                _cell(d["licence"]) + (_cell(" " + _("(public)")) if d["public"] else ""),
-                _when(d["modified"]),
-                f'<ul class="names">{names}</ul>' if names else "",
-            ]
-        )
-    headers = ["Dataset", "Type", "Version", "Records", "Licence", "Published"]
-    headers = [*map(_, headers), _("Names (zh · vi · en)")]
-    parts.append(_table(headers, rows, _("None yet.")))
-    parts.append(f"<h2>{_cell(_('Harvested sources'))}</h2>")
-    rows = []
-    for s in status["sources"]:
-        run = s.get("last_run") or {}
-        outcome = str(run.get("outcome", "never run"))
-        rows.append(
-            [
-                f"<code>{_cell(s['source'])}</code><br>{_cell(s.get('url', ''))}",
-                _cell(s["schedule"]),
-                f'<span class="{_cell(outcome)}">{_cell(_(outcome))}</span><br>'
-                f'<span class="muted meaning">{_cell(s.get("meaning", ""))}</span>',
-                f"{int(run.get('records') or 0):,}",
-                _when(run.get("finished")),
-                _when(s.get("next_run")) or _cell(_("not scheduled")),
-                _cell(run.get("error")),
-            ]
-        )
-    headers = ["Source", "Schedule", "Last run", "Records", "Finished", "Next run", "Last error"]
-    parts.append(_table([_(h) for h in headers], rows, _("None yet.")))
-    parts.append(f"<h2>{_cell(_('Agreements'))}</h2>")
-    rows = []
-    for a in status["agreements"]:
-        css = STATE_CLASS.get(a["status"], "invalid")
-        rows.append(
-            [
-                f"<b>{_cell(a['ref'] or a['file'])}</b><br>{_cell(a['title'])}",
-                f'<span class="{_cell(css)}">{_cell(_(a["status"]))}</span>',
-                _cell(a["reason"]),
-                "<br>".join(_cell(f) for f in a["flows"]),
-            ]
-        )
-    headers = ["Agreement", "State", "Why", "Flows"]
-    parts.append(_table([_(h) for h in headers], rows, _("None yet.")))
-    parts.append(figures)  # node.server.status_figures: maps per flow, exports per month
-    parts.append(f"<h2>{_cell(_('Recent audit entries'))}</h2>")
-    rows = [
-        [
-            _cell(e["seq"]),
-            _when(e["time"]),
-            _cell(e["event"]),
-            _cell(e["peer"]),
-            _id(e["agreement"]),
-            _id(e["dataset"]),
-            _counts(e.get("counts")),
-            _cell(e.get("detail")),
-        ]
-        for e in status["audit"]
-    ]
-    parts.append(
-        _table(
-            [_(h) for h in ("#", "Time", "Event", "Party", "Agreement", "Dataset", "Counts")]
-            + [_("Detail")],
-            rows,
-            _("None yet."),
-        )
-    )
-    body = "\n".join(parts)
-    return (
-        f'<!doctype html><html lang="{_cell(language)}"><head><meta charset="utf-8">'
-        f"<title>{_cell(node['name'])} · fednode</title>"
-        f'<meta name="viewport" content="width=device-width"><style>{STYLE}</style></head>'
-        f"<body>{body}</body></html>"
+    """The page for `status` (node.server.status.collect_status) in `language`; `figures`
+    is the HTML of node.server.status_figures, inserted as it is."""
+    return _ENVIRONMENT.get_template("status_page.html").render(
+        _=translator(language),
+        language=language,
+        languages=NATIVE_NAMES,
+        state_class=STATE_CLASS,
+        node=status["node"],
+        generated=status["generated"],
+        datasets=status["datasets"],
+        sources=status["sources"],
+        agreements=status["agreements"],
+        audit=status["audit"],
+        figures=Markup(figures),  # built with every value escaped (status_figures)
     )
 
 

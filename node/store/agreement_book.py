@@ -25,7 +25,7 @@ log = logging.getLogger("fednode.agreements")
 
 
 @dataclass(frozen=True)
-class Entry:
+class HeldAgreement:
     """One agreement file: the parsed agreement, or why it could not be loaded."""
 
     path: Path
@@ -56,7 +56,7 @@ class AgreementBook:
         self.own_key = own_key or _own_key(config)
         self.folder = Path(config.home) / "agreements"
         self._stamps: dict[Path, tuple[float, int]] = {}
-        self._entries: dict[Path, Entry] = {}
+        self._entries: dict[Path, HeldAgreement] = {}
         self._checked: dt.date | None = None
         self._pinned: dict[str, str] = {}
 
@@ -98,20 +98,20 @@ class AgreementBook:
             entries[path] = self._load(path, known, now)
         self._entries, self._stamps, self._checked = entries, stamps, now.date()
 
-    def _load(self, path: Path, known: set[str], now: dt.datetime) -> Entry:
+    def _load(self, path: Path, known: set[str], now: dt.datetime) -> HeldAgreement:
         try:
             agreement = load_agreement(path, known_datasets=known, own_party=self.config.id)
         except InvalidAgreement as exc:
             log.warning("agreement %s shares nothing: %s", path.name, exc.detail)
-            return Entry(path, None, None, exc.detail)
+            return HeldAgreement(path, None, None, exc.detail)
         if agreement.party(self.config.id) is None:
             reason = f"this node ({self.config.id}) is not a party to it"
-            return Entry(path, agreement, None, reason)
+            return HeldAgreement(path, agreement, None, reason)
         state = trust_state(agreement, self.config.id, self.own_key, self._pinned)
         state = state or agreement.status(now)
         if not state.active:
             log.info("agreement %s shares nothing: %s", agreement.ref, state.reason)
-        return Entry(path, agreement, state)
+        return HeldAgreement(path, agreement, state)
 
     def state_of(self, agreement: Agreement) -> AgreementState | None:
         """The state this book gives the agreement (trust included); None if not held."""
@@ -134,14 +134,14 @@ class AgreementBook:
             return "no agreement pins this key"
         return "this key is pinned only by agreements that share nothing: " + "; ".join(held)
 
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[HeldAgreement]:
         self.refresh()
         return list(self._entries.values())
 
     def active(self) -> list[Agreement]:
         return [e.agreement for e in self.entries() if e.active and e.agreement is not None]
 
-    def get(self, agreement_id: str) -> Entry | None:
+    def get(self, agreement_id: str) -> HeldAgreement | None:
         return next(
             (
                 e

@@ -3,7 +3,7 @@
 A home is node.toml, the keys, agreements, mappings and sources (small files, copied), the
 store (snapshots are immutable once their `current` link points at them, so a copy taken
 during a harvest holds either the old or the new snapshot whole), and state.sqlite (the
-audit chain, runs, replay cache), copied with SQLite's online backup API: a file copy of a
+audit chain, runs, nonce cache), copied with SQLite's online backup API: a file copy of a
 database in WAL mode, taken while the daemon writes, can be torn.
 
 The backup is written beside its destination and renamed into place, so a backup that

@@ -123,7 +123,7 @@ def _nfc(column: pa.Array) -> pa.Array:
     return pc.utf8_normalize(column, "NFC")
 
 
-def normalise(
+def to_stored_layout(
     batch: pa.RecordBatch | pa.Table,
     provenance: Mapping[str, object] | None = None,
 ) -> pa.Table:

@@ -1,4 +1,4 @@
-"""state.sqlite: the node's small mutable state (harvest runs, audit log, replay cache).
+"""state.sqlite: the node's small mutable state (harvest runs, audit log, nonce cache).
 
 One file, WAL mode so the server and a CLI command can use it at once. Each module owns
 its tables and creates them with `CREATE TABLE IF NOT EXISTS` through `ensure_schema`.

@@ -25,8 +25,8 @@ http-message-signatures 3.0 builds and parses the signature base, checks `alg`, 
 the covered components and the Ed25519 signature. Its aiohttp middlewares are not used:
 they raise one exception for every failure (the node needs anonymous / 401 / 403), take
 the target URI from aiohttp's `request.url` with no opt-in proxy trust, read the clock
-themselves (tests and the replay cache need one `now`), and buffer request bodies. The
-library does not track nonces (`node.wire.nonces.ReplayCache` does) nor decide which keys are
+themselves (tests and the nonce cache need one `now`), and buffer request bodies. The
+library does not track nonces (`node.wire.nonces.NonceCache` does) nor decide which keys are
 trusted (the `keys` resolver does).
 
 Behind a reverse proxy the server rebuilds `@target-uri` from the scheme, the Host header
@@ -72,7 +72,7 @@ from node.core.constants import (
 )
 from node.core.errors import AgreementDenied, InvalidInput, Unauthenticated
 from node.core.identity import Identity, fingerprint, parse_public_key
-from node.wire.nonces import ReplayCache
+from node.wire.nonces import NonceCache
 
 SIGNATURE_LABEL = "fednode"
 SIGNATURE_TAG = "fednode"
@@ -291,7 +291,7 @@ def _origin(url: str) -> str:
 async def verify_request(
     request: web.Request,
     keys: KeyResolver,
-    replay: ReplayCache,
+    nonces: NonceCache,
     now: float | None = None,
     *,
     trust_forwarded_proto: bool = False,
@@ -305,7 +305,7 @@ async def verify_request(
 
     Raises `Unauthenticated` (401) for anything wrong with the signature itself, and
     `AgreementDenied` (403) for a good signature by a key no agreement pins. The nonce is
-    remembered only for pinned keys, so strangers cannot fill the replay cache.
+    remembered only for pinned keys, so strangers cannot fill the nonce cache.
     """
     if "Signature-Input" not in request.headers and "Signature" not in request.headers:
         return None
@@ -369,7 +369,7 @@ async def verify_request(
             f"the key pinned for this party is not the signing key ({fingerprint(keyid)})",
             reason="unknown_key",
         )
-    replay.check_and_remember(keyid, nonce, created, now)
+    nonces.check_and_remember(keyid, nonce, created, now)
     return VerifiedPeer(key=pinned, keyid=keyid, created=created, nonce=nonce)
 
 

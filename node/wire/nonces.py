@@ -18,7 +18,7 @@ from node.core.errors import Unauthenticated
 from node.core.identity import KEY_PREFIX, fingerprint
 from node.store.state import ensure_schema
 
-REPLAY_WINDOW_S = SIGNATURE_MAX_AGE_S + SIGNATURE_CLOCK_SKEW_S
+NONCE_WINDOW_S = SIGNATURE_MAX_AGE_S + SIGNATURE_CLOCK_SKEW_S
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS replay_nonces (
@@ -31,10 +31,10 @@ SCHEMA = (
 )
 
 
-class ReplayCache:
+class NonceCache:
     """(keyid, nonce) pairs seen within the replay window, persisted in state.sqlite."""
 
-    def __init__(self, conn: sqlite3.Connection, *, window_s: int = REPLAY_WINDOW_S) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, window_s: int = NONCE_WINDOW_S) -> None:
         self.conn = conn
         self.window_s = window_s
         ensure_schema(conn, SCHEMA)

@@ -1,7 +1,7 @@
 """Agreements and record tables for the agreement tests, built the way a node builds them.
 
 Agreements are TOML text signed with real Ed25519 keys; tables come from text columns
-through `node.store.records.normalise`, so they have the stored layout enforcement receives.
+through `node.store.records.to_stored_layout`, so they have the stored layout enforcement receives.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agreements.model import Agreement
 from agreements.parse import parse_agreement
 from agreements.signing import public_key_to_text, sign
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 DATASET = "gxib-karst-flora"
@@ -70,6 +70,6 @@ def signed(text: str, **kwargs: object) -> Agreement:
 
 def records(provenance: dict[str, object] | None = None, **columns: list[str | None]) -> pa.Table:
     """A stored-layout table from verbatim text columns (one list per Darwin Core term)."""
-    return normalise(
+    return to_stored_layout(
         pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()}), provenance
     )

@@ -4,7 +4,7 @@ Both homes are made by `fednode init`, declare the bundled samples, publish them
 `fednode publish`, pin each other as peers and hold the demo's bilateral agreement signed
 by both parties (`fednode agreement sign`). That costs ~2 s, so it is built once per
 session and copied for each test: tests may then edit agreements, the audit table and
-the replay cache freely. The copies keep the template's ports, so one test at a time
+the nonce cache freely. The copies keep the template's ports, so one test at a time
 serves them.
 """
 

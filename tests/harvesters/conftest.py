@@ -12,14 +12,14 @@ from harvesters.runs import RunLog
 from harvesters.schedule import Runtime
 from node.core import constants
 from tests import nodes
-from tests.harvesters.harvesting import RETRIES, Harvesting
+from tests.harvesters.harvesting import RETRIES, Harvesting, Waits
 from tests.harvesters.hostile_peer import serve
 
 
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer attempts per request; the waits between them are injected (Waits), not slept."""
     monkeypatch.setattr(constants, "HARVEST_RETRIES", RETRIES)
-    monkeypatch.setattr(constants, "HARVEST_BACKOFF_BASE_S", 0.01)
 
 
 @pytest.fixture
@@ -30,6 +30,8 @@ async def harvesting(tmp_path: Path, quick_retries: None) -> AsyncIterator[Harve
         runs = RunLog(node.home)
         try:
             async with client_session() as session:
-                yield Harvesting(peer, node, Runtime(node.config, node.identity, session, runs))
+                waits = Waits()
+                runtime = Runtime(node.config, node.identity, session, runs, sleep=waits)
+                yield Harvesting(peer, node, runtime, waits)
         finally:
             runs.close()

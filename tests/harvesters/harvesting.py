@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,18 @@ ARCHIVE = f"/datasets/{DATASET}/archive"
 RETRIES = 2  # three attempts per request
 
 
+class Waits:
+    """The retry waits a harvest asks for, recorded instead of slept (Runtime.sleep): the
+    suite runs at full speed and still sees each wait, e.g. a Retry-After honoured."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await asyncio.sleep(0)  # a turn of the loop, as a real wait gives the others
+
+
 @dataclass
 class Harvesting:
     """A harvesting node (vnmn) pinned to a hostile peer (gxib) that serves DATASET."""
@@ -28,6 +41,7 @@ class Harvesting:
     peer: HostilePeer
     node: nodes.TestNode
     runtime: Runtime
+    waits: Waits
 
     @property
     def runs(self) -> RunLog:

@@ -30,7 +30,7 @@ from node.demo import DemoNode, agreement_text
 from node.store.agreement_book import AgreementBook
 from node.store.store import Store, read_parquet
 from tests import nodes
-from tests.harvesters.harvesting import ARCHIVE, DATASET, SOURCE, Harvesting
+from tests.harvesters.harvesting import ARCHIVE, DATASET, SOURCE, Harvesting, Waits
 from tests.harvesters.hostile_peer import (
     HostilePeer,
     gzip_bomb,
@@ -392,9 +392,13 @@ async def agreed(tmp_path: Path, quick_retries: None) -> AsyncIterator[Agreed]:
         runs = RunLog(node.home)
         try:
             async with client_session() as session:
-                runtime = Runtime(node.config, node.identity, session, runs)
+                waits = Waits()
+                runtime = Runtime(node.config, node.identity, session, runs, sleep=waits)
                 yield Agreed(
-                    Harvesting(peer, node, runtime), agreement.ref, agreement.sha256, flow.licence
+                    Harvesting(peer, node, runtime, waits),
+                    agreement.ref,
+                    agreement.sha256,
+                    flow.licence,
                 )
         finally:
             runs.close()

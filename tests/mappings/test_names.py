@@ -16,9 +16,9 @@ import pytest
 
 from mappings.authors import cites_as_basionym, compare_authorship, parse_authorship
 from mappings.names import (
+    clean_name_text,
     describe_differences,
     epithet_edits,
-    normalise,
     parse_name,
     stem_epithet,
 )
@@ -41,7 +41,7 @@ def test_parse_name__full_width_brackets_spaces_and_appended_chinese_name():
     assert parsed.canonical == "Chirita eburnea"
     assert parsed.authorship == "(Hance) Yin Z. Wang"
     assert parsed.vernacular == "牛耳朵"
-    assert normalise("Magnolia coco (Lour.)DC.")[0] == "Magnolia coco (Lour.) DC."
+    assert clean_name_text("Magnolia coco (Lour.)DC.")[0] == "Magnolia coco (Lour.) DC."
 
 
 def test_parse_name__rank_markers_and_their_variants():

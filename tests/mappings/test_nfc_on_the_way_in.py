@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mappings.sources import open_source
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 
 _LOCALITY = "Vườn quốc gia Cúc Phương, tỉnh Ninh Bình"  # a real place name
 _NFD = unicodedata.normalize("NFD", _LOCALITY)
@@ -36,7 +36,7 @@ def test_normalise__every_text_value_is_stored_in_nfc() -> None:
             "fed_vernacular_vi": [unicodedata.normalize("NFD", "Lan hài hằng")],
         }
     )
-    row = normalise(table, {"fed_source": "vnmn"}).to_pylist()[0]
+    row = to_stored_layout(table, {"fed_source": "vnmn"}).to_pylist()[0]
     assert row["locality"] == _LOCALITY
     assert row["fed_vernacular_vi"] == "Lan hài hằng"
     assert all(unicodedata.is_normalized("NFC", v) for v in row.values() if isinstance(v, str))

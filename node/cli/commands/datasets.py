@@ -21,7 +21,7 @@ from node.dwca.eml import find_licence
 from node.dwca.reader import SKIPPED_ROW
 from node.publish.validate import validate_archive, validate_source
 from node.publish.versions import VersionInfo, publish_dataset
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import Store
 
 
@@ -142,7 +142,7 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
         "fed_licence": dataset.licence,
     }
     rejects: list[dict[str, object]] = []
-    records = (normalise(t, provenance) for t in _screened(source, skip_invalid, rejects))
+    records = (to_stored_layout(t, provenance) for t in _screened(source, skip_invalid, rejects))
     # An archive's extensions are published whole, each as its own table.
     work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
     try:

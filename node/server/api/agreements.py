@@ -21,12 +21,12 @@ from node.core.errors import (
 )
 from node.server.jsonbody import parse_json_body
 from node.server.sharing import SHARING, Sharing
-from node.store.agreement_book import Entry
+from node.store.agreement_book import HeldAgreement
 from node.store.store import write_atomic
 from node.wire.auth import verify_request
 
 
-async def _party(request: web.Request, sharing: Sharing) -> tuple[Entry, str]:
+async def _party(request: web.Request, sharing: Sharing) -> tuple[HeldAgreement, str]:
     agreement_id = request.match_info["agreement"]
     sharing.book.refresh()
     entry = sharing.book.get(agreement_id)
@@ -38,7 +38,7 @@ async def _party(request: web.Request, sharing: Sharing) -> tuple[Entry, str]:
     peer = await verify_request(
         request,
         lambda keyid: keyid if keyid in keys else None,
-        sharing.replay,
+        sharing.nonces,
         own_origins=origins,
     )
     if peer is None:

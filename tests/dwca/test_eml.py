@@ -26,7 +26,7 @@ from node.dwca.eml import (
     parse_eml,
 )
 from node.dwca.writer import write_archive
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 
 IPT_ARCHIVE = Path(__file__).parents[1] / "data" / "dwca" / "ipt" / "dwca-inside-parent.zip"
 NS = "{https://eml.ecoinformatics.org/eml-2.2.0}"
@@ -240,7 +240,7 @@ def test_parse_eml__real_ipt_eml_keeps_an_unknown_licence_as_text(tmp_path: Path
 
 
 def test_build_eml__inside_an_archive_python_dwca_reader_reads_it(tmp_path: Path) -> None:
-    table = normalise(
+    table = to_stored_layout(
         pa.table(
             {"occurrenceID": ["o1"], "decimalLatitude": ["21.0"], "decimalLongitude": ["105.8"]}
         )

@@ -10,13 +10,13 @@ from agreements.enforce import enforce
 from node.core.config import load_config
 from node.export.crosswalks import family_index, with_inferred_family
 from node.store.home import init_home
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import Store, write_parquet_atomic
 from tests.agreements.agreement_builders import DATASET, FLOW, NOW, agreement_text, signed
 
 
 def _text(**columns: list[str]) -> pa.Table:
-    return normalise(pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()}))
+    return to_stored_layout(pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()}))
 
 
 def test_family_index__genus_to_family_only_where_unambiguous(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The Parquet export, read back the way downstream users read it: pyarrow, DuckDB, pandas,
-polars. Stored datasets are built in a temporary node home with `normalise` and
+polars. Stored datasets are built in a temporary node home with `to_stored_layout` and
 `write_parquet_atomic`, exactly as publishing and harvesting store them."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from node.export.schema import (
     schema_document,
     schema_from_document,
 )
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import PART_NAME, Store, write_parquet_atomic
 
 NODE = "gxib"
@@ -60,7 +60,7 @@ CROSSWALK = pa.table(
 
 
 def _store(path: Path, columns: dict[str, list[str | None]], provenance: dict[str, str]) -> None:
-    write_parquet_atomic(path, [normalise(pa.table(columns), provenance)])
+    write_parquet_atomic(path, [to_stored_layout(pa.table(columns), provenance)])
 
 
 def _own(store: Store) -> None:
@@ -84,7 +84,7 @@ def _own(store: Store) -> None:
 
 
 def _peer(store: Store, families: tuple[str, str] = ("Gesneriaceae", "Begoniaceae")) -> None:
-    table = normalise(
+    table = to_stored_layout(
         pa.table(
             {
                 "occurrenceID": ["vn-1", "vn-2"],
@@ -542,7 +542,7 @@ def test_export__plain_folder_of_an_older_store_layout_is_identified_by_content(
 ) -> None:
     legacy = Store(config.home).local("legacy-specimens")
     legacy.mkdir(parents=True)
-    table = normalise(pa.table({"occurrenceID": ["old-1"], "family": ["Gesneriaceae"]}), {})
+    table = to_stored_layout(pa.table({"occurrenceID": ["old-1"], "family": ["Gesneriaceae"]}), {})
     pq.write_table(table, legacy / PART_NAME)
     out = tmp_path / "exports"
 
@@ -557,7 +557,7 @@ def test_export__plain_folder_of_an_older_store_layout_is_identified_by_content(
 def test_export__empty_stored_dataset_is_an_empty_readable_partition(
     config: NodeConfig, tmp_path: Path
 ) -> None:
-    schema = normalise(pa.table({"occurrenceID": ["x"]}), {}).schema
+    schema = to_stored_layout(pa.table({"occurrenceID": ["x"]}), {}).schema
     write_parquet_atomic(Store(config.home).gbif("no-results"), [], schema=schema)
     out = tmp_path / "exports"
     result = export(config, out, now=T0)

@@ -21,7 +21,7 @@ from node.core.errors import InvalidSource
 from node.core.identity import Identity, verify
 from node.dwca.eml import parse_eml
 from node.publish.versions import latest_version, list_versions, next_version, publish_dataset
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 from node.store.store import Store, read_parquet
 
 DATA = Path(__file__).parents[1] / "data"
@@ -64,7 +64,7 @@ def guangxi(limit: int = 200, changed: dict[int, str] | None = None) -> pa.Table
     names = [r["SPECIES_FULL"] for r in rows]
     for index, name in (changed or {}).items():
         names[index] = name
-    table = normalise(
+    table = to_stored_layout(
         pa.table(
             {
                 "taxonID": [f"gx-{i}" for i in range(len(rows))],
@@ -280,7 +280,7 @@ def test_publish_dataset__occurrences_carry_coverage_in_eml(
     tmp_path: Path, identity: Identity
 ) -> None:
     config = make_config(tmp_path, id="karst", type="occurrence", licence="CC-BY-NC-4.0")
-    table = normalise(
+    table = to_stored_layout(
         pa.table(
             {
                 "occurrenceID": ["gxib:1", "gxib:2"],

@@ -17,7 +17,7 @@ from node.core.errors import InvalidInput, InvalidSource
 from node.core.terms import OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE, VERNACULAR_ROW_TYPE, term_uri
 from node.dwca.reader import open_archive
 from node.dwca.writer import write_archive
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 
 DATA = Path(__file__).parents[1] / "data"
 CHECKLIST = DATA / "checklists" / "guangxi_cnplants.csv"
@@ -45,12 +45,12 @@ def checklist_table(rows: list[dict[str, str]]) -> pa.Table:
             "genus": [r["GENUS"] for r in rows],
         }
     )
-    table = normalise(text, {"fed_source": "gxib", "fed_licence": "CC-BY-4.0"})
+    table = to_stored_layout(text, {"fed_source": "gxib", "fed_licence": "CC-BY-4.0"})
     return table.append_column("fed_vernacular_zh", pa.array([r["SPECIES_CN"] for r in rows]))
 
 
 def occurrence_table(columns: dict[str, list[str]]) -> pa.Table:
-    return normalise(pa.table(columns), {"fed_source": "gxib"})
+    return to_stored_layout(pa.table(columns), {"fed_source": "gxib"})
 
 
 def test_write_archive__checklist_reads_back_with_python_dwca_reader(tmp_path: Path) -> None:
@@ -248,7 +248,7 @@ def test_write_archive__real_star_archive_round_trips(tmp_path: Path) -> None:
         per_record.setdefault((row["coreid"], codes[row["language"]]), []).append(
             row["vernacularName"]
         )
-    table = normalise(core.rename_columns(["taxonID", *core.column_names[1:]]))
+    table = to_stored_layout(core.rename_columns(["taxonID", *core.column_names[1:]]))
     for code in sorted(set(codes.values())):
         column = [" | ".join(per_record.get((i, code), [])) for i in table["taxonID"].to_pylist()]
         table = table.append_column(f"fed_vernacular_{code}", pa.array(column))

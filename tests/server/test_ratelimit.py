@@ -15,7 +15,7 @@ from node.core.identity import Identity
 from node.server.ratelimit import RateLimiter
 from node.store import state
 from node.wire.auth import sign_headers, verify_request
-from node.wire.nonces import ReplayCache
+from node.wire.nonces import NonceCache
 
 
 class Clock:
@@ -96,7 +96,7 @@ def test_rate_limiter__forgets_idle_peers():
 async def test_rate_limiter__signed_peer_gets_429_with_retry_after(tmp_path: Path):
     peer = Identity(Ed25519PrivateKey.generate())
     conn = state.connect(tmp_path)
-    replay = ReplayCache(conn)
+    nonces = NonceCache(conn)
     limiter = RateLimiter(per_minute=2)
 
     def pinned(keyid: str) -> str | None:
@@ -104,7 +104,7 @@ async def test_rate_limiter__signed_peer_gets_429_with_retry_after(tmp_path: Pat
 
     async def archive(request: web.Request) -> web.Response:
         try:
-            who = await verify_request(request, pinned, replay)
+            who = await verify_request(request, pinned, nonces)
             limiter.check(who.key if who else "anonymous")
         except NodeError as exc:
             headers = {}

@@ -9,7 +9,7 @@ import defusedxml.ElementTree as safe_et
 
 from node.core.config import DatasetConfig
 from node.dwca.eml import build_eml
-from tests.node.test_eml import NODE
+from tests.dwca.test_eml import NODE
 
 NS = "{https://eml.ecoinformatics.org/eml-2.2.0}"
 LANG = "{http://www.w3.org/XML/1998/namespace}lang"

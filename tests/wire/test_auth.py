@@ -25,7 +25,7 @@ from node.core.errors import InvalidInput, NodeError, Unauthenticated
 from node.core.identity import Identity
 from node.store import state
 from node.wire.auth import new_nonce, sign_headers, signing_middleware, target_uri, verify_request
-from node.wire.nonces import REPLAY_WINDOW_S, ReplayCache
+from node.wire.nonces import NONCE_WINDOW_S, NonceCache
 
 log = logging.getLogger("fednode.test.node")
 
@@ -44,7 +44,7 @@ class TinyNode:
 
     async def whoami(self, request: web.Request) -> web.Response:
         try:
-            peer = await verify_request(request, self.keys, self.replay, **self.verify_options)
+            peer = await verify_request(request, self.keys, self.nonces, **self.verify_options)
         except NodeError as exc:
             log.warning("refused %s %s: %s", request.method, request.path_qs, exc.detail)
             return web.json_response({"error": exc.code, "detail": exc.detail}, status=exc.status)
@@ -53,7 +53,7 @@ class TinyNode:
 
     async def start(self) -> None:
         self.conn = state.connect(self.home)
-        self.replay = ReplayCache(self.conn)
+        self.nonces = NonceCache(self.conn)
         app = web.Application()
         app.router.add_route("*", "/whoami", self.whoami)
         self.runner = web.AppRunner(app)
@@ -199,7 +199,7 @@ async def test_verify_request__replay_is_refused_after_restart(tmp_path, session
     # Same state.sqlite, fresh process state; same port so the signed URL still matches.
     second = TinyNode(tmp_path, {peer.public_key_text})
     second.conn = state.connect(tmp_path)
-    second.replay = ReplayCache(second.conn)
+    second.nonces = NonceCache(second.conn)
     app = web.Application()
     app.router.add_route("*", "/whoami", second.whoami)
     second.runner = web.AppRunner(app)
@@ -230,10 +230,10 @@ async def test_verify_request__bad_signature_from_unpinned_key_is_401(node, sess
     assert status == 401
 
 
-async def test_verify_request__unpinned_key_does_not_fill_replay_cache(node, session):
+async def test_verify_request__unpinned_key_does_not_fill_the_nonce_cache(node, session):
     stranger = new_identity()
     await call(session, "GET", node.url, sign_headers("GET", node.url, stranger))
-    assert len(node.replay) == 0
+    assert len(node.nonces) == 0
 
 
 @pytest.mark.parametrize(
@@ -396,8 +396,8 @@ async def test_verify_request__secrets_never_logged(node, session, peer, caplog)
             assert secret not in text
 
 
-def test_replay_cache__refuses_a_nonce_twice_per_key(tmp_path):
-    cache = ReplayCache(state.connect(tmp_path))
+def test_nonce_cache__refuses_a_nonce_twice_per_key(tmp_path):
+    cache = NonceCache(state.connect(tmp_path))
     now = time.time()
     cache.check_and_remember("ed25519:a", "n" * 22, int(now), now)
     cache.check_and_remember("ed25519:b", "n" * 22, int(now), now)  # another key may
@@ -405,11 +405,11 @@ def test_replay_cache__refuses_a_nonce_twice_per_key(tmp_path):
         cache.check_and_remember("ed25519:a", "n" * 22, int(now), now + 1)
 
 
-def test_replay_cache__prunes_nonces_older_than_the_window(tmp_path):
-    cache = ReplayCache(state.connect(tmp_path))
+def test_nonce_cache__prunes_nonces_older_than_the_window(tmp_path):
+    cache = NonceCache(state.connect(tmp_path))
     start = time.time()
     cache.check_and_remember("ed25519:a", "old-nonce-0123456789ab", int(start), start)
-    later = start + REPLAY_WINDOW_S + 2
+    later = start + NONCE_WINDOW_S + 2
     cache.check_and_remember("ed25519:a", "new-nonce-0123456789ab", int(later), later)
     assert len(cache) == 1
     # ...and the pruned one can never come back: its signature is now too old.

@@ -8,12 +8,12 @@ import pyarrow as pa
 import pytest
 
 from node.core.dates import parse_event_date
-from node.store.records import normalise
+from node.store.records import to_stored_layout
 
 
 def _one(**columns: str) -> dict[str, object]:
     table = pa.table({k: pa.array([v], pa.string()) for k, v in columns.items()})
-    return normalise(table, {"fed_source": "gxib", "fed_dataset": "d"}).to_pylist()[0]
+    return to_stored_layout(table, {"fed_source": "gxib", "fed_dataset": "d"}).to_pylist()[0]
 
 
 def test_normalise__numbers_become_typed_columns() -> None:
