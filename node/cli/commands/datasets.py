@@ -24,6 +24,7 @@ from node.publish.source_check import SourceCheck
 from node.publish.validate import validate_archive, validate_source
 from node.publish.versions import VersionInfo, publish_dataset
 from node.store.records import normalise
+from node.store.regroup import regrouped
 from node.store.store import Store
 
 
@@ -167,9 +168,8 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
     }
     rejects: list[dict[str, object]] = []
     screened = _screened(source, check.checked(), skip_invalid, rejects)
-    records = (
-        normalise(t, provenance) for t in _verdict(screened, dataset_id, check, skip_invalid)
-    )
+    verdict = _verdict(screened, dataset_id, check, skip_invalid)
+    records = (normalise(t, provenance) for t in regrouped(verdict))
     # An archive's extensions are published whole, each as its own table.
     work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
     try:
