@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -82,7 +83,8 @@ def _issue_lists(flags: list[tuple[str, pa.Array]], length: int) -> pa.Array:
     when no row is flagged (the common case)."""
     active = [(name, mask) for name, mask in flags if pc.any(mask).as_py()]
     if not active:
-        return pa.array([[] for _ in range(length)], pa.list_(pa.string()))
+        offsets = pa.array(np.zeros(length + 1, np.int32))  # every row: an empty list
+        return pa.ListArray.from_arrays(offsets, pa.array([], pa.string()))
     masks = [mask.to_pylist() for _, mask in active]
     names = [name for name, _ in active]
     rows = []
