@@ -63,12 +63,14 @@ def test_parallel_deflate__zip_member_passes_crc_checks_of_zipfile_and_unzip(
     path = tmp_path / "a.zip"
     info = zipfile.ZipInfo("occurrence.txt")
     info.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        with archive.open(info, "w", force_zip64=True) as member:
-            deflate_in_parallel(member)
-            assert isinstance(getattr(member, "_compressor", None), ParallelDeflate)
-            for i in range(0, len(data), 50_000):
-                member.write(data[i : i + 50_000])
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
+        archive.open(info, "w", force_zip64=True) as member,
+    ):
+        deflate_in_parallel(member)
+        assert isinstance(getattr(member, "_compressor", None), ParallelDeflate)
+        for i in range(0, len(data), 50_000):
+            member.write(data[i : i + 50_000])
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
         info = archive.getinfo("occurrence.txt")
