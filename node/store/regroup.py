@@ -16,7 +16,7 @@ from node.core import constants
 
 
 def regrouped(
-    tables: Iterable[pa.Table], rows: int = constants.ARCHIVE_BATCH_ROWS
+    tables: Iterable[pa.Table], rows: int = constants.PUBLISH_GROUP_ROWS
 ) -> Iterator[pa.Table]:
     """The same rows in the same order, in tables of about `rows` (the last may be short).
 
