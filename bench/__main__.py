@@ -12,6 +12,8 @@ import time
 
 from bench.measure import print_table
 
+SCALES = (1_000_000, 5_000_000)  # rows for publish, validate, enforce, harvest and export
+
 # (module, title, full-size kwargs, quick kwargs)
 SUITES = (
     (
@@ -52,7 +54,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", nargs="*", help="module names, e.g. bench_reader")
+    parser.add_argument(
+        "--rows", nargs="*", type=int, default=list(SCALES),
+        help="row counts for the steps that scale (default: 1M and 5M)",
+    )  # fmt: skip
+    parser.add_argument("--20m", dest="huge", action="store_true", help="add 20M rows (long)")
     args = parser.parse_args()
+    scales = [*args.rows, *([20_000_000] if args.huge else [])]
     for module_name, title, full, quick in SUITES:
         if args.only and module_name.split(".")[-1] not in args.only:
             continue
@@ -62,7 +70,11 @@ def main() -> None:
             print(f"\n## {title}\n\nskipped: {exc}")
             continue
         started = time.perf_counter()
-        rows = module.run(**(quick if args.quick else full))
+        if args.quick or "rows" not in full:
+            rows = module.run(**(quick if args.quick else full))
+        else:
+            # Every size side by side: memory that stays flat shows as one peak RSS.
+            rows = [row for size in scales for row in module.run(rows=size)]
         print_table(f"{title} ({time.perf_counter() - started:.0f} s)", rows)
 
 

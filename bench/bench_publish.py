@@ -7,6 +7,8 @@ the institution's own header names taken as Darwin Core terms (automatic mapping
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bench.bench_reader import WORK, synthetic_table
-from bench.measure import emit, print_table, run_child
+from bench.measure import cpu_seconds, emit, print_table, run_child
 
 
 def make_source(rows: int) -> Path:
@@ -63,7 +65,7 @@ def _child(source: str) -> None:
     )
     document["datasets"] = datasets
     (home / CONFIG_FILE).write_text(tomlkit.dumps(document), encoding="utf-8")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     line = publish_one(home, "bench-occurrences", skip_invalid=False, major=False)
     seconds = time.perf_counter() - started
     rows = int(line.split(" records")[0].rsplit(" ", 1)[-1].replace(",", ""))
@@ -73,22 +75,61 @@ def _child(source: str) -> None:
             "rows": rows,
             "seconds": round(seconds, 1),
             "rows_per_s": round(rows / seconds),
+            "cpu_s": round(cpu_seconds() - cpu, 1),
+        }
+    )
+
+
+def _floor(name: str, command: list[str], rows: int) -> dict[str, object]:
+    """What the same bytes cost a plain tool: the floor publish is compared with."""
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(command, stdout=sink, check=True)
+    seconds = time.perf_counter() - started
+    return {"step": name, "rows": rows, "seconds": round(seconds, 1),
+            "rows_per_s": round(rows / seconds)}  # fmt: skip
+
+
+def _validate_child(source: str) -> None:
+    from node.publish.validate import validate_source
+
+    started, cpu = time.perf_counter(), cpu_seconds()
+    report = validate_source(source)
+    seconds = time.perf_counter() - started
+    rows = sum(report.records.values())
+    emit(
+        {
+            "step": "fednode validate (same CSV)",
+            "rows": rows,
+            "seconds": round(seconds, 1),
+            "rows_per_s": round(rows / seconds),
+            "cpu_s": round(cpu_seconds() - cpu, 1),
         }
     )
 
 
 def run(rows: int = 1_000_000) -> list[dict[str, object]]:
     source = make_source(rows)
-    return [run_child("bench.bench_publish", ["--child", str(source)])]
+    return [
+        run_child("bench.bench_publish", ["--child", str(source)]),
+        run_child("bench.bench_publish", ["--validate", str(source)]),
+        _floor("floor: cat of the CSV", ["cat", str(source)], rows),
+        _floor("floor: gzip -1 of the CSV", ["gzip", "-1", "-c", str(source)], rows),
+        _floor("floor: gzip -6 of the CSV", ["gzip", "-6", "-c", str(source)], rows),
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child")
+    parser.add_argument("--validate")
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child)
+        return
+    if args.validate:
+        _validate_child(args.validate)
         return
     print_table("Publishing an institutional CSV", run(args.rows))
 

@@ -8,6 +8,7 @@ ru_maxrss into its children.
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -53,6 +54,13 @@ def _fmt(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread: on a shared machine wall time includes
+    other people's work, CPU time does not."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def emit(result: dict[str, object]) -> None:

@@ -22,8 +22,9 @@ CSV_BLOCK_BYTES = (
 # Writing archives
 ARCHIVE_VERSIONS_KEPT = 5  # like the IPT's "number of archived versions"
 ARCHIVE_BATCH_ROWS = 65_536  # rows turned into archive text at once: vectorised, flat memory
+PUBLISH_GROUP_ROWS = 16_384  # source rows per table on their way to be published: bounds RSS
 EML_MAX_TAXA = 500  # taxonomicCoverage entries; longer lists bloat eml.xml and help nobody
-DIFF_MEMORY_LIMIT = "1GB"  # DuckDB spills the version-to-version id join to disk beyond this
+DIFF_MEMORY_LIMIT = "128MB"  # DuckDB spills the id checks and version join to disk beyond this
 
 # Wire protocol
 SIGNATURE_MAX_AGE_S = 300  # RFC 9421 `created` window against replay

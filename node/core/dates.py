@@ -18,6 +18,9 @@ import functools
 import re
 import unicodedata
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 # Collections repeat the same few thousand dates across millions of records: cache them.
 DATE_CACHE_SIZE = 200_000
 _MONTHS = {
@@ -139,3 +142,24 @@ def is_iso_event_date(text: str) -> bool:
     ):
         return False
     return parse_event_date(text)[0] is not None
+
+
+# Plain days (`2020-05-01`) are most of what collections write; they are read in Arrow.
+_PLAIN_DAY = r"^(?:[1-9]\d{3}|0\d{2}[1-9]|0\d[1-9]\d|0[1-9]\d{2})-\d{2}-\d{2}$"
+
+
+def plain_days(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """date32 for each value written exactly `YYYY-MM-DD` that names a real day, else null.
+
+    What this reads, `parse_event_date` reads the same way; callers send only the nulls to
+    it, so millions of rows cost no Python call each. A day that does not exist (Feb 30)
+    is null here: Arrow's parser rolls it over, and the round trip below catches that.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    text = values.cast(pa.string())
+    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_DAY), False)
+    candidates = pc.if_else(plain, text, pa.scalar(None, pa.string()))
+    stamps = pc.strptime(candidates, format="%Y-%m-%d", unit="s", error_is_null=True)
+    same = pc.fill_null(pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), candidates), False)
+    return pc.if_else(same, pc.cast(stamps, pa.date32()), pa.scalar(None, pa.date32()))

@@ -40,6 +40,7 @@ from node.core.terms import (
     term_uri,
 )
 from node.dwca.coverage import Coverage
+from node.dwca.deflate import deflate_in_parallel
 from node.dwca.eml import licence_url
 from node.dwca.extension_tables import CORE_KEY, ExtensionTable
 
@@ -378,6 +379,7 @@ def write_archive(
                 digests = pq.ParquetWriter(digests_path, DIGEST_SCHEMA, compression="zstd")
             writer: _CoreWriter | None = None
             with archive.open(_member(core_file, when), "w", force_zip64=True) as member:
+                deflate_in_parallel(member, level=6)
                 out = _Pipe(member)
                 try:
                     for table in core:

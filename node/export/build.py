@@ -44,7 +44,7 @@ from node.export.schema import (
     AcceptedNameLookup,
     prepare_crosswalk,
 )
-from node.export.target import Target, open_target
+from node.export.target import Target, one_line, open_target
 
 POINTER = "current.json"
 CURRENT_LINK = "current"
@@ -260,7 +260,7 @@ def export(
                 where, cause = exc.key, exc.__cause__ or exc
             kept = previous["version"] if previous else "none"
             raise ExportError(
-                f"export to {target.display} failed at {where}: {cause}; "
+                f"export to {target.display} failed at {where}: {one_line(cause)}; "
                 f"the previous export ({kept}) is unchanged"
             ) from cause
         target.prune(_kept_versions(target, version, previous))

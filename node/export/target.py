@@ -12,7 +12,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from node.core.errors import ExportError
@@ -55,10 +57,16 @@ class HashedSink:
 class Target:
     """The export root on a pyarrow file system; local roots also get fsync, links, a lock."""
 
-    def __init__(self, fs: pafs.FileSystem, root: str, display: str) -> None:
+    def __init__(
+        self, fs: pafs.FileSystem, root: str, display: str, reader_query: str = ""
+    ) -> None:
         self.fs, self.root, self.display = fs, root.rstrip("/"), display.rstrip("/")
+        self.reader_query = reader_query
         self.local = Path(self.root) if isinstance(fs, pafs.LocalFileSystem) else None
-        fs.create_dir(self.root, recursive=True)
+        try:
+            fs.create_dir(self.root, recursive=True)
+        except (OSError, pa.ArrowException) as exc:
+            raise ExportError(f"cannot export to {self.display}: {one_line(exc)}") from exc
 
     def path(self, relative: str) -> str:
         return f"{self.root}/{relative}"
@@ -161,7 +169,8 @@ class Target:
     def reader_path(self, link: str, version: str, records: str) -> str:
         if self.local is not None:
             return str(self.local / link / records)
-        return f"{self.display}/{version}/{records}"
+        path = f"{self.display}/{version}/{records}"
+        return f"{path}?{self.reader_query}" if self.reader_query else path
 
 
 _VERSION = re.compile(r"^v-\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -173,5 +182,21 @@ def open_target(out: str | Path, filesystem: pafs.FileSystem | None = None) -> T
         return Target(filesystem, str(out), str(out))
     if isinstance(out, Path) or "://" not in out:
         return Target(pafs.LocalFileSystem(), str(Path(out).absolute()), str(out))
-    fs, path = pafs.FileSystem.from_uri(out)
-    return Target(fs, path, out)
+    parts = urlsplit(out)
+    base = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"  # no key:secret@
+    query = parts.query
+    try:
+        fs, path = pafs.FileSystem.from_uri(out)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ExportError(f"cannot export to {base}: {one_line(exc)}") from exc
+    # Readers need the endpoint, not the credentials a URI may carry: those are never shown.
+    kept = [(k, v) for k, v in parse_qsl(query) if k in _READER_OPTIONS]
+    return Target(fs, path, base, urlencode(kept))
+
+
+_READER_OPTIONS = ("endpoint_override", "region", "scheme")
+
+
+def one_line(exc: BaseException) -> str:
+    """An object store's error as one line: the AWS SDK's messages span several."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agreements.threat import THREAT_TERMS, UNREADABLE, category_codes
-from node.core.dates import is_iso_event_date, parse_event_date
+from node.core.dates import is_iso_event_date, parse_event_date, plain_days
 from node.core.numbers import DECIMAL
 from node.publish.idstore import IdStore
 from node.publish.report import OCCURRENCE_RULE_KINDS, ValidationRun
@@ -60,8 +60,9 @@ def check_records(
                  "{term} {value!r} is outside " + f"{low}..{high}")  # fmt: skip
     if "eventDate" in columns:
         text = _text(table, "eventDate")
-        encoded = pc.dictionary_encode(text)
-        distinct = encoded.dictionary.to_pylist()  # dates repeat: parse each once
+        # Plain days are read in Arrow; the rest repeat, so each distinct one is parsed once.
+        encoded = pc.dictionary_encode(pc.if_else(pc.is_null(plain_days(text)), text, ""))
+        distinct = encoded.dictionary.to_pylist()
         good = pa.array([not v.strip() or is_iso_event_date(v) for v in distinct])
         bad = pc.invert(pc.take(good, encoded.indices))
         run.flag("RECORDED_DATE_INVALID", bad, text, lines, file, "eventDate",

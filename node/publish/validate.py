@@ -23,6 +23,7 @@ flat whatever the archive's size.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,12 +32,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from mappings.columns import ColumnMapping, load_mapping, suggest_term, term_for_column
-from mappings.sources import open_source
+from mappings.columns import ColumnMapping, suggest_term, term_for_column
 from node.core.errors import NodeError
 from node.core.terms import EVENT_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE, short_name
 from node.dwca.meta import DataFile, read_xml_text
-from node.dwca.reader import SKIPPED_ROW, DwcArchive, open_archive
+from node.dwca.reader import DwcArchive, open_archive
 from node.publish.idstore import IdStore
 from node.publish.report import ValidationReport, ValidationRun
 from node.publish.rules import (
@@ -47,6 +47,7 @@ from node.publish.rules import (
     check_required,
     finish_ids,
 )
+from node.publish.source_check import SourceCheck
 
 ID_TERM = {"occurrence": "occurrenceID", "checklist": "taxonID", "event": "eventID"}
 DATASET_TYPE_FOR_ROW_TYPE = {
@@ -221,7 +222,7 @@ def _check_data(archive: DwcArchive, run: ValidationRun, ids: IdStore, dataset_t
         if core_ids:
             check_ids(run, ids, table.column("id"), lines, core.name, "id", store="core")
     if not run.records.get(core.name):
-        _empty_core(run, core.name)
+        empty_core(run, core.name)
     if dataset_type != "occurrence" and key is None:
         run.add("ID_MISSING", f"no {key_term} column", file=core.name, field=key_term)
     for extension in archive.extensions:
@@ -261,81 +262,12 @@ def validate_source(
     `dataset_type=None` reads the type from the column names, as GBIF does for a file
     without meta.xml.
     """
-    path = Path(path)
-    run = ValidationRun(path)
-    run.dataset_type = dataset_type
-    try:
-        if isinstance(mapping, str | Path):
-            mapping = load_mapping(mapping)
-    except NodeError as exc:
-        run.add("MAPPING_INVALID", exc.detail)
-        return run.finish()
-    try:
-        source = open_source(path, mapping, encoding, dataset_type or "occurrence")
-        if dataset_type is None:
-            dataset_type = guess_dataset_type(source.columns)
-            run.dataset_type = dataset_type
-            if dataset_type != "occurrence":
-                source = open_source(path, mapping, encoding, dataset_type)
-    except NodeError as exc:
-        mapping_error = mapping is not None and exc.detail.startswith(mapping.origin)
-        run.add("MAPPING_INVALID" if mapping_error else "SOURCE_UNREADABLE", exc.detail)
-        return run.finish()
-    if DATASET_TYPE_FOR_ROW_TYPE.get(getattr(source, "row_type", None) or "") == "event":
-        # An archive's Event core is checked as sampling-event data, whatever node.toml says.
-        dataset_type = run.dataset_type = "event"
-    run.notes += [source.describe(), *source.notes]
-    for column in source.unmapped_columns:
-        run.add(
-            "UNMAPPED_COLUMN",
-            f"column {column!r} is mapped to no term and will not be published",
-            file=path.name,
-            field=column,
-        )
-    id_term = source.mapping.id_term or source.id_term
-    untranslated: dict[str, set[str]] = {}
-    try:
-        with IdStore() as ids:
-            occurrence = OccurrenceRule(run, ids) if dataset_type == "occurrence" else None
-            count, columns = 0, None
-            for lines, table in source.numbered_batches():
-                if columns is None:
-                    columns = table.column_names
-                    check_required(run, dataset_type, columns, path.name)
-                count += table.num_rows
-                check_records(run, table, lines, path.name, occurrence=occurrence is not None)
-                if occurrence is not None:
-                    occurrence.add(table, lines, path.name)
-                elif id_term in table.column_names:
-                    check_ids(run, ids, table.column(id_term), lines, path.name, id_term)
-                for term, left in source.mapping.untranslated(table).items():
-                    untranslated.setdefault(term, set()).update(left)
-            run.records[path.name] = count
-            if count == 0:
-                _empty_core(run, path.name)
-            if occurrence is not None:
-                occurrence.finish(path.name)
-            elif columns is not None and id_term not in columns:
-                run.add("ID_MISSING", f"no column gives {id_term}", file=path.name, field=id_term)
-            finish_ids(run, ids)
-    except NodeError as exc:
-        run.add("SOURCE_UNREADABLE", exc.detail)
-    for term, kept in untranslated.items():
-        for value in sorted(kept):
-            run.add(
-                "UNTRANSLATED_VALUE",
-                f"{term} value {value!r} has no translation in the mapping; published as is",
-                file=path.name,
-                field=term,
-                value=value,
-            )
-    for problem in source.problems:
-        run.add("COLUMN_MISMATCH", problem.detail, file=problem.file, line=problem.line)
-        if problem.kind == SKIPPED_ROW:
-            # The institution's own row would be left out of the archive: publish only
-            # with --skip-invalid, which lists it in rejects.csv.
-            run.blocking.add("COLUMN_MISMATCH")
-    return run.finish()
+    check = SourceCheck(path, mapping, dataset_type, encoding)
+    if check.source is not None:
+        with contextlib.suppress(NodeError):  # reported as SOURCE_UNREADABLE
+            for _ in check.checked():
+                pass
+    return check.report()
 
 
 def guess_dataset_type(columns: list[str]) -> str:
@@ -343,7 +275,7 @@ def guess_dataset_type(columns: list[str]) -> str:
     return DATASET_TYPE_FOR_ROW_TYPE[_guess_row_type(columns)]
 
 
-def _empty_core(run: ValidationRun, name: str) -> None:
+def empty_core(run: ValidationRun, name: str) -> None:
     """A dataset of no records is refused: zero rows from a file that holds data lines
     means the file was misread, and publishing it would replace data with nothing."""
     run.add(

@@ -45,7 +45,7 @@ from node.dwca.coverage import Coverage
 from node.dwca.eml import build_eml
 from node.dwca.extension_tables import ExtensionTable
 from node.dwca.writer import write_archive
-from node.store.store import Store, fsync_dir, write_atomic, write_parquet_atomic
+from node.store.store import Store, adopt_parquet_atomic, fsync_dir, write_atomic
 
 ARCHIVE_FILE = "dwca.zip"
 SIGNATURE_FILE = "dwca.zip.sig"
@@ -290,12 +290,6 @@ class _Tee:
             self.writer.close()
             self.writer = None
 
-    def schema(self) -> pa.Schema:
-        return pq.read_schema(self.path)
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        yield from pq.ParquetFile(self.path).iter_batches(batch_size=constants.ARCHIVE_BATCH_ROWS)
-
 
 def _duckdb(spill: Path) -> duckdb.DuckDBPyConnection:
     """In memory up to the limit, then on disk beside the digests (not in the cwd)."""
@@ -507,14 +501,13 @@ class _Publication:
             if before.get("extensions_sha256", "") != stats.extensions_sha256:
                 changes = dataclasses.replace(changes, extensions_changed=True)
         local = Store(self.config.home).local(dataset.id)
-        write_parquet_atomic(local, tee.batches(), tee.schema(), beside=self._store_extensions)
+        adopt_parquet_atomic(local, tee.path, beside=self._store_extensions)
         rejected = len(rejects or [])
         previous = self.previous
         if previous and not (self.change_major or changes.data_changed or changes.metadata_changed):
             if rejects is not None:
                 _write_rejects(previous.folder / REJECTS_FILE, rejects)
             return PublishResult("unchanged", previous, changes, (), rejected)
-        tee.path.unlink()
         manifest = {
             "dataset": dataset.id,
             "version": self.version,

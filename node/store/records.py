@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from node.core.dates import parse_event_date
+from node.core.dates import parse_event_date, plain_days
 from node.core.numbers import DECIMAL, INTEGER
 from node.core.terms import FLOAT_TERMS, INT_TERMS, PROVENANCE_FIELDS, arrow_type
 
@@ -43,12 +44,13 @@ _RANGES = {
 
 def _event_dates(event_date: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Parse distinct values once: occurrence data repeats few dates many times."""
-    encoded = pc.dictionary_encode(event_date)
+    days = plain_days(event_date)
+    encoded = pc.dictionary_encode(pc.if_else(pc.is_null(days), event_date, None))
     parsed = [parse_event_date(v) for v in encoded.dictionary.to_pylist()]
     starts = pa.array([p[0] for p in parsed], pa.date32())
     stops = pa.array([p[1] for p in parsed], pa.date32())
-    start = pc.take(starts, encoded.indices)
-    stop = pc.take(stops, encoded.indices)
+    start = pc.coalesce(days, pc.take(starts, encoded.indices))
+    stop = pc.coalesce(days, pc.take(stops, encoded.indices))
     nonempty = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(event_date)), 0)
     bad = pc.and_(pc.fill_null(nonempty, False), pc.is_null(start))
     return start, stop, bad
@@ -81,7 +83,8 @@ def _issue_lists(flags: list[tuple[str, pa.Array]], length: int) -> pa.Array:
     when no row is flagged (the common case)."""
     active = [(name, mask) for name, mask in flags if pc.any(mask).as_py()]
     if not active:
-        return pa.array([[] for _ in range(length)], pa.list_(pa.string()))
+        offsets = pa.array(np.zeros(length + 1, np.int32))  # every row: an empty list
+        return pa.ListArray.from_arrays(offsets, pa.array([], pa.string()))
     masks = [mask.to_pylist() for _, mask in active]
     names = [name for name, _ in active]
     rows = []

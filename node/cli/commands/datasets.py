@@ -8,20 +8,23 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import pyarrow as pa
 
-from mappings.sources import ArchiveSource, Source, open_source
+from mappings.sources import ArchiveSource, Source
 from node.cli.group import home_option, main
 from node.core.config import load_config
 from node.core.errors import InvalidSource
 from node.core.identity import load_identity
 from node.dwca.eml import find_licence
 from node.dwca.reader import SKIPPED_ROW
+from node.publish.source_check import SourceCheck
 from node.publish.validate import validate_archive, validate_source
 from node.publish.versions import VersionInfo, publish_dataset
 from node.store.records import to_stored_layout
+from node.store.regroup import regrouped
 from node.store.store import Store
 
 
@@ -63,14 +66,35 @@ def validate(file: Path, mapping: Path | None, dataset_type: str | None, as_json
     sys.exit(0 if report.publishable else 1)
 
 
+def _refuse(dataset_id: str, check: SourceCheck) -> NoReturn:
+    click.echo(check.report().format_text(), err=True)
+    raise InvalidSource(
+        f"{dataset_id}: not published; fix the problems above, or publish the valid rows "
+        "with --skip-invalid (rejects are written beside the archive with their reasons)"
+    )
+
+
+def _verdict(
+    tables: Iterator[pa.Table], dataset_id: str, check: SourceCheck, skip_invalid: bool
+) -> Iterator[pa.Table]:
+    """The tables, then the validation verdict: a source that is not publishable raises
+    after its last batch, so the publish stops before it commits anything."""
+    yield from tables
+    if not check.report().publishable and not skip_invalid:
+        _refuse(dataset_id, check)
+
+
 def _screened(
-    source: Source, skip_invalid: bool, rejects: list[dict[str, object]]
+    source: Source,
+    batches: Iterator[tuple[pa.Array, pa.Table]],
+    skip_invalid: bool,
+    rejects: list[dict[str, object]],
 ) -> Iterator[pa.Table]:
     """Mapped batches; with --skip-invalid, rows GBIF would refuse (no id, a repeated id)
     are held back and listed in `rejects` with their line and reason, and so are rows the
     reader left out for their column count (known once the batches run out)."""
 
-    yield from _screened_ids(source, skip_invalid, rejects)
+    yield from _screened_ids(source, batches, skip_invalid, rejects)
     if skip_invalid:
         skipped: list[dict[str, object]] = [
             {"line": p.line, "id": "", "reason": p.detail}
@@ -86,14 +110,17 @@ def _line_of(reject: dict[str, object]) -> int:
 
 
 def _screened_ids(
-    source: Source, skip_invalid: bool, rejects: list[dict[str, object]]
+    source: Source,
+    batches: Iterator[tuple[pa.Array, pa.Table]],
+    skip_invalid: bool,
+    rejects: list[dict[str, object]],
 ) -> Iterator[pa.Table]:
     """Mapped batches; with --skip-invalid, rows without an id or repeating one held back."""
 
     seen: set[str] = set()
     # Mapped by the source itself: an archive has no raw batches, and folds in its
     # vernacular extension while mapping.
-    for lines, table in source.numbered_batches():
+    for lines, table in batches:
         if not skip_invalid or source.id_term not in table.column_names:
             yield table
             continue
@@ -126,23 +153,23 @@ def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) ->
     dataset = config.dataset(dataset_id)
     source_path = config.path(dataset.source)
     mapping = config.path(dataset.mapping) if dataset.mapping else None
-    report = validate_source(source_path, mapping, dataset.type, encoding=dataset.encoding)
-    if not report.publishable and not skip_invalid:
-        click.echo(report.format_text(), err=True)
-        raise InvalidSource(
-            f"{dataset_id}: not published; fix the problems above, or publish the valid rows "
-            "with --skip-invalid (rejects are written beside the archive with their reasons)"
-        )
-    source = open_source(
-        source_path, mapping, dataset.encoding, dataset.type, dataset_id=dataset.id
+    # One read: the batches are validated on their way into the archive and the store, and
+    # the verdict is checked once the last has passed, before anything is committed.
+    check = SourceCheck(
+        source_path, mapping, dataset.type, encoding=dataset.encoding, dataset_id=dataset.id
     )
+    if check.source is None:
+        _refuse(dataset_id, check)
+    source = check.source
     provenance = {
         "fed_source": config.id,
         "fed_dataset": dataset.id,
         "fed_licence": dataset.licence,
     }
     rejects: list[dict[str, object]] = []
-    records = (to_stored_layout(t, provenance) for t in _screened(source, skip_invalid, rejects))
+    screened = _screened(source, check.checked(), skip_invalid, rejects)
+    verdict = _verdict(screened, dataset_id, check, skip_invalid)
+    records = (to_stored_layout(t, provenance) for t in regrouped(verdict))
     # An archive's extensions are published whole, each as its own table.
     work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
     try:
