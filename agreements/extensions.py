@@ -30,6 +30,17 @@ MEDIA_TERMS = frozenset(
         "derivedFrom", "serviceExpectation",
     }
 )  # fmt: skip
+# Dublin Core terms extension rows carry (Simple Multimedia, Audubon Core, References):
+# a flow may withhold or keep them by name, as it does Darwin Core terms of the core.
+DUBLIN_CORE_TERMS = frozenset(
+    {
+        "audience", "bibliographicCitation", "contributor", "created", "creator", "date",
+        "description", "format", "identifier", "language", "license", "publisher",
+        "rights", "rightsHolder", "source", "spatial", "subject", "temporal", "title", "type",
+    }
+)  # fmt: skip
+# Terms an agreement may name beside Darwin Core's: those only extension rows carry.
+EXTENSION_TERMS = MEDIA_TERMS | DUBLIN_CORE_TERMS
 # An extension row carries no grid: exact coordinates there are never generalised.
 COORDINATE_TERMS = frozenset(
     {"decimalLatitude", "decimalLongitude", "coordinateUncertaintyInMeters", "coordinatePrecision"}

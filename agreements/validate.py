@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from agreements.document import AgreementDocument
+from agreements.extensions import EXTENSION_TERMS
 from agreements.generalise import GRID_DEGREES
 from agreements.model import (
     IUCN_CATEGORIES,
@@ -58,7 +59,8 @@ BUNDLED_LISTS = Path(__file__).parent / "lists"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _LICENCE = re.compile(r"^(CC0-1\.0|CC-BY(-NC)?(-SA|-ND)?-4\.0|https?://\S+)$")
-_TERMS_BY_LOWER = {t.lower(): t for t in KNOWN_TERMS}
+_NAMEABLE_TERMS = KNOWN_TERMS | EXTENSION_TERMS
+_TERMS_BY_LOWER = {t.lower(): t for t in _NAMEABLE_TERMS}
 
 
 class _Checker:
@@ -112,7 +114,7 @@ class _Checker:
         for term in terms:
             if term in PROTECTED_TERMS:
                 self.fail((*path, key), f"{term} cannot be withheld or cleared")
-            elif term not in KNOWN_TERMS:
+            elif term not in _NAMEABLE_TERMS:
                 hint = _TERMS_BY_LOWER.get(term.lower())
                 suggestion = f" (did you mean {hint}?)" if hint else ""
                 self.fail((*path, key), f"'{term}' is not a Darwin Core term{suggestion}")

@@ -110,8 +110,8 @@ key = "{keys["vnmn"]}"
 from = "gxib"
 to = "vnmn"
 datasets = ["gxib-karst-occurrences"]
-licence = "CC-BY-NC-4.0"
-attribution = "Guangxi Institute of Botany (GXIB)"
+licence = "{GPL_URL}"
+attribution = "Guangxi Institute of Botany (GXIB); names from helixcn/plantlist (GPL-2)"
 purposes = ["research", "conservation"]
 taxa = {{ include = ["Gesneriaceae", "Begoniaceae"], exclude = [] }}
 region = {{ countries = ["CN"] }}

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from node.core.errors import ExportError
 from node.core.numbers import DECIMAL
+from node.dwca.eml import find_licence
 from node.export.schema import EXPORT_SCHEMA, AcceptedNameLookup
 
 _TEXT_MAP = pa.map_(pa.string(), pa.string())
@@ -93,6 +94,28 @@ def _typed(
     return pc.cast(number, kind)
 
 
+def _licences(given: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Each record's licence as one form, the SPDX id (`CC-BY-NC-4.0`, `GPL-2.0-only`), and
+    its legal-code URL: sources write ids, URLs and GBIF titles, and a filter on one form
+    silently misses the others. Text the node does not recognise stays as given."""
+    if isinstance(given, pa.ChunkedArray):
+        given = given.combine_chunks()
+    encoded = pc.dictionary_encode(given)
+    found = [find_licence(value) for value in encoded.dictionary.to_pylist()]
+    ids = [
+        lic.id if lic else value
+        for lic, value in zip(found, encoded.dictionary.to_pylist(), strict=True)
+    ]
+    urls = [
+        lic.url if lic else (value if value and "://" in value else None)
+        for lic, value in zip(found, encoded.dictionary.to_pylist(), strict=True)
+    ]
+    return (
+        pc.take(pa.array(ids, pa.string()), encoded.indices),
+        pc.take(pa.array(urls, pa.string()), encoded.indices),
+    )
+
+
 def conform(
     table: pa.Table,
     source: str,
@@ -112,9 +135,9 @@ def conform(
     text = pa.string()
     columns["fed_source"] = pc.coalesce(columns["fed_source"], pa.scalar(source, text))
     columns["fed_dataset"] = pc.coalesce(columns["fed_dataset"], pa.scalar(dataset, text))
-    columns["fed_licence"] = pc.coalesce(
-        columns["fed_licence"], columns["license"], pa.scalar(licence, text)
-    )
+    given = pc.coalesce(columns["fed_licence"], columns["license"], pa.scalar(licence, text))
+    columns["fed_licence"], urls = _licences(given)
+    columns["license"] = pc.coalesce(columns["license"], urls)
     if crosswalk is not None:
         accepted, kind, on = crosswalk.lookup(columns["scientificName"])
         columns["fed_accepted_name"], columns["fed_match_kind"] = accepted, kind

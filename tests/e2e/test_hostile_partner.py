@@ -199,7 +199,7 @@ key = "{mallory.public_key_text}"
 from = "gxib"
 to = "mallory"
 datasets = ["gxib-karst-occurrences", "gxib-karst-checklist"]
-licence = "CC0-1.0"
+licence = "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html"  # the data's own
 attribution = "GXIB"
 """
     text = sign(sign(text, "gxib", impostor.private_key), "mallory", mallory.private_key)

@@ -29,6 +29,7 @@ from node.core.constants import (
 )
 from node.core.identity import Identity, parse_public_key, verify
 from node.core.terms import short_name
+from node.demo import GPL_URL
 from node.dwca.reader import open_archive
 from node.store.state import connect
 from node.wire.auth import sign_headers
@@ -37,7 +38,6 @@ from tests.nodes import running
 
 OCCURRENCES = "gxib-karst-occurrences"
 WITHHELD_NOTICE = f"withheld under agreement {AGREEMENT_REF}"
-CC_BY_NC = "http://creativecommons.org/licenses/by-nc/4.0/legalcode"
 
 
 def archive_url(federation: Federation, dataset: str = OCCURRENCES) -> str:
@@ -91,7 +91,7 @@ async def test_archive__peer_receives_enforced_signed_archive(
 
     assert headers["Content-Type"] == "application/zip"
     assert headers["Fednode-Agreement"] == AGREEMENT_REF
-    assert headers["Fednode-Licence"] == "CC-BY-NC-4.0"
+    assert headers["Fednode-Licence"] == GPL_URL  # the data's own licence: GPL-2.0-only
     # The harvester proves the file's origin with the key it pinned for gxib.
     pinned = parse_public_key(federation.vnmn.config.peer("gxib").key)
     digest = hashlib.sha256(body).hexdigest()
@@ -111,7 +111,7 @@ async def test_archive__peer_receives_enforced_signed_archive(
     assert {v["countryCode"] for v in values} == {"CN"}
     assert {v["recordedBy"] for v in values} == {WITHHELD_NOTICE}
     assert {v["recordNumber"] for v in values} == {WITHHELD_NOTICE}
-    assert {v["license"] for v in values} == {CC_BY_NC}
+    assert {v["license"] for v in values} == {GPL_URL}
     sensitive = [v for v in values if v["iucnRedListCategory"] in ("CR", "EN")]
     assert sensitive, "the sample has CR/EN records to generalise"
     for record in sensitive:

@@ -267,6 +267,43 @@ def test_export__licence_lets_users_leave_out_non_commercial_records(
     assert sorted(kept.column("occurrenceID").to_pylist()) == ["g-1", "gx-1", "gx-2", "gx-3"]
 
 
+def test_export__licences_in_one_form_with_their_url_own_records_included(
+    config: NodeConfig, tmp_path: Path
+) -> None:
+    # A peer that stored its flow's licence as a URL, and GBIF records labelled by title.
+    _store(
+        Store(config.home).harvested("vnmn", "checklist"),
+        {"occurrenceID": ["vn-9"], "scientificName": ["Begonia masoniana Irmsch."]},
+        {
+            "fed_source": "vnmn",
+            "fed_dataset": "checklist",
+            "fed_licence": "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
+        },
+    )
+    out = tmp_path / "exports"
+    export(config, out, now=T0)
+    rows = {
+        r[0]: r[1:]
+        for r in _sql(
+            f"SELECT occurrenceID, fed_licence, license FROM read_parquet('{_records(out)}', "
+            "hive_partitioning = true)"
+        )
+    }
+    by = "http://creativecommons.org/licenses/by/4.0/legalcode"
+    assert rows["gx-1"] == ("CC-BY-4.0", by)  # own records carry their licence
+    assert rows["vn-9"] == (
+        "GPL-2.0-only",
+        "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
+    )
+    assert rows["g-2"][0] == "CC-BY-NC-4.0"
+    # One form: a case-insensitive filter on the id leaves out every non-commercial record.
+    kept = _sql(
+        f"SELECT occurrenceID FROM read_parquet('{_records(out)}', hive_partitioning = true) "
+        "WHERE fed_licence NOT ILIKE '%by-nc%' ORDER BY occurrenceID"
+    )
+    assert [r[0] for r in kept] == ["g-1", "gx-1", "gx-2", "gx-3", "vn-9"]
+
+
 def test_export__crosswalk_matches_verbatim_then_canonical_name_and_is_written_beside(
     config: NodeConfig, tmp_path: Path
 ) -> None:

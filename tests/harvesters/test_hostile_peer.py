@@ -26,7 +26,7 @@ from harvesters.runs import RunLog
 from harvesters.schedule import Runtime
 from node.core import constants
 from node.core.identity import load_identity
-from node.demo import DemoNode, agreement_text
+from node.demo import GPL_URL, DemoNode, agreement_text
 from node.store.agreement_book import AgreementBook
 from node.store.store import Store, read_parquet
 from tests import nodes
@@ -422,7 +422,7 @@ async def test_peer_harvest__licence_is_the_agreements_whatever_the_headers_say(
     result = await agreed.harvesting.harvest()
 
     assert (result.outcome, result.error) == ("ok", "")
-    assert agreed.licence == "CC-BY-NC-4.0"
+    assert agreed.licence == GPL_URL
     assert _stored_terms(agreed) == {(agreed.licence, agreed.ref)}
 
 

@@ -128,7 +128,7 @@ async def test_peer_harvest__first_harvest_stores_parquet_with_provenance(
     occurrences, checklist = stored(runtime, OCCURRENCES), stored(runtime, CHECKLIST)
     assert result.records == occurrences.num_rows + checklist.num_rows
     for table, dataset, licence in (
-        (occurrences, OCCURRENCES, "CC-BY-NC-4.0"),
+        (occurrences, OCCURRENCES, GPL_URL),
         (checklist, CHECKLIST, GPL_URL),
     ):
         assert set(PROVENANCE) <= set(table.column_names)

@@ -24,11 +24,12 @@ from harvesters.http import client_session
 from node.cli.group import home_option, main
 from node.cli.peering import fetch_well_known, pin_peer
 from node.core.config import load_config
-from node.core.errors import InvalidInput, NodeError
+from node.core.errors import InvalidAgreement, InvalidInput, NodeError
 from node.core.identity import load_identity
 from node.export.crosswalks import family_index, with_inferred_family
 from node.maps.png import svg_to_png
 from node.maps.received import render_received_map
+from node.publish.licences import relicensing_problem
 from node.publish.own_checklists import own_names, with_trusted_accepted_names
 from node.store.store import PART_NAME, Store, read_parquet, write_atomic
 from node.wire.auth import sign_headers
@@ -146,12 +147,17 @@ def agreement_check(
         "sha256": document.sha256,
         "flows": flows,
     }
+    refused: list[str] = []
+    result["refused"] = refused
     store = Store(home)
     for flow in document.flows:
         if flow.from_party != config.id:
             flows.append({"flow": flow.label, "note": "sent by the other party"})
             continue
         for dataset_id in flow.datasets:
+            problem = relicensing_problem(config.dataset(dataset_id).licence, flow.licence)
+            if problem:
+                refused.append(f"{flow.label}, dataset {dataset_id}: {problem}")
             path = store.local(dataset_id)
             if not (path / PART_NAME).exists():
                 flows.append(
@@ -175,6 +181,7 @@ def agreement_check(
             flows.append({"flow": flow.label, "dataset": dataset_id, **shown})
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        _refuse(refused)
         return
     click.echo(f"{document.ref}: valid document; state: {state.status.value} ({state.reason})")
     for item in flows:
@@ -188,6 +195,16 @@ def agreement_check(
             click.echo(f"  {line}")
         for path in item.get("map") or []:
             click.echo(f"  map: {path}")
+    _refuse(refused)
+
+
+def _refuse(refused: list[str]) -> None:
+    """A flow that grants more than the data's own licence allows is not signable."""
+    if refused:
+        raise InvalidAgreement(
+            "refused: a flow may not grant a licence the data's licence does not permit:\n  "
+            + "\n  ".join(refused)
+        )
 
 
 def _write_map(

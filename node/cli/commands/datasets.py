@@ -20,6 +20,8 @@ from node.core.errors import InvalidSource
 from node.core.identity import load_identity
 from node.dwca.eml import find_licence
 from node.dwca.reader import SKIPPED_ROW
+from node.publish.preflight import preflight
+from node.publish.report import ValidationReport
 from node.publish.source_check import SourceCheck
 from node.publish.validate import validate_archive, validate_source
 from node.publish.versions import VersionInfo, publish_dataset
@@ -146,13 +148,28 @@ def _screened_ids(
         yield table.filter(pa.array(keep)) if not all(keep) else table
 
 
-def publish_one(home: Path, dataset_id: str, skip_invalid: bool, major: bool) -> str:
-    """Validate, store and version one dataset; return a line for the person."""
+def publish_one(
+    home: Path,
+    dataset_id: str,
+    skip_invalid: bool,
+    major: bool,
+    report: ValidationReport | None = None,
+) -> str:
+    """Validate, store and version one dataset; return a line for the person.
+
+    `report` is the dataset's validation when the caller has it already (preflight).
+    """
 
     config = load_config(home)
     dataset = config.dataset(dataset_id)
     source_path = config.path(dataset.source)
     mapping = config.path(dataset.mapping) if dataset.mapping else None
+    if report is not None and not report.publishable and not skip_invalid:
+        click.echo(report.format_text(), err=True)
+        raise InvalidSource(
+            f"{dataset_id}: not published; fix the problems above, or publish the valid rows "
+            "with --skip-invalid (rejects are written beside the archive with their reasons)"
+        )
     # One read: the batches are validated on their way into the archive and the store, and
     # the verdict is checked once the last has passed, before anything is committed.
     check = SourceCheck(
@@ -229,11 +246,28 @@ def _extension_counts(info: VersionInfo) -> str:
     "--major", is_flag=True, help="A scientifically significant change: next major version."
 )
 def publish(home: Path, dataset: str | None, skip_invalid: bool, major: bool) -> None:
-    """Build and version the DwC-A(s) from the sources declared in node.toml."""
+    """Build and version the DwC-A(s) from the sources declared in node.toml.
+
+    Every dataset named is checked first; if any would fail, none is published.
+    """
 
     config = load_config(home)
     targets = [dataset] if dataset else [d.id for d in config.datasets]
     if not targets:
         raise InvalidSource("node.toml declares no [[datasets]] to publish")
+    checked = preflight(config, targets, skip_invalid)
+    if checked.broken:
+        for dataset_id in checked.broken:
+            report = checked.reports.get(dataset_id)
+            if report is not None and not report.publishable:
+                click.echo(report.format_text(), err=True)
+        lines = "".join(f"\n  {d}: not published; {why}" for d, why in checked.broken.items())
+        raise InvalidSource(
+            f"nothing published: {len(checked.broken)} of {len(targets)} dataset(s) would fail "
+            f"and publishing is all or nothing:{lines}\nfix the problems above, or publish the "
+            "valid rows with --skip-invalid (rejects are written beside the archive with their "
+            "reasons)"
+        )
     for dataset_id in targets:
-        click.echo(publish_one(home, dataset_id, skip_invalid, major))
+        report = checked.reports.get(dataset_id)
+        click.echo(publish_one(home, dataset_id, skip_invalid, major, report))

@@ -1,0 +1,40 @@
+"""Which licence a flow may grant on data that already carries one.
+
+A node cannot give a partner more rights than it holds: GPL-2.0-only data sent as
+CC-BY-NC-4.0 would let the partner relicense GPL work, and CC-BY-NC data sent as CC0 would
+drop both attribution and the non-commercial condition. A flow may keep the data's licence
+or add conditions to it (CC-BY data may go out as CC-BY-NC); it may never remove one. A
+licence the node cannot identify permits only itself, word for word: fail closed.
+"""
+
+from __future__ import annotations
+
+from node.dwca.eml import find_licence
+
+# data licence -> the licences a flow may grant on it
+_PERMITS: dict[str, frozenset[str]] = {
+    "CC0-1.0": frozenset({"CC0-1.0", "CC-BY-4.0", "CC-BY-NC-4.0", "GPL-2.0-only"}),
+    "CC-BY-4.0": frozenset({"CC-BY-4.0", "CC-BY-NC-4.0"}),
+    "CC-BY-NC-4.0": frozenset({"CC-BY-NC-4.0"}),
+    "GPL-2.0-only": frozenset({"GPL-2.0-only"}),
+}
+
+
+def relicensing_problem(data_licence: str, flow_licence: str) -> str | None:
+    """Why data under `data_licence` cannot be sent under `flow_licence`, or None."""
+    data, granted = find_licence(data_licence), find_licence(flow_licence)
+    if data is None or granted is None:
+        if data_licence.strip() == flow_licence.strip():
+            return None
+        unknown = data_licence if data is None else flow_licence
+        return (
+            f"licence {unknown!r} is not one the node can compare; data licensed "
+            f"{data_licence!r} may go out only under that same licence"
+        )
+    if granted.id in _PERMITS.get(data.id, frozenset({data.id})):
+        return None
+    allowed = ", ".join(sorted(_PERMITS[data.id]))
+    return (
+        f"the data is licensed {data.id}, which does not permit sending it as {granted.id} "
+        f"(it permits {allowed})"
+    )
