@@ -17,7 +17,9 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fednode demo $(DEMO_ARGS)
 
+# nginx for the TLS end-to-end test (installed when root and missing; skipped otherwise).
 test: $(STAMP)
+	sh scripts/install-nginx.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
