@@ -1,7 +1,7 @@
 """`python -m bench [--quick]`: run every benchmark in one go and print one table each.
 
 `--quick` uses small sizes (a smoke run, seconds); the default sizes are the ones the
-README's tables report.
+README's tables report. The soak runs one minute; `--soak-full` runs it for ten.
 """
 
 from __future__ import annotations
@@ -45,13 +45,23 @@ SUITES = (
         {"rows": 50_000},
     ),
     ("bench.bench_export", "Parquet export across sources", {"rows": 3_000_000}, {"rows": 100_000}),
+    (
+        "bench.bench_soak",
+        "Soak: one node, 20 partners harvesting every 3 s (RSS and fds)",
+        {"seconds": 60},
+        {"seconds": 15},
+    ),
 )
+SOAK_FULL_S = 600  # --soak-full: ten minutes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", nargs="*", help="module names, e.g. bench_reader")
+    parser.add_argument(
+        "--soak-full", action="store_true", help="run the soak for 10 minutes, not 1"
+    )
     args = parser.parse_args()
     for module_name, title, full, quick in SUITES:
         if args.only and module_name.split(".")[-1] not in args.only:
@@ -62,7 +72,10 @@ def main() -> None:
             print(f"\n## {title}\n\nskipped: {exc}")
             continue
         started = time.perf_counter()
-        rows = module.run(**(quick if args.quick else full))
+        kwargs = quick if args.quick else full
+        if args.soak_full and module_name == "bench.bench_soak":
+            kwargs = {"seconds": SOAK_FULL_S}
+        rows = module.run(**kwargs)
         print_table(f"{title} ({time.perf_counter() - started:.0f} s)", rows)
 
 
