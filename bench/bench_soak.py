@@ -182,9 +182,11 @@ async def _soak(
 def _wait_healthy(port: int, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2),
+        ):
+            return
         time.sleep(0.2)
     raise RuntimeError("the node did not become healthy")
 
