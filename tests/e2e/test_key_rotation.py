@@ -58,6 +58,15 @@ async def test_rotation__the_partner_follows_without_a_hand_step_and_both_audit_
     new = gxib.identity.public_key_text
     assert new != old and retired_path(gxib.home, old).stat().st_mode & 0o077 == 0
     assert pinned(vnmn, "gxib") == old
+    check = cli(
+        "agreement",
+        "check",
+        str(federation.agreement_path("gxib")),
+        "--json",
+        "--home",
+        str(gxib.home),
+    )
+    assert check.exit_code == 0 and json.loads(check.output)["status"] == "active", check.output
 
     (vnmn.home / "store" / "harvested" / "gxib").rename(vnmn.home / "store" / "before")
     async with running(gxib):  # restarted: it now signs with the new key
