@@ -17,9 +17,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fednode demo $(DEMO_ARGS)
 
-# scripts/test-setup.sh installs what pytest must not (Chromium and a CJK font, as root).
+# scripts/test-setup.sh installs what pytest must not (Chromium and a CJK font, as root);
+# scripts/install-nginx.sh nginx for the TLS end-to-end test (when root and missing).
 test: $(STAMP)
 	scripts/test-setup.sh
+	sh scripts/install-nginx.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -1,7 +1,7 @@
 """`python -m bench [--quick]`: run every benchmark in one go and print one table each.
 
 `--quick` uses small sizes (a smoke run, seconds); the default sizes are the ones the
-README's tables report.
+README's tables report. The soak runs one minute; `--soak-full` runs it for ten.
 """
 
 from __future__ import annotations
@@ -47,7 +47,14 @@ SUITES = (
         {"rows": 50_000},
     ),
     ("bench.bench_export", "Parquet export across sources", {"rows": 3_000_000}, {"rows": 100_000}),
+    (
+        "bench.bench_soak",
+        "Soak: one node, 20 partners harvesting every 3 s (RSS and fds)",
+        {"seconds": 60},
+        {"seconds": 15},
+    ),
 )
+SOAK_FULL_S = 600  # --soak-full: ten minutes
 
 
 def main() -> None:
@@ -59,6 +66,9 @@ def main() -> None:
         help="row counts for the steps that scale (default: 1M and 5M)",
     )  # fmt: skip
     parser.add_argument("--20m", dest="huge", action="store_true", help="add 20M rows (long)")
+    parser.add_argument(
+        "--soak-full", action="store_true", help="run the soak for 10 minutes, not 1"
+    )
     args = parser.parse_args()
     scales = [*args.rows, *([20_000_000] if args.huge else [])]
     for module_name, title, full, quick in SUITES:
@@ -70,8 +80,11 @@ def main() -> None:
             print(f"\n## {title}\n\nskipped: {exc}")
             continue
         started = time.perf_counter()
+        kwargs = quick if args.quick else full
+        if args.soak_full and module_name == "bench.bench_soak":
+            kwargs = {"seconds": SOAK_FULL_S}
         if args.quick or "rows" not in full:
-            rows = module.run(**(quick if args.quick else full))
+            rows = module.run(**kwargs)
         else:
             # Every size side by side: memory that stays flat shows as one peak RSS.
             rows = [row for size in scales for row in module.run(rows=size)]

@@ -174,6 +174,9 @@ async def _attempts(
                     await sleep(backoff_s(attempt, hint))
                     continue
                 return await handle(response)
+        except aiohttp.ClientSSLError as exc:
+            # A certificate that does not verify will not verify in a minute either.
+            raise HarvestError(f"{url}: TLS refused: {exc}") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             last_error = f"{type(exc).__name__} talking to {url}: {exc}".rstrip(": ")
             if attempt < retries:

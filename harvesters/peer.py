@@ -33,6 +33,7 @@ import pyarrow as pa
 from harvesters.audit_heads import keep_audit_head
 from harvesters.base import HarvestResult
 from harvesters.http import Sleep, read_capped, refuse_encoded, request_with_retries
+from harvesters.key_rotation import follow_key_change
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
 from mappings.sources import open_source
@@ -129,6 +130,8 @@ class PeerHarvester:
             # Downloads left by a killed run; runs of one source never overlap (source lock).
             for stale in self.store.tmp().glob(f"{self._tmp_prefix}*"):
                 shutil.rmtree(stale, ignore_errors=True)
+            # A rotated key is followed before anything is verified against the pin.
+            self.peer = await follow_key_change(self.session, self.config, self.peer)
             datasets = await self.datasets()
         except Exception as exc:  # every failure is recorded in words, none escapes
             return self._failed(result, _explain(exc))

@@ -101,7 +101,7 @@ def _agreed_licence(statement: Statement, peer_key: str, book: AgreementBook) ->
             f"{where}: the signed statement names party {statement.recipient_party!r}, not "
             f"this node ({own}); refusing it"
         )
-    senders = [p.id for p in agreement.parties if p.id != own and p.key == peer_key]
+    senders = [p.id for p in agreement.parties if p.id != own and book.holds(p.key, peer_key)]
     flows = [f for s in senders if (f := agreement.flow_for(s, own, statement.dataset))]
     if not flows:
         raise HarvestError(

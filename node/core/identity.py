@@ -93,8 +93,13 @@ class Identity:
 
 
 def create_identity(home: Path) -> Identity:
-    key = Ed25519PrivateKey.generate()
-    private_path = home / PRIVATE_KEY_FILE
+    identity = write_private_key(home / PRIVATE_KEY_FILE, Ed25519PrivateKey.generate())
+    (home / PUBLIC_KEY_FILE).write_text(identity.public_key_text + "\n", encoding="ascii")
+    return identity
+
+
+def write_private_key(private_path: Path, key: Ed25519PrivateKey) -> Identity:
+    """Write a new private key file, 0600 from its first byte; never over an existing one."""
     private_path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(private_path.parent, 0o700)
     pem = key.private_bytes(
@@ -105,13 +110,17 @@ def create_identity(home: Path) -> Identity:
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    identity = Identity(key)
-    (home / PUBLIC_KEY_FILE).write_text(identity.public_key_text + "\n", encoding="ascii")
-    return identity
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Identity(key)
 
 
 def load_identity(home: Path) -> Identity:
-    path = Path(home) / PRIVATE_KEY_FILE
+    return load_identity_file(Path(home) / PRIVATE_KEY_FILE)
+
+
+def load_identity_file(path: Path) -> Identity:
+    """A private key file of this node (current or retired), refused if others can read it."""
     if not path.is_file():
         raise ConfigError(f"{path}: missing; this home was not created by `fednode init`")
     mode = path.stat().st_mode & 0o777

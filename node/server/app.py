@@ -26,6 +26,7 @@ from node.server.keys import CONFIG, IDENTITY, METRICS, STARTED, STATE, Metrics,
 from node.server.metrics_access import check_metrics_access
 from node.server.services import SERVICES, Services
 from node.server.sharing import SHARING, Sharing
+from node.store.key_statements import own_statements
 from node.store.refusals import is_refusal
 from node.wire.proxies import proxy_middleware
 
@@ -110,6 +111,9 @@ async def well_known(request: web.Request) -> web.Response:
             "url": config.url,
             "public_key": identity.public_key_text,
             "fingerprint": identity.fingerprint,
+            # Rotations and revocations of this node's keys, each signed by the key it
+            # retires (or its successor): partners pinning an old key follow them.
+            "key_statements": own_statements(config.home, config.id),
             "version": __version__,
             "endpoints": {
                 "datasets": f"{base}/datasets",

@@ -14,12 +14,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from agreements.model import PUBLIC, Agreement, AgreementState, Flow
+from agreements.model import PUBLIC, Agreement, AgreementState, Flow, Status
 from agreements.parse import load_agreement
 from agreements.trust import trust_state
 from node.core.config import CONFIG_FILE, NodeConfig, load_config
 from node.core.errors import ConfigError, InvalidAgreement, NodeError
 from node.core.identity import load_identity
+from node.core.keychain import KeyChain
+from node.store.key_statements import ChainUnreadable, load_chain, statements_path
 
 log = logging.getLogger("fednode.agreements")
 
@@ -59,6 +61,8 @@ class AgreementBook:
         self._entries: dict[Path, HeldAgreement] = {}
         self._checked: dt.date | None = None
         self._pinned: dict[str, str] = {}
+        self.chain = KeyChain()
+        self._chain_error = ""
 
     def refresh(self, force: bool = False, now: dt.datetime | None = None) -> None:
         """Re-read changed files; recompute states daily (validity windows move)."""
@@ -67,6 +71,8 @@ class AgreementBook:
         # node.toml pins the partners' keys: `fednode peer add` while the daemon runs, or a
         # removed peer, changes which agreements are trusted.
         files.append(Path(self.config.home) / CONFIG_FILE)
+        # Key rotations and revocations change which keys an agreement's pins stand for.
+        files.append(statements_path(self.config.home))
         stamps = {}
         for path in files:
             try:
@@ -78,12 +84,16 @@ class AgreementBook:
             return
         known = {d.id for d in self.config.datasets}
         config_path = Path(self.config.home) / CONFIG_FILE
-        config_changed = stamps.get(config_path) != self._stamps.get(config_path)
+        chain_path = statements_path(self.config.home)
+        config_changed = any(
+            stamps.get(p) != self._stamps.get(p) for p in (config_path, chain_path)
+        )
         if force or config_changed or self._checked != now.date():
             self._pinned = _pinned_peers(self.config)
+            self.chain, self._chain_error = _chain(self.config)
         entries = {}
         for path, stamp in stamps.items():
-            if path == config_path:
+            if path in (config_path, chain_path):
                 continue
             previous = self._entries.get(path)
             if (
@@ -107,7 +117,10 @@ class AgreementBook:
         if agreement.party(self.config.id) is None:
             reason = f"this node ({self.config.id}) is not a party to it"
             return HeldAgreement(path, agreement, None, reason)
-        state = trust_state(agreement, self.config.id, self.own_key, self._pinned)
+        if self._chain_error:
+            state: AgreementState | None = AgreementState(Status.UNTRUSTED, self._chain_error)
+        else:
+            state = trust_state(agreement, self.config.id, self.own_key, self._pinned, self.chain)
         state = state or agreement.status(now)
         if not state.active:
             log.info("agreement %s shares nothing: %s", agreement.ref, state.reason)
@@ -128,7 +141,7 @@ class AgreementBook:
             if agreement is None:
                 continue
             for party in agreement.parties:
-                if party.id != self.config.id and party.key == key_text:
+                if party.id != self.config.id and self.holds(party.key, key_text):
                     held.append(f"agreement {agreement.ref} ({entry.status_text})")
         if not held:
             return "no agreement pins this key"
@@ -151,12 +164,23 @@ class AgreementBook:
             None,
         )
 
+    def holds(self, pinned: str, key_text: str) -> bool:
+        """Whether the holder of `key_text` is who an agreement pinning `pinned` names:
+        the same key, or the key it was rotated to (nothing revoked on the way)."""
+        return self.chain.honours(pinned, key_text)
+
+    def current_key(self, pinned: str) -> str | None:
+        """The key `pinned` stands for now; None when revoked on the way."""
+        self.refresh()
+        return None if self._chain_error else self.chain.current(pinned)
+
     def pinned_key(self, key_text: str) -> str | None:
-        """The key as an active agreement pins it for a party other than this node."""
+        """The signing key, when an active agreement pins it (or its predecessor) for a
+        party other than this node."""
         for agreement in self.active():
             for party in agreement.parties:
-                if party.id != self.config.id and party.key == key_text:
-                    return party.key
+                if party.id != self.config.id and self.holds(party.key, key_text):
+                    return key_text
         return None
 
     def parties_for_key(self, key_text: str) -> set[str]:
@@ -164,7 +188,7 @@ class AgreementBook:
             party.id
             for agreement in self.active()
             for party in agreement.parties
-            if party.id != self.config.id and party.key == key_text
+            if party.id != self.config.id and self.holds(party.key, key_text)
         }
 
     def flows_to(self, key_text: str | None, dataset_id: str) -> list[tuple[Agreement, Flow]]:
@@ -187,7 +211,7 @@ class AgreementBook:
             (agreement, flow)
             for agreement in self.active()
             for party in agreement.parties
-            if party.id != self.config.id and party.key == key_text
+            if party.id != self.config.id and self.holds(party.key, key_text)
             if (flow := agreement.flow_for(self.config.id, party.id, dataset_id)) is not None
         ]
 
@@ -216,6 +240,15 @@ def _own_key(config: NodeConfig) -> str | None:
     except (ConfigError, OSError, ValueError) as exc:
         log.warning("agreements share nothing: this node's key cannot be read (%s)", exc)
         return None
+
+
+def _chain(config: NodeConfig) -> tuple[KeyChain, str]:
+    """The verified key chain, or (empty, why) when its file cannot be trusted."""
+    try:
+        return load_chain(config.home), ""
+    except ChainUnreadable as exc:
+        log.warning("agreements share nothing: %s", exc.detail)
+        return KeyChain(), exc.detail
 
 
 def _pinned_peers(config: NodeConfig) -> dict[str, str]:

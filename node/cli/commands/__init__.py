@@ -5,6 +5,7 @@ from node.cli.commands import (  # noqa: F401
     backup,
     datasets,
     demo,
+    keys,
     names_exports,
     names_trilingual,
     operations,

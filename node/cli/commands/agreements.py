@@ -31,6 +31,7 @@ from node.maps.png import svg_to_png
 from node.maps.received import render_received_map
 from node.publish.licences import relicensing_problem
 from node.publish.own_checklists import own_names, with_trusted_accepted_names
+from node.store.key_statements import load_chain
 from node.store.store import PART_NAME, Store, read_parquet, write_atomic
 from node.wire.auth import sign_headers
 
@@ -134,7 +135,8 @@ def agreement_check(
     now = dt.datetime.now(dt.UTC)
     identity = load_identity(home)
     pinned = {peer.id: peer.key for peer in config.peers}
-    state = trust_state(document, config.id, identity.public_key_text, pinned)
+    chain = load_chain(home)  # key rotations: the same trust the daemon gives it
+    state = trust_state(document, config.id, identity.public_key_text, pinned, chain)
     state = state or document.status(now)
     names = own_names(config)
     families = family_index(config)
