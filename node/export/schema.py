@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mappings.names import parse_name
 from node.core.errors import InvalidInput
 from node.core.terms import (
     DC_NS,
@@ -468,23 +469,30 @@ def write_documents() -> None:
 # Genus, optional species epithet, optional rank marker and infraspecific epithet; the
 # authorship that follows is dropped. An approximation of gnparser's canonical form that
 # runs vectorised in RE2; the full parser lives in `mappings`.
-_CANONICAL = (
-    r"^\s*(?P<canonical>(?:×\s?)?\p{Lu}[\p{Ll}-]+(?:\s+(?:×\s?)?[\p{Ll}-]+"
-    r"(?:\s+(?:subsp\.|ssp\.|var\.|subvar\.|f\.|fo\.|forma|nothosubsp\.|nothovar\.)"
-    r"\s+[\p{Ll}-]+)?)?)(?:[\s,]|$)"
-)
-_RANK_SPELLINGS = ((r"\bssp\.", "subsp."), (r"\b(?:fo\.|forma)(\s)", r"f.\1"), (r"\s+", " "))
+# Parser flags that mean the text is no scientific name at all.
+_NOT_A_NAME = frozenset({"empty", "unparsed"})
 
 
-def canonical_name(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """`Primulina eburnea (Hance) Mich.Möller` -> `Primulina eburnea`; null if not a name."""
-    names = pc.cast(names, pa.string())
-    found = pc.extract_regex(names, pattern=_CANONICAL)
-    canonical = pc.struct_field(found, "canonical")
-    for pattern, replacement in _RANK_SPELLINGS:
-        canonical = pc.replace_substring_regex(canonical, pattern, replacement)
-    usable = pc.and_(pc.is_valid(found), pc.greater(pc.utf8_length(canonical), 0))
-    return pc.if_else(pc.fill_null(usable, False), canonical, pa.scalar(None, pa.string()))
+def canonical_name(names: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`Primulina eburnea (Hance) Mich.Möller` -> `Primulina eburnea`; null if not a name.
+
+    The one canonical form of the node (mappings.names, the reconciler's parser), read once
+    per distinct value: records repeat few names.
+    """
+    if isinstance(names, pa.ChunkedArray):
+        names = names.combine_chunks()
+    encoded = pc.dictionary_encode(pc.cast(names, pa.string()))
+    canonical = [_canonical(text) for text in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array(canonical, pa.string()), encoded.indices)
+
+
+def _canonical(text: str | None) -> str | None:
+    if not text or not text.strip():
+        return None
+    parsed = parse_name(text)
+    if not parsed.genus[:1].isupper() or _NOT_A_NAME & set(parsed.flags):
+        return None
+    return parsed.canonical or None
 
 
 @dataclass(frozen=True)

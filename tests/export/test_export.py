@@ -357,7 +357,7 @@ def test_canonical_name__drops_authorship_keeps_rank_marker() -> None:
     assert canonical_name(names).to_pylist() == [
         "Primulina eburnea",
         "Paraboea rufescens subsp. glabra",
-        "Begonia × buimontana",
+        "Begonia ×buimontana",
         "Camellia",
         "Primulina eburnea",
         None,
