@@ -85,6 +85,8 @@ def collect_status(
                 "id": d.id,
                 "title": d.title,
                 "titles": d.titles,
+                "abstract": d.abstract,
+                "abstracts": d.abstracts,
                 "type": d.type,
                 "licence": d.licence,
                 "public": d.public,

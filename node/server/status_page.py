@@ -79,9 +79,17 @@ def _grouped(number: int) -> str:
 def _title_in(dataset: dict[str, Any], language: str) -> tuple[str, str]:
     """The dataset's title in the reader's language if node.toml gives one, else in the
     first language it gives, else the plain title (language unknown: "")."""
-    titles = dataset.get("titles") or {}
-    title_language = language if titles.get(language) else next(iter(titles), "")
-    return title_language, titles.get(title_language) or dataset["title"]
+    return _text_in(dataset.get("titles") or {}, dataset["title"], language)
+
+
+def _abstract_in(dataset: dict[str, Any], language: str) -> tuple[str, str]:
+    """The abstract as `_title_in` chooses the title."""
+    return _text_in(dataset.get("abstracts") or {}, dataset.get("abstract", ""), language)
+
+
+def _text_in(texts: dict[str, str], plain: str, language: str) -> tuple[str, str]:
+    chosen = language if texts.get(language) else next(iter(texts), "")
+    return chosen, texts.get(chosen) or plain
 
 
 def _environment() -> Environment:
@@ -97,7 +105,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(utc=_utc, counts=_counts, grouped=_grouped, title_in=_title_in)
+    environment.filters.update(
+        utc=_utc, counts=_counts, grouped=_grouped, title_in=_title_in, abstract_in=_abstract_in
+    )
     return environment
 
 

@@ -68,3 +68,11 @@ def test_status_template__refuses_a_status_missing_a_field() -> None:
     del status["datasets"][0]["licence"]
     with pytest.raises(jinja2.UndefinedError):
         render(status)
+
+
+def test_status_template__shows_the_abstract_in_the_readers_language() -> None:
+    status = _status("x")
+    status["datasets"][0]["abstracts"] = {"en": "Karst plots.", "vi": "Các ô núi đá vôi."}
+    html = render(status, "vi")
+    assert 'title="Các ô núi đá vôi."' in html and "Tóm tắt: Các ô núi đá vôi." in html
+    assert 'title="Karst plots."' in render(status, "zh")  # no zh: the first given
