@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from node.core.scripts import CJK
+
 NON_LOCATING_TERMS = frozenset(
     {
         # identity, rights, and what enforcement writes
@@ -48,7 +50,7 @@ NON_LOCATING_TERMS = frozenset(
         # when
         "eventDate", "year", "month", "day", "startDayOfYear", "endDayOfYear",
         # where, no finer than a province; the coordinates themselves are generalised
-        "continent", "country", "countryCode", "stateProvince", "higherGeography",
+        "continent", "country", "countryCode", "stateProvince",
         "decimalLatitude", "decimalLongitude", "coordinateUncertaintyInMeters",
         "coordinatePrecision", "geodeticDatum",
     }
@@ -88,7 +90,8 @@ _PER_VALUE_COST = 20
 _VALUE_SEPARATORS = r"\s*(?:\||;|,|&|、|和| and )\s*"
 # A number finer than the grid, or degrees with minutes: candidates for a restated point.
 _NUMBER_TOKENS = r"[^0-9.]+"
-_DMS = r"\d{1,3}\s*[°º˚度]\s*\d{1,2}(?:[.,]\d+)?\s*['′’分]"
+_DECIMAL_COMMA = r"(\d),(\d)"  # 23,45612 is written for 23.45612 in much of the world
+_DMS = r"\d{1,3}\s*(?:[°º˚度]|deg|d)\s*\d{1,2}(?:[.,]\d+)?\s*(?:['′’分]|min|m)"
 
 
 def with_companions(terms: Iterable[str]) -> tuple[str, ...]:
@@ -110,7 +113,8 @@ def restates_point(
     if rows == 0:
         return pa.array([], pa.bool_())
     text = pc.fill_null(text, "")
-    dms = pc.fill_null(pc.match_substring_regex(text, _DMS), False)
+    dms = pc.fill_null(pc.match_substring_regex(text, _DMS, ignore_case=True), False)
+    text = pc.replace_substring_regex(text, _DECIMAL_COMMA, r"\1.\2")
     tokens = pc.split_pattern_regex(text, _NUMBER_TOKENS)
     flat = pc.list_flatten(tokens)
     parents = pc.list_parent_indices(tokens)
@@ -138,7 +142,7 @@ def restated_values(columns: Mapping[str, pa.Array], withheld: pa.Array) -> dict
     withheld value.
 
     A withheld value is split into its parts ("Wen F. | Xu W.B." -> two people); parts of
-    four characters or more are searched as substrings, shorter ones as whole words. All
+    four characters or more (or Chinese) are searched as substrings, shorter ones as words. All
     columns are searched at once (joined per record), and only the records found there are
     searched column by column, so the cost is one pass over the records per withheld term.
     """
@@ -190,7 +194,7 @@ def _contains(text: pa.Array, values: pa.Array) -> np.ndarray:
         subset = pc.take(text, pa.array(rows_here))
         hit = np.zeros(len(rows_here), dtype=bool)
         for part in _parts(value):
-            if len(part) >= _SHORTEST_SUBSTRING:
+            if _as_substring(part):
                 match = pc.match_substring(subset, part)
             else:
                 match = pc.match_substring_regex(subset, rf"(^|\W){re.escape(part)}(\W|$)")
@@ -203,11 +207,17 @@ def _matchers(value: str) -> list[Callable[[str], bool]]:
     """The tests `_contains` applies to one record's text for one withheld value."""
     matchers: list[Callable[[str], bool]] = []
     for part in _parts(value) if value else []:
-        if len(part) >= _SHORTEST_SUBSTRING:
+        if _as_substring(part):
             matchers.append(_substring(part))
         else:
             matchers.append(_word(part))
     return matchers
+
+
+def _as_substring(part: str) -> bool:
+    """Long parts are searched anywhere; short ones as whole words, except in scripts that
+    write words without spaces (a Chinese name of two or three characters inside a label)."""
+    return len(part) >= _SHORTEST_SUBSTRING or (len(part) >= 2 and CJK.search(part) is not None)
 
 
 def _substring(part: str) -> Callable[[str], bool]:

@@ -300,3 +300,21 @@ def test_the_second_net_finds_the_same_whether_values_repeat_or_not() -> None:
     ]
     assert repeated == unique
     assert repeated[:6] == [True, False, True, True, False, False]  # "Li" only as a word
+
+
+def test_the_second_net_reads_other_ways_of_writing_names_and_points() -> None:
+    # A Chinese collector inside a text without spaces; a point with decimal commas; degrees
+    # and minutes in letters; a place list finer than a province.
+    table = karst(
+        iucnRedListCategory=["EN", None, None, None],
+        recordedBy=["Wen F.", "韦毅刚", None, None],
+        habitat=["GPS 23,45612 106,78921", "采集人韦毅刚，龙州", None, None],
+        occurrenceRemarks=["23d27m N 106d47m E", None, None, None],
+        higherGeography=["Asia | China | Guangxi | Longzhou | Nonggang", None, None, None],
+    )
+    flow = 'withhold = ["recordedBy"]\nkeep = ["habitat", "occurrenceRemarks"]\n'
+    rows, _ = run(table, flow + GENERALISE_EN)
+    first, second = rows[0], rows[1]
+    assert second["habitat"] == ""  # not generalised: the collector's name alone clears it
+    assert first["habitat"] == "" and first["occurrenceRemarks"] == ""
+    assert first["higherGeography"] == ""
