@@ -21,6 +21,8 @@ from node.core.identity import Identity
 from node.server import services, status_page
 from node.server.api import agreements as api_agreements
 from node.server.api import audit as api_audit
+from node.server.api import catalogue as api_catalogue
+from node.server.api import dataset_page as api_dataset_page
 from node.server.api import datasets as api_datasets
 from node.server.keys import CONFIG, IDENTITY, METRICS, STARTED, STATE, Metrics, RunState
 from node.server.metrics_access import check_metrics_access
@@ -163,6 +165,8 @@ def build_app(config: NodeConfig, identity: Identity) -> web.Application:
     app[SERVICES] = Services()
     app[SHARING] = Sharing(config, identity)
     api_datasets.add_routes(app)
+    api_dataset_page.add_routes(app)
+    api_catalogue.add_routes(app)
     api_agreements.add_routes(app)
     status_page.add_routes(app)
     api_audit.add_routes(app)

@@ -46,7 +46,8 @@ from node.export.crosswalks import (
     with_inferred_family,
 )
 from node.publish.own_checklists import own_names, with_trusted_accepted_names
-from node.publish.versions import VersionInfo, latest_version
+from node.publish.versions import VersionInfo, latest_version, list_versions
+from node.server.kept_records import kept_records
 from node.server.ratelimit import RateLimiter
 from node.server.shared_extensions import ExtensionEnforcer
 from node.store.agreement_book import AgreementBook
@@ -205,14 +206,17 @@ class Sharing:
             raise NotFound(f"no dataset {dataset_id!r} on this node") from None
 
     # -- the archive ------------------------------------------------------------------
-    async def archive(self, requester: Requester, dataset_id: str) -> ServedArchive:
+    async def archive(
+        self, requester: Requester, dataset_id: str, version_name: str | None = None
+    ) -> ServedArchive:
+        """The archive of the latest version, or of `version_name` if it is still kept.
 
+        The grant is checked before the version is looked up, and an unknown version gets
+        the same answer as a dataset that is not for this requester: versions cannot be
+        probed either.
+        """
         grant = self.grant(requester, dataset_id)
-        version = latest_version(self.config, dataset_id)
-        if version is None:
-            raise NotFound(
-                f"dataset {dataset_id!r} has not been published yet; run `fednode publish`"
-            )
+        version = self.version(dataset_id, version_name)
         if grant is None:
             return ServedArchive(
                 path=version.path,
@@ -230,10 +234,29 @@ class Sharing:
         agreement, flow = grant
         return await self.flow_archive(dataset_id, version, agreement, flow)
 
+    def version(self, dataset_id: str, version_name: str | None) -> VersionInfo:
+        """A kept version of a dataset the caller has already granted; None: the latest."""
+        latest = latest_version(self.config, dataset_id)
+        if latest is None:
+            raise NotFound(
+                f"dataset {dataset_id!r} has not been published yet; run `fednode publish`"
+            )
+        if version_name is None or version_name == latest.version:
+            return latest
+        for kept in list_versions(self.config, dataset_id):
+            if kept.version == version_name:
+                return kept
+        raise Withheld(dataset_id)
+
     async def flow_archive(
         self, dataset_id: str, version: VersionInfo, agreement: Agreement, flow: Flow
     ) -> ServedArchive:
-        """The enforced archive of one flow (built once, then cached); grant checked first."""
+        """The enforced archive of one flow (built once, then cached); grant checked first.
+
+        The latest version is enforced from the stored records; an older kept version from
+        its own archive's records (node.server.kept_records), cached in a folder of its
+        own so that serving it never evicts the latest's build.
+        """
 
         now = dt.datetime.now(dt.UTC)
         # Everything the enforced output depends on: data, agreement, flow, the day (embargo
@@ -244,13 +267,18 @@ class Sharing:
         ).hexdigest()[:24]
         # One folder per flow, pruned of its own stale builds only: the archives of other
         # flows of the dataset (other parties, the public) stay cached and streamable.
-        folder = flow_cache(self.store, dataset_id, agreement.id, flow.index) / key
+        folder = flow_cache(self.store, dataset_id, agreement.id, flow.index)
+        latest = latest_version(self.config, dataset_id)
+        older = latest is None or latest.version != version.version
+        if older:
+            folder = folder.with_name(f"{folder.name}@{version.version}")
+        folder = folder / key
         lock = self._builds.setdefault(key, asyncio.Lock())
         async with lock:
             served = _load_info(folder)
             if served is None:
                 served = await asyncio.to_thread(
-                    self._build, folder, dataset_id, version, agreement, flow, now
+                    self._build, folder, dataset_id, version, agreement, flow, now, older
                 )
         return served
 
@@ -262,6 +290,7 @@ class Sharing:
         agreement: Agreement,
         flow: Flow,
         now: dt.datetime,
+        older: bool = False,
     ) -> ServedArchive:
 
         dataset = self._dataset(dataset_id)
@@ -271,12 +300,15 @@ class Sharing:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        stored = load_extensions(self.store.local(dataset_id))
+        records = self.store.local(dataset_id)
+        if older:
+            records = kept_records(self.store, version, dataset.type, self.config.id)
+        stored = load_extensions(records)
         enforcer = None
         if stored:
             key = pseudonym_key(self.identity.private_key.private_bytes_raw())
             enforcer = ExtensionEnforcer(stored, row_type, agreement, flow, key, tmp / "extensions")
-        shared = self._enforced_batches(dataset_id, agreement, flow, now, counts, enforcer)
+        shared = self._enforced_batches(dataset_id, records, agreement, flow, now, counts, enforcer)
         extensions = []
         if enforcer is not None:
             # Extension rows follow the core's decisions, known once the core is through.
@@ -333,6 +365,7 @@ class Sharing:
     def _enforced_batches(
         self,
         dataset_id: str,
+        records: Path,
         agreement: Agreement,
         flow: Flow,
         now: dt.datetime,
@@ -349,7 +382,7 @@ class Sharing:
         families = family_index(self.config)
         names = own_names(self.config)
         key = pseudonym_key(self.identity.private_key.private_bytes_raw())
-        source = pq.ParquetFile(self.store.local(dataset_id) / PART_NAME)
+        source = pq.ParquetFile(records / PART_NAME)
 
         def enforced(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
             table = with_accepted_names(table, lookup)

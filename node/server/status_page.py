@@ -18,7 +18,7 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from harvesters.schedule import next_runs
@@ -79,15 +79,15 @@ def _grouped(number: int) -> str:
 def _title_in(dataset: dict[str, Any], language: str) -> tuple[str, str]:
     """The dataset's title in the reader's language if node.toml gives one, else in the
     first language it gives, else the plain title (language unknown: "")."""
-    return _text_in(dataset.get("titles") or {}, dataset["title"], language)
+    return text_in(dataset.get("titles") or {}, dataset["title"], language)
 
 
 def _abstract_in(dataset: dict[str, Any], language: str) -> tuple[str, str]:
     """The abstract as `_title_in` chooses the title."""
-    return _text_in(dataset.get("abstracts") or {}, dataset.get("abstract", ""), language)
+    return text_in(dataset.get("abstracts") or {}, dataset.get("abstract", ""), language)
 
 
-def _text_in(texts: dict[str, str], plain: str, language: str) -> tuple[str, str]:
+def text_in(texts: dict[str, str], plain: str, language: str) -> tuple[str, str]:
     chosen = language if texts.get(language) else next(iter(texts), "")
     return chosen, texts.get(chosen) or plain
 
@@ -112,6 +112,11 @@ def _environment() -> Environment:
 
 
 _ENVIRONMENT = _environment()
+
+
+def template(name: str) -> Template:
+    """A page of node/server/templates, with the status page's escaping and filters."""
+    return _ENVIRONMENT.get_template(name)
 
 
 def render(status: dict[str, Any], language: str = "en", figures: str = "") -> str:

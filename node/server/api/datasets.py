@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import re
+import zipfile
 from collections.abc import Iterable
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
+from agreements.model import Agreement, Flow
 from node.core.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
-from node.core.errors import NotFound
 from node.publish.versions import latest_version
 from node.server.keys import CONFIG, METRICS
 from node.server.sharing import SHARING, Requester, ServedArchive
+from node.store.refusals import Withheld
 from node.wire.proxies import public_base
 from node.wire.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
 CHUNK_BYTES = 256 * 1024
+VERSION_PATTERN = re.compile(r"[0-9]{1,6}\.[0-9]{1,6}")  # major.minor, as publish names them
 
 
 def _http_date(iso: str) -> str:
@@ -32,41 +36,48 @@ def _http_date(iso: str) -> str:
 
 
 async def _entries(request: web.Request, requester: Requester) -> list[dict[str, object]]:
-    """What the requester may download, counted as it would receive it.
+    """What the requester may download, counted as it would receive it."""
+    listing = []
+    for dataset_id, agreement, flow in request.app[SHARING].visible_datasets(requester):
+        entry = await dataset_entry(request, dataset_id, agreement, flow)
+        if entry is not None:
+            listing.append(entry)
+    return listing
+
+
+async def dataset_entry(
+    request: web.Request, dataset_id: str, agreement: Agreement | None, flow: Flow | None
+) -> dict[str, object] | None:
+    """One dataset as a requester granted it sees it; None before its first publish.
 
     A partner under a flow sees the enforced archive's record count and no change summary:
     the whole dataset's counts tell how much is withheld from it, and where.
     """
-
     config = request.app[CONFIG]
     base = public_base(config)
-    listing: list[dict[str, object]] = []
-    for dataset_id, agreement, flow in request.app[SHARING].visible_datasets(requester):
-        dataset = config.dataset(dataset_id)
-        version = latest_version(config, dataset_id)
-        if version is None:
-            continue
-        records, changes = version.records, version.changes.text()
-        changes_shown: str | None = changes
-        if agreement is not None and flow is not None:
-            served = await request.app[SHARING].flow_archive(dataset_id, version, agreement, flow)
-            records, changes_shown = served.records, None
-        listing.append(
-            {
-                "id": dataset_id,
-                "title": dataset.title,
-                "type": dataset.type,
-                "version": version.version,
-                "modified": version.modified.isoformat(),
-                "records": records,
-                "licence": flow.licence if flow else dataset.licence,
-                "agreement": agreement.ref if agreement else None,
-                "archive": f"{base}/datasets/{dataset_id}/archive",
-                "eml": f"{base}/datasets/{dataset_id}/eml",
-                "change_summary": changes_shown,
-            }
-        )
-    return listing
+    dataset = config.dataset(dataset_id)
+    version = latest_version(config, dataset_id)
+    if version is None:
+        return None
+    records, changes = version.records, version.changes.text()
+    changes_shown: str | None = changes
+    if agreement is not None and flow is not None:
+        served = await request.app[SHARING].flow_archive(dataset_id, version, agreement, flow)
+        records, changes_shown = served.records, None
+    return {
+        "id": dataset_id,
+        "title": dataset.title,
+        "type": dataset.type,
+        "version": version.version,
+        "modified": version.modified.isoformat(),
+        "records": records,
+        "licence": flow.licence if flow else dataset.licence,
+        "agreement": agreement.ref if agreement else None,
+        "page": f"{base}/datasets/{dataset_id}",
+        "archive": f"{base}/datasets/{dataset_id}/archive",
+        "eml": f"{base}/datasets/{dataset_id}/eml",
+        "change_summary": changes_shown,
+    }
 
 
 async def datasets(request: web.Request) -> web.Response:
@@ -111,7 +122,7 @@ async def rss(request: web.Request) -> web.Response:
     for entry in entries:
         item = ET.SubElement(channel, "item")
         ET.SubElement(item, "title").text = f"{entry['title']} - Version {entry['version']}"
-        ET.SubElement(item, "link").text = f"{base}/datasets/{entry['id']}"
+        ET.SubElement(item, "link").text = str(entry["page"])
         ET.SubElement(item, "description").text = str(entry["change_summary"] or entry["title"])
         ET.SubElement(item, "{http://ipt.gbif.org/}eml").text = str(entry["eml"])
         ET.SubElement(item, "{http://ipt.gbif.org/}dwca").text = str(entry["archive"])
@@ -143,7 +154,7 @@ async def archive(request: web.Request) -> web.StreamResponse:
     sharing = request.app[SHARING]
     requester = await sharing.identify(request)
     dataset_id = request.match_info["dataset"]
-    served = await sharing.archive(requester, dataset_id)
+    served = await sharing.archive(requester, dataset_id, requested_version(request))
     headers = {
         "ETag": served.etag,
         "Last-Modified": _http_date(served.modified),
@@ -188,24 +199,30 @@ async def archive(request: web.Request) -> web.StreamResponse:
 
 
 async def eml(request: web.Request) -> web.Response:
-
+    """The EML of the latest or a kept version, as the requester would receive it."""
     sharing = request.app[SHARING]
     requester = await sharing.identify(request)
     dataset_id = request.match_info["dataset"]
+    version_name = requested_version(request)
     grant = sharing.grant(requester, dataset_id)
     if grant is not None:
         # The EML a peer sees carries its flow's licence: serve the enforced archive's.
-        served = await sharing.archive(requester, dataset_id)
-        import zipfile
-
+        served = await sharing.archive(requester, dataset_id, version_name)
         with zipfile.ZipFile(served.path) as archive_zip:
             body = archive_zip.read("eml.xml")
     else:
-        version = latest_version(request.app[CONFIG], dataset_id)
-        if version is None:
-            raise NotFound(f"dataset {dataset_id!r} has not been published yet")
-        body = version.eml_path.read_bytes()
+        body = sharing.version(dataset_id, version_name).eml_path.read_bytes()
     return web.Response(body=body, content_type="application/xml", charset="utf-8")
+
+
+def requested_version(request: web.Request) -> str | None:
+    """`?version=1.2`, or None for the latest; an empty value is refused as unknown."""
+    if "version" not in request.query:
+        return None
+    value = request.query["version"]
+    if not VERSION_PATTERN.fullmatch(value):
+        raise Withheld(request.match_info["dataset"])  # the answer an unknown version gets
+    return value
 
 
 def add_routes(app: web.Application) -> None:
