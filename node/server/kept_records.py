@@ -50,6 +50,7 @@ def _read_back(version: VersionInfo, dataset_type: str, node_id: str, into: Path
         "fed_licence": version.licence,
     }
     work = into / "work"
+    work.mkdir()
     source = open_source(version.path, dataset_type=dataset_type, workdir=work)
     writer: pq.ParquetWriter | None = None
     try:

@@ -1,5 +1,6 @@
 """`GET /datasets/{id}`: the dataset's landing page, the URL its RSS item, EML
-`alternateIdentifier` and distribution point at.
+`alternateIdentifier` and distribution point at; `/datasets/{id}/v{version}` (the EML
+`packageId`) is the same page while that version is kept.
 
 JSON for API clients, HTML for browsers (by `Accept`), in the reader's language as the
 status page chooses it. It is granted exactly like the archive: a dataset that is not for
@@ -55,6 +56,8 @@ async def dataset_page(request: web.Request) -> web.Response:
     requester = await sharing.identify(request)
     dataset_id = request.match_info["dataset"]
     grant = sharing.grant(requester, dataset_id)
+    if "version" in request.match_info:  # the EML packageId's form: 404 unless kept
+        sharing.version(dataset_id, request.match_info["version"])
     agreement, flow = grant if grant is not None else (None, None)
     entry = await dataset_entry(request, dataset_id, agreement, flow)
     if entry is None:  # declared, not yet published: nothing to land on
@@ -107,3 +110,4 @@ async def dataset_page(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/datasets/{dataset}", dataset_page)
+    app.router.add_get(r"/datasets/{dataset}/v{version:[0-9]{1,6}\.[0-9]{1,6}}", dataset_page)
