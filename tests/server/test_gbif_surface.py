@@ -222,3 +222,51 @@ def test_content_negotiation_prefers_what_the_client_ranks_higher() -> None:
     assert not wants_html("application/json")
     assert not wants_html("text/html;q=0.5, application/json")
     assert wants_html("application/json;q=0.4, text/html")
+
+
+def _ids(body: bytes, tmp: str) -> set[str]:
+    path = f"{tmp}/ids.zip"
+    with open(path, "wb") as handle:
+        handle.write(body)
+    with open_archive(path) as archive:
+        return set(archive.read_table().column("occurrenceID").to_pylist())
+
+
+async def test_an_older_version_is_enforced_from_its_own_records_not_the_latest(
+    federation: Federation, http: aiohttp.ClientSession, tmp_path: object
+) -> None:
+    url = f"{federation.gxib.url}/datasets/{PARTNER_ONLY}/archive"
+    async with running(federation.gxib):
+        status, _, first = await signed_get(http, url, federation.vnmn.identity)
+    assert status == 200
+    sent_then = _ids(first, str(tmp_path))
+    source = federation.gxib.home / "sources" / "occurrences.csv"
+    lines = source.read_bytes().splitlines(keepends=True)
+    source.write_bytes(b"".join(lines[:-300]))  # version 1.1 drops half the records
+    result = cli("publish", PARTNER_ONLY, "--home", str(federation.gxib.home))
+    assert result.exit_code == 0, result.output
+    async with running(federation.gxib):
+        old, headers, old_body = await signed_get(
+            http, f"{url}?version=1.0", federation.vnmn.identity
+        )
+        new, _, new_body = await signed_get(http, url, federation.vnmn.identity)
+    assert (old, new, headers["Fednode-Dataset-Version"]) == (200, 200, "1.0")
+    assert _ids(old_body, str(tmp_path)) == sent_then  # what 1.0 gave when it was the latest
+    assert _ids(new_body, str(tmp_path)) < sent_then
+
+
+async def test_a_stranger_cannot_tell_a_partner_only_dataset_from_none(
+    surface: Federation, http: aiohttp.ClientSession
+) -> None:
+    base = f"{surface.gxib.url}/datasets"
+    answers = []
+    async with running(surface.gxib):
+        for dataset in (PARTNER_ONLY, "no-such-dataset"):
+            for path in ("", "/v1.0", "/eml?version=1.0", "/archive?version=2.0"):
+                for accept in ("text/html", "application/json"):
+                    async with http.get(f"{base}/{dataset}{path}", headers={"Accept": accept}) as r:
+                        body = (await r.text()).replace(dataset, "ID")
+                        answers.append((dataset, r.status, body))
+    assert {status for _, status, _ in answers} == {404}
+    assert len({body for _, _, body in answers}) == 1
+    assert not any(PARTNER_ONLY_TITLE in body for _, _, body in answers)
