@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,9 +23,21 @@ from node.store.records import to_stored_layout
 from node.store.store import PART_NAME, Store, fsync_dir
 
 
-def kept_records(store: Store, version: VersionInfo, dataset_type: str, node_id: str) -> Path:
-    """A folder with the version's records (`PART_NAME`) and its extension tables."""
-    folder = store.cache() / "versions" / version.dataset / f"{version.version}-{version.sha256}"
+def kept_records(
+    store: Store, version: VersionInfo, dataset_type: str, node_id: str, kept: Iterable[VersionInfo]
+) -> Path:
+    """A folder with the version's records (`PART_NAME`) and its extension tables.
+
+    Snapshots of versions no longer in `kept` (pruned by a later publish) are removed
+    here, so the cache holds at most one per kept version.
+    """
+    root = store.cache() / "versions" / version.dataset
+    folder = root / _name(version)
+    if root.is_dir():
+        wanted = {_name(v) for v in kept}
+        for stale in root.iterdir():
+            if not stale.name.startswith(".") and stale.name not in wanted:
+                shutil.rmtree(stale, ignore_errors=True)
     if (folder / PART_NAME).is_file():
         return folder
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -41,6 +54,10 @@ def kept_records(store: Store, version: VersionInfo, dataset_type: str, node_id:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _name(version: VersionInfo) -> str:
+    return f"{version.version}-{version.sha256}"
 
 
 def _read_back(version: VersionInfo, dataset_type: str, node_id: str, into: Path) -> None:

@@ -302,7 +302,8 @@ class Sharing:
         tmp.mkdir(parents=True)
         records = self.store.local(dataset_id)
         if older:
-            records = kept_records(self.store, version, dataset.type, self.config.id)
+            kept = list_versions(self.config, dataset_id)
+            records = kept_records(self.store, version, dataset.type, self.config.id, kept)
         stored = load_extensions(records)
         enforcer = None
         if stored:

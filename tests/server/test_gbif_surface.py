@@ -245,6 +245,8 @@ async def test_an_older_version_is_enforced_from_its_own_records_not_the_latest(
     source.write_bytes(b"".join(lines[:-300]))  # version 1.1 drops half the records
     result = cli("publish", PARTNER_ONLY, "--home", str(federation.gxib.home))
     assert result.exit_code == 0, result.output
+    snapshots = federation.gxib.home / "store" / "cache" / "versions" / PARTNER_ONLY
+    (snapshots / "0.9-of-a-pruned-version").mkdir(parents=True)
     async with running(federation.gxib):
         old, headers, old_body = await signed_get(
             http, f"{url}?version=1.0", federation.vnmn.identity
@@ -253,6 +255,8 @@ async def test_an_older_version_is_enforced_from_its_own_records_not_the_latest(
     assert (old, new, headers["Fednode-Dataset-Version"]) == (200, 200, "1.0")
     assert _ids(old_body, str(tmp_path)) == sent_then  # what 1.0 gave when it was the latest
     assert _ids(new_body, str(tmp_path)) < sent_then
+    # One snapshot of 1.0's records is cached; those of versions no longer kept are gone.
+    assert [p.name.split("-")[0] for p in snapshots.iterdir()] == ["1.0"]
 
 
 async def test_a_stranger_cannot_tell_a_partner_only_dataset_from_none(
@@ -270,3 +274,20 @@ async def test_a_stranger_cannot_tell_a_partner_only_dataset_from_none(
     assert {status for _, status, _ in answers} == {404}
     assert len({body for _, _, body in answers}) == 1
     assert not any(PARTNER_ONLY_TITLE in body for _, _, body in answers)
+
+
+async def test_the_landing_page_speaks_the_readers_language(
+    surface: Federation, http: aiohttp.ClientSession
+) -> None:
+    url = f"{surface.gxib.url}/datasets/{PUBLIC}"
+    async with running(surface.gxib):
+        async with http.get(url, headers={"Accept": "text/html", "Accept-Language": "vi"}) as r:
+            language, html = r.headers["Content-Language"], await r.text()
+        async with http.get(url) as r:
+            page = await r.json()
+    assert language == "vi" and '<html lang="vi">' in html
+    assert "Các phiên bản" in html and "Siêu dữ liệu (EML)" in html
+    assert [v["version"] for v in page["versions"]] == ["2.0", "1.0"]
+    assert page["versions"][1]["archive"].endswith(f"/{PUBLIC}/archive?version=1.0")
+    assert page["versions"][1]["records"] == page["records"] > 0  # public: whole counts
+    assert page["abstract"] and page["language"] == "zh"
