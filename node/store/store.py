@@ -97,6 +97,20 @@ class Store:
     def gbif(self, query: str) -> Path:
         return self.root / "gbif" / query
 
+    def ipt(self, ipt_id: str) -> Path:
+        """An IPT's resources, apart from partners' (`harvested/`): unsigned, public data."""
+        return self.root / "ipt" / ipt_id
+
+    def ipt_resource(self, ipt_id: str, resource: str) -> Path:
+        """Where an IPT resource is stored; UnsafePath unless both names are ids and the
+        path stays directly in the IPT's folder (resource names come from its feed)."""
+        for what, value in (("IPT id", ipt_id), ("resource", resource)):
+            if not is_valid_id(value):
+                raise UnsafePath(f"{what} {value!r} is not a valid id; nothing is stored for it")
+        folder = self.ipt(ipt_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return within(folder / resource, folder)
+
     def archives(self, dataset: str) -> Path:
         return self.root / "archives" / dataset
 

@@ -69,6 +69,8 @@ def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool, now: b
     elif gbif_query:
         config.gbif_query(gbif_query)
         sources = [f"gbif:{gbif_query}"]
+    elif peer and any(i.id == peer for i in config.ipt):
+        sources = [f"ipt:{peer}"]
     elif peer:
         config.peer(peer)
         sources = [f"peer:{peer}"]
