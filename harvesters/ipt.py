@@ -38,7 +38,7 @@ from harvesters.peer import (
 from harvesters.runs import RunLog
 from node.core import constants
 from node.core.config import IptConfig, NodeConfig
-from node.core.errors import HarvestError
+from node.core.errors import HarvestError, InvalidArchive, UnsafeArchive
 from node.core.terms import TAXON_ROW_TYPE
 from node.dwca.eml import parse_eml
 from node.dwca.reader import open_archive
@@ -163,7 +163,7 @@ class IptHarvester:
                 self._remember(resource, fetched)
                 return None
             _require_zip(resource.name, target)
-            kind, licence = await asyncio.to_thread(_describe, target, tmp / "describe")
+            kind, licence = await asyncio.to_thread(_describe, target, tmp)
             provenance = {
                 "fed_source": self.ipt.id,
                 "fed_dataset": resource.name,
@@ -226,12 +226,19 @@ async def fetch_feed(
 
 def _describe(archive: Path, workdir: Path) -> tuple[str, str | None]:
     """The dataset type its core's row type says (an IPT's feed does not), and the licence
-    its EML states, as an id when recognised; None without EML (each record's own
-    `license` then stands, as it does for GBIF's records)."""
+    its EML states, as an id when recognised; None without readable EML (each record's
+    own `license` then stands, as for GBIF's records). EML with a DTD is still refused."""
     with open_archive(archive, workdir) as opened:
         kind = "checklist" if opened.core.row_type == TAXON_ROW_TYPE else "occurrence"
         eml = opened.metadata_path
-        licence = parse_eml(eml)["licence"] if eml is not None and eml.exists() else None
+        licence = None
+        if eml is not None and eml.exists():
+            try:
+                licence = parse_eml(eml)["licence"]
+            except UnsafeArchive:
+                raise
+            except InvalidArchive:
+                pass  # metadata that is not EML states no licence: the records' own stand
     return kind, licence
 
 
