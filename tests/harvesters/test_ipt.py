@@ -20,6 +20,7 @@ from dwca.read import DwCAReader
 
 from harvesters.ipt_feed import parse_feed
 from harvesters.runs import RunLog
+from harvesters.schedule import configured_sources
 from node.cli import main
 from node.core import constants
 from node.core.config import CONFIG_FILE, load_config
@@ -86,6 +87,10 @@ async def test_peer_add_ipt_records_it_in_node_toml(harvesting: Harvesting) -> N
     assert (ipt.id, ipt.url, ipt.schedule) == (IPT_ID, harvesting.ipt.url, "every 6h")
     # Nothing about an IPT is pinned or signed: it is no partner node.
     assert load_config(harvesting.node.home).peers == ()
+    # On the schedule as a peer is, and in `fednode harvest --all`.
+    assert configured_sources(load_config(harvesting.node.home)) == {SOURCE: "every 6h"}
+    everything = await harvesting.cli("harvest", "--all")
+    assert f"{SOURCE}: ok, 3 records" in everything.output, everything.output
 
 
 async def test_harvested_rows_are_the_archives_rows(harvested: Harvesting) -> None:
