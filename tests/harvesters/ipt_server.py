@@ -36,6 +36,7 @@ class Served:
     body: bytes
     modified: float = field(default_factory=time.time)
     cut_after: int | None = None  # close the connection after this many bytes
+    send_etag: bool = True  # False: only Last-Modified, as some servers in front of an IPT
 
     @property
     def etag(self) -> str:
@@ -52,6 +53,7 @@ class IptServer:
     archives: dict[str, Served] = field(default_factory=dict)
     feed_override: bytes | None = None  # served instead of the feed, e.g. an HTML page
     answers: list[tuple[str, int]] = field(default_factory=list)  # (resource, status)
+    asked: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # request headers
 
     def __post_init__(self) -> None:
         for name, path in ARCHIVES.items():
@@ -74,10 +76,13 @@ class IptServer:
         if served is None:
             self.answers.append((name, 404))
             return web.Response(status=404, text="no such resource")
-        headers = {"ETag": served.etag, "Last-Modified": served.last_modified}
+        headers = {"Last-Modified": served.last_modified}
+        if served.send_etag:
+            headers["ETag"] = served.etag
         since = email.utils.parsedate_to_datetime(
             request.headers.get("If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT")
         ).timestamp()
+        self.asked.append((name, dict(request.headers)))
         if request.headers.get("If-None-Match") == served.etag or (
             "If-None-Match" not in request.headers and since >= int(served.modified)
         ):

@@ -124,6 +124,27 @@ async def test_second_harvest_is_one_304_per_resource_and_rewrites_nothing(
     assert harvested.snapshots() == before
 
 
+async def test_an_ipt_sending_only_last_modified_is_asked_if_modified_since(
+    harvesting: Harvesting,
+) -> None:
+    for served in harvesting.ipt.archives.values():
+        served.send_etag = False
+    added = await harvesting.cli("peer", "add", "--ipt", harvesting.ipt.url, "--id", IPT_ID)
+    assert added.exit_code == 0, added.output
+    assert (await harvesting.harvest())["outcome"] == "ok"
+    before = harvesting.snapshots()
+    harvesting.ipt.asked.clear()
+    harvesting.ipt.answers.clear()
+    assert (await harvesting.harvest())["outcome"] == "unchanged"
+    assert sorted(harvesting.ipt.answers) == [(name, 304) for name in RESOURCES]
+    for name, headers in harvesting.ipt.asked:
+        assert "If-None-Match" not in headers
+        assert headers["If-Modified-Since"] == harvesting.ipt.archives[name].last_modified
+        # An IPT is not a partner: nothing is signed for it.
+        assert not [h for h in headers if h.lower().startswith(("signature", "fednode-"))]
+    assert harvesting.snapshots() == before
+
+
 async def test_a_changed_resource_is_fetched_again(harvested: Harvesting) -> None:
     before = harvested.snapshots()
     harvested.ipt.answers.clear()
