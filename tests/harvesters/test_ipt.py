@@ -5,9 +5,11 @@ and refused through the CLI, as an operator would."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import time
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +175,27 @@ async def test_an_ipt_dying_mid_transfer_keeps_the_last_good_snapshot(
     assert harvested.snapshots() == before
     assert read_parquet(harvested.stored("global")).to_pylist() == rows
     assert not list(Store(harvested.node.home).tmp().iterdir())  # the partial download is gone
+
+
+async def test_a_resource_whose_eml_declares_entities_is_refused(harvested: Harvesting) -> None:
+    """The licence is read from the resource's EML with the archive's safe parser: an EML
+    with a DTD refuses the resource (keeping its last good snapshot), not just its licence."""
+    before = harvested.snapshots()
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(ARCHIVES["nepal-griis-gbif"]) as real,
+        zipfile.ZipFile(buffer, "w") as hostile,
+    ):
+        for member in real.infolist():
+            data = real.read(member)
+            if member.filename.endswith("eml.xml"):
+                data = b'<?xml version="1.0"?><!DOCTYPE eml [<!ENTITY x "x">]><eml>&x;</eml>'
+            hostile.writestr(member, data)
+    harvested.ipt.archives["nepal-griis-gbif"] = Served(buffer.getvalue(), time.time())
+    run = await harvested.harvest()
+    assert run["outcome"] == "failed"
+    assert "nepal-griis-gbif" in str(run["error"]) and "DTD" in str(run["error"])
+    assert harvested.snapshots() == before
 
 
 @pytest.mark.parametrize(
