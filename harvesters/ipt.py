@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from node.core.terms import TAXON_ROW_TYPE
 from node.dwca.eml import parse_eml
 from node.dwca.reader import open_archive
 from node.store.store import Store, write_parquet_atomic
+
+log = logging.getLogger("fednode.harvest")
 
 
 @dataclass(frozen=True)
@@ -98,13 +101,26 @@ class IptHarvester:
             else:
                 result.records += records
         result.detail["unchanged_datasets"] = unchanged
+        # Only a feed read whole and clean says what the IPT no longer publishes: an item
+        # refused (say a link gone off-origin) keeps what was stored for it.
+        pruned = [] if failures else self._prune({r.name for r in resources})
+        if pruned:
+            result.detail["pruned_datasets"] = pruned
         if failures:
             result.detail["failed_datasets"] = len(failures)
             return _failed(result, "; ".join(failures))
-        if resources and unchanged == len(resources):
+        if resources and unchanged == len(resources) and not pruned:
             result.outcome = "unchanged"
         result.finished = dt.datetime.now(dt.UTC)
         return result
+
+    def _prune(self, listed: set[str]) -> list[str]:
+        """Remove resources the feed (narrowed by node.toml) no longer lists."""
+        pruned = self.store.prune_ipt(self.ipt.id, listed)
+        for name in pruned:
+            self.runs.forget(self.source, name)
+            log.info("IPT %s no longer lists %s: removed from the store", self.ipt.id, name)
+        return pruned
 
     async def _harvest_resource(self, resource: IptResource, run_id: str) -> int | None:
         """Records stored, or None when the stored copy is still the IPT's current one."""

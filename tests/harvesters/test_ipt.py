@@ -198,6 +198,32 @@ async def test_a_resource_whose_eml_declares_entities_is_refused(harvested: Harv
     assert harvested.snapshots() == before
 
 
+async def test_a_resource_the_feed_no_longer_lists_is_removed(harvested: Harvesting) -> None:
+    feed = harvested.ipt.feed()
+    start = feed.index(b"<item>", feed.index(b"</item>"))
+    harvested.ipt.feed_override = feed[:start] + feed[feed.index(b"</item>", start) + 7 :]
+    run = await harvested.harvest()
+    assert run["outcome"] == "ok", run["error"]
+    assert not harvested.stored("global").exists()
+    assert harvested.stored("nepal-griis-gbif").exists()
+    left = sorted(p.name for p in Store(harvested.node.home).ipt(IPT_ID).iterdir())
+    assert [n for n in left if not n.startswith(".")] == ["nepal-griis-gbif"]
+    assert not [n for n in left if n.startswith(".snap-global.")]  # its snapshot too
+
+
+async def test_a_refused_item_keeps_what_was_stored_for_it(harvested: Harvesting) -> None:
+    before = harvested.snapshots()
+    off = harvested.ipt.feed().replace(
+        f"{harvested.ipt.url}/archive.do?r=global".encode(),
+        b"http://127.0.0.1:1/archive.do?r=global",
+    )
+    harvested.ipt.feed_override = off
+    run = await harvested.harvest()
+    assert run["outcome"] == "failed"
+    assert "leaves the IPT's origin" in str(run["error"])
+    assert harvested.snapshots() == before
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
