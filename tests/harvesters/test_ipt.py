@@ -89,6 +89,9 @@ async def test_peer_add_ipt_records_it_in_node_toml(harvesting: Harvesting) -> N
     assert (ipt.id, ipt.url, ipt.schedule) == (IPT_ID, harvesting.ipt.url, "every 6h")
     # Nothing about an IPT is pinned or signed: it is no partner node.
     assert load_config(harvesting.node.home).peers == ()
+    again = await harvesting.cli("peer", "add", "--ipt", harvesting.ipt.url + "/", "--id", IPT_ID)
+    assert again.exit_code == 0 and "already recorded" in again.output, again.output
+    assert len(load_config(harvesting.node.home).ipt) == 1
     # On the schedule as a peer is, and in `fednode harvest --all`.
     assert configured_sources(load_config(harvesting.node.home)) == {SOURCE: "every 6h"}
     everything = await harvesting.cli("harvest", "--all")
