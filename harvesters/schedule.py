@@ -28,6 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from harvesters.base import Harvester, HarvestResult, new_run_id
 from harvesters.gbif import GbifHarvester
 from harvesters.http import Sleep
+from harvesters.ipt import IptHarvester
 from harvesters.peer import PeerHarvester
 from harvesters.runs import RunLog, SourceBusy, source_lock
 from node.core import constants
@@ -87,9 +88,10 @@ def parse_schedule(text: str) -> BaseTrigger:
 
 
 def configured_sources(config: NodeConfig) -> dict[str, str]:
-    """source id -> schedule text, for every peer and GBIF query in node.toml."""
+    """source id -> schedule text, for every peer, GBIF query and IPT in node.toml."""
     sources = {f"peer:{p.id}": p.schedule for p in config.peers}
     sources.update({f"gbif:{q.name}": q.schedule for q in config.gbif})
+    sources.update({f"ipt:{i.id}": i.schedule for i in config.ipt})
     return sources
 
 
@@ -108,7 +110,15 @@ def _harvester(runtime: Runtime, source: str) -> Harvester:
         return GbifHarvester(
             runtime.config, runtime.config.gbif_query(name), Store(runtime.config.home)
         )
-    raise ConfigError(f"unknown source {source!r}: use peer:<id> or gbif:<query>")
+    if kind == "ipt":
+        return IptHarvester(
+            runtime.config,
+            runtime.config.ipt_source(name),
+            runtime.session,
+            runtime.runs,
+            runtime.sleep,
+        )
+    raise ConfigError(f"unknown source {source!r}: use peer:<id>, gbif:<query> or ipt:<id>")
 
 
 async def run_source(runtime: Runtime, source: str, *, now: bool = False) -> HarvestResult:

@@ -159,6 +159,30 @@ class PeerConfig(BaseModel):
     )
 
 
+class IptConfig(BaseModel):
+    """A GBIF IPT whose public resources are harvested from its RSS feed.
+
+    An IPT signs nothing and has no agreement with this node: what it publishes is public
+    data from that source, stored apart from partners' data and never treated as theirs.
+    """
+
+    model_config = STRICT
+
+    id: Id = Field(
+        description="a local id for the IPT, used as the records' source and in store paths",
+        examples=["gxib-ipt"],
+    )
+    url: Required = Field(
+        description="the IPT's base URL (its feed is `<url>/rss.do`); archives are fetched "
+        "only from this origin",
+        examples=["https://ipt.gxib.example/ipt"],
+    )
+    resources: Texts = Field(
+        (), description="resource short names to harvest; empty: every resource in the feed"
+    )
+    schedule: StrictStr = Field(default="every 6h", description="when to harvest, as for peers")
+
+
 class GbifQueryConfig(BaseModel):
     """A GBIF occurrence query to harvest."""
 
@@ -275,6 +299,11 @@ class NodeFile(BaseModel):
     gbif: Annotated[tuple[GbifQueryConfig, ...], Strict(False)] = Field(
         (), description="One block per GBIF query to harvest."
     )
+    ipt: Annotated[tuple[IptConfig, ...], Strict(False)] = Field(
+        (),
+        description="One block per GBIF IPT whose public resources are harvested "
+        "(`fednode peer add --ipt URL` writes it).",
+    )
 
 
 _Declared = TypeVar("_Declared")
@@ -313,6 +342,7 @@ class NodeConfig:
     datasets: tuple[DatasetConfig, ...] = ()
     peers: tuple[PeerConfig, ...] = ()
     gbif: tuple[GbifQueryConfig, ...] = ()
+    ipt: tuple[IptConfig, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def dataset(self, dataset_id: str) -> DatasetConfig:
@@ -323,6 +353,9 @@ class NodeConfig:
 
     def gbif_query(self, name: str) -> GbifQueryConfig:
         return _declared(self.gbif, name, lambda q: q.name, "GBIF query")
+
+    def ipt_source(self, ipt_id: str) -> IptConfig:
+        return _declared(self.ipt, ipt_id, lambda i: i.id, "IPT")
 
     def path(self, relative: str) -> Path:
         """Resolve a path written in node.toml relative to the node home."""
@@ -354,8 +387,19 @@ def load_config(home: Path) -> NodeConfig:
         )
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return config_from_text(home, text)
+
+
+def config_from_text(home: Path, text: str) -> NodeConfig:
+    """node.toml's text validated as `load_config` does: a change is checked before it is
+    written, so a refused one leaves the file as it was."""
+    home = Path(home)
+    path = home / CONFIG_FILE
+    try:
         raw = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     settings = validate_toml(NodeFile, raw, text=text, source=str(path), error=ConfigError)
     _refuse_duplicates(settings, text, path)
@@ -378,6 +422,7 @@ def load_config(home: Path) -> NodeConfig:
         datasets=settings.datasets,
         peers=settings.peers,
         gbif=settings.gbif,
+        ipt=settings.ipt,
     )
 
 
@@ -389,6 +434,7 @@ def _refuse_duplicates(settings: NodeFile, text: str, path: Path) -> None:
         ("datasets", [d.id for d in settings.datasets]),
         ("peers", [p.id for p in settings.peers]),
         ("gbif", [q.name for q in settings.gbif]),
+        ("ipt", [i.id for i in settings.ipt]),
     ):
         key = "name" if table == "gbif" else "id"
         for n, value in enumerate(ids):
@@ -397,5 +443,13 @@ def _refuse_duplicates(settings: NodeFile, text: str, path: Path) -> None:
                 problems.append(
                     f"{path} line {line}: {table}#{n + 1}.{key}: {value!r} declared twice"
                 )
+    # An IPT's id names its records' source, as a peer's does: the two share one space.
+    peer_ids = {p.id for p in settings.peers} | {settings.node.id, "gbif"}
+    for n, ipt in enumerate(settings.ipt):
+        if ipt.id in peer_ids:
+            problems.append(
+                f"{path} line {lines.line(('ipt', n, 'id'))}: ipt#{n + 1}.id: {ipt.id!r} is "
+                "already this node's, GBIF's or a peer's id"
+            )
     if problems:
         raise ConfigError("\n".join(problems))

@@ -18,7 +18,7 @@ from node.store.store import PART_NAME, Store, read_parquet
 
 def resolve_checklist(config: NodeConfig, spec: str) -> pa.Table | Path:
     """A checklist named as the CLI accepts it: an own dataset id, `<peer>/<dataset>`,
-    `gbif/<query>`, or a file path (CSV or DwC-A)."""
+    `gbif/<query>`, `<ipt>/<resource>`, or a file path (CSV or DwC-A)."""
     store = Store(config.home)
     if any(d.id == spec for d in config.datasets):
         path = store.local(spec)
@@ -30,12 +30,15 @@ def resolve_checklist(config: NodeConfig, spec: str) -> pa.Table | Path:
         return read_parquet(store.gbif(tail))
     if tail and (store.harvested(head, tail) / PART_NAME).exists():
         return read_parquet(store.harvested(head, tail))
+    ipt_ids = {i.id for i in config.ipt}
+    if tail and head in ipt_ids and (store.ipt(head) / tail / PART_NAME).exists():
+        return read_parquet(store.ipt_resource(head, tail))
     path = Path(spec)
     if path.exists():
         return path
     raise InvalidInput(
         f"{spec!r} is neither a dataset of this node, a harvested <peer>/<dataset>, "
-        "gbif/<query>, nor a file"
+        "gbif/<query>, <ipt>/<resource>, nor a file"
     )
 
 

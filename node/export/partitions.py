@@ -34,7 +34,7 @@ class Partition:
 
     source: str
     dataset: str
-    kind: str  # "local", "harvested" or "gbif"
+    kind: str  # "local", "harvested", "gbif" or "ipt"
     store_path: Path
     snapshot: str  # the snapshot folder's name, or a content hash for a plain folder
     default_licence: str | None = None
@@ -96,6 +96,25 @@ def find_partitions(config: NodeConfig) -> list[Partition]:
             found.append(Partition(peer.name, path.name, "harvested", path, _snapshot_id(path)))
     for path in _stored(store.root / "gbif"):
         found.append(Partition(GBIF_SOURCE, path.name, "gbif", path, _snapshot_id(path)))
+    found += _ipt_partitions(store, {p.source for p in found})
+    return found
+
+
+def _ipt_partitions(store: Store, taken: set[str]) -> list[Partition]:
+    """Each IPT resource, its source the IPT's id; an id a partner or this node already
+    uses would mix unsigned public data into their partition, so it is refused."""
+    root = store.root / "ipt"
+    found = []
+    for ipt in sorted(root.iterdir()) if root.is_dir() else []:
+        if ipt.name.startswith("."):
+            continue
+        if ipt.name in taken:
+            raise ConfigError(
+                f"{ipt}: an IPT named {ipt.name!r} would share a partition with a partner, "
+                "this node or GBIF; rename the IPT"
+            )
+        for path in _stored(ipt):
+            found.append(Partition(ipt.name, path.name, "ipt", path, _snapshot_id(path)))
     return found
 
 

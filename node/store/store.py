@@ -70,32 +70,32 @@ class Store:
         Only entries of the peer's own folder are touched, each checked as `peer_dataset`
         checks a path, so nothing outside it can be reached whatever the folder holds.
         """
-        folder = self.peer_folder(peer)
-        if not folder.is_dir():
-            return []
-        kept = set(keep)
-        removed = []
-        for entry in sorted(folder.iterdir()):
-            name = entry.name
-            if name.startswith(_SNAPSHOT_PREFIX):
-                owner = name[len(_SNAPSHOT_PREFIX) :].rsplit(".", 1)[0]
-                if owner not in kept:
-                    shutil.rmtree(within(entry, folder), ignore_errors=True)
-                continue
-            if name.startswith(".") or name in kept:
-                continue
-            path = self.peer_dataset(peer, name) if is_valid_id(name) else within(entry, folder)
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-            else:
-                shutil.rmtree(path, ignore_errors=True)
-            removed.append(name)
-        if removed:
-            fsync_dir(folder)
-        return removed
+        return _prune(self.peer_folder(peer), keep, lambda name: self.peer_dataset(peer, name))
+
+    def prune_ipt(self, ipt_id: str, keep: Iterable[str]) -> list[str]:
+        """Remove the IPT's resources not in `keep` (ones its feed stopped listing), as
+        `prune_peer` does for a peer's datasets."""
+        return _prune(self.ipt(ipt_id), keep, lambda name: self.ipt_resource(ipt_id, name))
 
     def gbif(self, query: str) -> Path:
         return self.root / "gbif" / query
+
+    def ipt(self, ipt_id: str) -> Path:
+        """An IPT's resources, apart from partners' (`harvested/`): unsigned, public data."""
+        return self.root / "ipt" / ipt_id
+
+    def ipt_resource(self, ipt_id: str, resource: str) -> Path:
+        """Where an IPT resource is stored; UnsafePath unless both names are ids and the
+        path stays directly in the IPT's folder (resource names come from its feed)."""
+        for what, value in (("IPT id", ipt_id), ("resource", resource)):
+            if not is_valid_id(value):
+                raise UnsafePath(f"{what} {value!r} is not a valid id; nothing is stored for it")
+        folder = self.ipt(ipt_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        root = Path(os.path.realpath(self.root / "ipt"))
+        if Path(os.path.realpath(folder)) != root / ipt_id:
+            raise UnsafePath(f"{folder} is not inside {root}; refusing to use it")
+        return within(folder / resource, folder)
 
     def archives(self, dataset: str) -> Path:
         return self.root / "archives" / dataset
@@ -113,6 +113,33 @@ class Store:
         path = self.root / "tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _prune(folder: Path, keep: Iterable[str], entry_path: Callable[[str], Path]) -> list[str]:
+    """Remove the entries of `folder` not in `keep`; `entry_path` proves each named entry is
+    the folder's own before it is touched."""
+    if not folder.is_dir():
+        return []
+    kept = set(keep)
+    removed = []
+    for entry in sorted(folder.iterdir()):
+        name = entry.name
+        if name.startswith(_SNAPSHOT_PREFIX):
+            owner = name[len(_SNAPSHOT_PREFIX) :].rsplit(".", 1)[0]
+            if owner not in kept:
+                shutil.rmtree(within(entry, folder), ignore_errors=True)
+            continue
+        if name.startswith(".") or name in kept:
+            continue
+        path = entry_path(name) if is_valid_id(name) else within(entry, folder)
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        removed.append(name)
+    if removed:
+        fsync_dir(folder)
+    return removed
 
 
 def within(path: Path, folder: Path) -> Path:

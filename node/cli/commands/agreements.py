@@ -22,7 +22,7 @@ from agreements.threat import unreadable_examples
 from agreements.trust import trust_state
 from harvesters.http import client_session
 from node.cli.group import home_option, main
-from node.cli.peering import fetch_well_known, pin_peer
+from node.cli.peering import add_ipt, fetch_well_known, pin_peer
 from node.core.config import load_config
 from node.core.errors import InvalidAgreement, InvalidInput, NodeError
 from node.core.identity import load_identity
@@ -43,7 +43,14 @@ def peer() -> None:
 
 @peer.command("add")
 @home_option
-@click.argument("url")
+@click.argument("url", required=False)
+@click.option(
+    "--ipt",
+    "ipt_url",
+    default="",
+    help="Record a GBIF IPT (its base URL) and harvest its public resources from its RSS feed.",
+)
+@click.option("--id", "ipt_id", default="", help="The IPT's id here (default: from its host).")
 @click.option(
     "--fingerprint",
     "expected",
@@ -57,9 +64,29 @@ def peer() -> None:
     show_default=True,
     help="Purpose declared on every request to this peer; its agreement's flow must list it.",
 )
-def peer_add(home: Path, url: str, expected: str, schedule: str, purpose: str) -> None:
-    """Pin a peer's identity from its /.well-known/fednode and add it to node.toml."""
+def peer_add(
+    home: Path,
+    url: str | None,
+    ipt_url: str,
+    ipt_id: str,
+    expected: str,
+    schedule: str,
+    purpose: str,
+) -> None:
+    """Pin a peer's identity from its /.well-known/fednode and add it to node.toml, or
+    with --ipt record a GBIF IPT whose public resources are harvested as public data."""
 
+    if ipt_url:
+        if url or expected:
+            raise click.UsageError("--ipt takes the IPT's URL; an IPT has no key to pin")
+        added = add_ipt(home, ipt_url, ipt_id, schedule)
+        verb = "already recorded" if added.already else "Recorded"
+        click.echo(f"{verb} IPT {added.id} ({added.url}): {len(added.resources)} resource(s)")
+        for line in added.refused:
+            click.echo(f"  not harvested: {line}")
+        return
+    if not url:
+        raise click.UsageError("give the peer's URL, or --ipt URL for a GBIF IPT")
     pinned = pin_peer(home, url, expected, schedule, purpose)
     if pinned.already:
         click.echo(f"peer {pinned.id} already pinned ({pinned.fingerprint})")

@@ -58,10 +58,10 @@ async def _harvest(
 @home_option
 @click.argument("peer", required=False)
 @click.option("--gbif", "gbif_query", default="", help="Run this GBIF query from node.toml.")
-@click.option("--all", "run_all", is_flag=True, help="Every peer and GBIF query in node.toml.")
+@click.option("--all", "run_all", is_flag=True, help="Every peer, GBIF query and IPT in node.toml.")
 @click.option("--now", "now", is_flag=True, help="Run even while a source's circuit rests.")
 def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool, now: bool) -> None:
-    """Run harvests now: the same jobs the daemon's schedule runs."""
+    """Run harvests now: the same jobs the daemon's schedule runs (PEER: a peer or IPT id)."""
 
     config = load_config(home)
     if run_all:
@@ -69,13 +69,15 @@ def harvest(home: Path, peer: str | None, gbif_query: str, run_all: bool, now: b
     elif gbif_query:
         config.gbif_query(gbif_query)
         sources = [f"gbif:{gbif_query}"]
+    elif peer and any(i.id == peer for i in config.ipt):
+        sources = [f"ipt:{peer}"]
     elif peer:
         config.peer(peer)
         sources = [f"peer:{peer}"]
     else:
         raise click.UsageError("name a PEER, --gbif QUERY or --all")
     if not sources:
-        click.echo("nothing to harvest: node.toml declares no peers or GBIF queries")
+        click.echo("nothing to harvest: node.toml declares no peers, GBIF queries or IPTs")
         return
     if sys.stderr.isatty():
         with click.progressbar(
