@@ -19,6 +19,7 @@ from node.core.config import NodeConfig
 from node.core.errors import ConfigError
 from node.dwca.eml import build_eml
 from node.publish.report import ValidationReport
+from node.publish.source_metadata import find_source_metadata
 from node.publish.validate import validate_source
 
 
@@ -36,7 +37,8 @@ def preflight(config: NodeConfig, targets: list[str], skip_invalid: bool) -> Pre
     for dataset_id in targets:
         dataset = config.dataset(dataset_id)
         try:
-            build_eml(dataset, config, None, "1.0", dt.date.today())
+            found = find_source_metadata(config, dataset)
+            build_eml(dataset, config, None, "1.0", dt.date.today(), source=found.metadata)
         except ConfigError as error:
             result.broken[dataset_id] = str(error)
         if len(targets) == 1:

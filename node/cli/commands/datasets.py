@@ -23,6 +23,7 @@ from node.dwca.reader import SKIPPED_ROW
 from node.publish.preflight import preflight
 from node.publish.report import ValidationReport
 from node.publish.source_check import SourceCheck
+from node.publish.source_metadata import find_source_metadata
 from node.publish.validate import validate_archive, validate_source
 from node.publish.versions import VersionInfo, publish_dataset
 from node.store.records import to_stored_layout
@@ -191,6 +192,7 @@ def publish_one(
     work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
     try:
         archive = source if isinstance(source, ArchiveSource) else None
+        found = find_source_metadata(config, dataset, work)
         result = publish_dataset(
             config,
             dataset_id,
@@ -200,10 +202,15 @@ def publish_one(
             change_major=major,
             row_type=archive.row_type if archive else None,
             extensions=archive.extract_extensions(work) if archive else (),
+            source_metadata=found.metadata,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     info = result.version
+    notes = [found.note] if found.note else []
+    notes += found.metadata.notes if found.metadata else []
+    for note in notes:
+        click.echo(f"note: {dataset_id}: {note}", err=True)
 
     licence = find_licence(dataset.licence)
     if licence is not None and not licence.gbif_indexes:
