@@ -95,6 +95,11 @@ class DatasetConfig(BaseModel):
     encoding: StrictStr | None = Field(
         None, description="source encoding; detected when absent", examples=["gb18030"]
     )
+    drop: Texts = Field(
+        default=(),
+        description="columns or extension row types not to publish (as `publish --drop`)",
+        examples=[["catalogueNotes", "Multimedia"]],
+    )
     metadata: StrictStr | None = Field(
         default=None,
         description="the source's own EML (an IPT's eml.xml), merged into the published "

@@ -1,0 +1,77 @@
+"""`publish --drop NAME`: a column or extension the publisher chose to leave out.
+
+Publishing keeps every column and every extension of a source, Darwin Core or not, so
+nothing is lost silently. A publisher who does not want one published (an internal
+catalogue column, an extension partners should not see) names it; the loss is then a
+decision, reported by name with what it held. A name that matches nothing is refused: a
+typo in `--drop` must not publish the column it meant to remove. The record identifier and
+the node's own `fed_` columns cannot be dropped; the archive and the audit rely on them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from node.core.errors import InvalidSource
+from node.dwca.extension_tables import ExtensionTable
+
+
+@dataclass
+class Drops:
+    """The names to drop and, once publishing has read the source, what each removed."""
+
+    names: tuple[str, ...]
+    id_term: str
+    columns: Counter[str] = field(default_factory=Counter)  # name -> values removed
+    extensions: dict[str, int] = field(default_factory=dict)  # row type -> rows removed
+    _matched: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for name in self.names:
+            if name == self.id_term or name.startswith("fed_"):
+                raise InvalidSource(f"--drop {name}: the record identifier and fed_ columns "
+                                    "cannot be dropped")  # fmt: skip
+
+    def from_extensions(self, tables: Sequence[ExtensionTable]) -> list[ExtensionTable]:
+        """The extension tables less those named by row type (URI or short name)."""
+        kept = []
+        for table in tables:
+            hits = {n for n in self.names if n in (table.row_type, table.name)}
+            if hits:
+                self._matched |= hits
+                self.extensions[table.row_type] = pq.ParquetFile(table.path).metadata.num_rows
+            else:
+                kept.append(table)
+        return kept
+
+    def from_tables(self, tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        """The core's tables less the named columns; refuses unmatched names at the end,
+        before publishing commits anything."""
+        for table in tables:
+            hits = [n for n in self.names if n in table.column_names]
+            for name in hits:
+                text = pc.utf8_trim_whitespace(table.column(name).cast(pa.string()))
+                self.columns[name] += pc.sum(pc.not_equal(text, "")).as_py() or 0
+            self._matched.update(hits)
+            yield table.drop_columns(hits) if hits else table
+        unmatched = [n for n in self.names if n not in self._matched]
+        if unmatched:
+            raise InvalidSource(
+                f"--drop {', '.join(unmatched)}: no column of the core and no extension has "
+                "this name; nothing was published"
+            )
+
+    def summary(self) -> str:
+        """`dropped column x (12 values), extension Multimedia (3 rows)` or ''."""
+        parts = [f"column {n} ({count:,} values)" for n, count in self.columns.items()]
+        parts += [
+            f"extension {row_type.rstrip('/').rsplit('/', 1)[-1]} ({rows:,} rows)"
+            for row_type, rows in self.extensions.items()
+        ]
+        return f"dropped {', '.join(parts)}" if parts else ""
