@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError
@@ -22,6 +21,7 @@ from defusedxml import DefusedXmlException
 from node.core import constants
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import ConfigError, InvalidArchive, UnsafeArchive
+from node.core.licences import LICENCES, find_licence
 from node.dwca.coverage import Coverage
 
 if TYPE_CHECKING:
@@ -63,87 +63,6 @@ DATASET_ORDER = (
 _YEAR_DATE = re.compile(r"^\d{4}(-\d{2}-\d{2})?$")
 _VERSION = re.compile(r"/v(\d+(?:\.\d+)*)$")
 _MIN_ABSTRACT = 5  # the IPT's EmlValidator: a description of at least 5 characters
-
-
-@dataclass(frozen=True)
-class Licence:
-    """A licence the node can publish under, with the words GBIF's parser recognises."""
-
-    id: str
-    title: str
-    url: str
-    before: str
-    after: str
-    gbif_indexes: bool = True  # False: fine between partners, but GBIF will not index it
-
-
-_LICENSED_UNDER = "This work is licensed under a "
-LICENCES: dict[str, Licence] = {
-    "CC0-1.0": Licence(
-        "CC0-1.0",
-        "Public Domain (CC0 1.0)",
-        "http://creativecommons.org/publicdomain/zero/1.0/legalcode",
-        "To the extent possible under law, the publisher has waived all rights to these data "
-        "and has dedicated them to the ",
-        ". Users may copy, modify, distribute and use the work, including for commercial "
-        "purposes, without restriction.",
-    ),
-    "CC-BY-4.0": Licence(
-        "CC-BY-4.0",
-        "Creative Commons Attribution (CC-BY) 4.0 License",
-        "http://creativecommons.org/licenses/by/4.0/legalcode",
-        _LICENSED_UNDER,
-        ".",
-    ),
-    "CC-BY-NC-4.0": Licence(
-        "CC-BY-NC-4.0",
-        "Creative Commons Attribution Non Commercial (CC-BY-NC) 4.0 License",
-        "http://creativecommons.org/licenses/by-nc/4.0/legalcode",
-        _LICENSED_UNDER,
-        ".",
-    ),
-    # Data taken from GPL-licensed packages (such as the bundled sample checklists) keep
-    # their licence; partners may share them, GBIF accepts only the three above.
-    "GPL-2.0-only": Licence(
-        "GPL-2.0-only",
-        "GNU General Public License v2.0 only",
-        "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
-        "This work is licensed under the ",
-        ". GBIF does not index datasets under this licence.",
-        gbif_indexes=False,
-    ),
-}
-_ALIASES = {
-    "cc0": "CC0-1.0",
-    "cc-zero": "CC0-1.0",
-    "cc-by": "CC-BY-4.0",
-    "cc-by-nc": "CC-BY-NC-4.0",
-}
-
-
-def _url_key(url: str) -> str:
-    key = re.sub(r"^https?://(www\.)?", "", url.strip().lower())
-    return re.sub(r"(/legalcode(\.\w+)?|/deed\.\w+)?/*$", "", key)
-
-
-def find_licence(text: str | None) -> Licence | None:
-    """The licence an id, URL or GBIF title names, e.g. `CC-BY-4.0`, `cc by 4.0`."""
-    if not text or not text.strip():
-        return None
-    if "://" in text:
-        key = _url_key(text)
-        return next((lic for lic in LICENCES.values() if _url_key(lic.url) == key), None)
-    key = re.sub(r"[\s_]+", "-", text.strip().lower())
-    for lic in LICENCES.values():
-        if key == lic.id.lower() or text.strip().lower() == lic.title.lower():
-            return lic
-    return LICENCES.get(_ALIASES.get(key, ""))
-
-
-def licence_url(text: str) -> str:
-    """The legal code URL for a known licence, else the text unchanged (dc:license)."""
-    lic = find_licence(text)
-    return lic.url if lic else text
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:

@@ -49,13 +49,15 @@ def find_source_metadata(
     if not (source.is_dir() or is_container(source)):
         return FoundMetadata(None)
     with open_archive(source, workdir) as archive:
-        path = archive.metadata_path
-        if path is None or path.name == "meta.xml":
+        document = archive.metadata_path
+        if document is None or document.name == "meta.xml":
             root = archive.layout.root
-            path = next((p for p in sorted(root.iterdir()) if p.name.lower() in _NAMES), None)
-        if path is None:
+            document = next((p for p in sorted(root.iterdir()) if p.name.lower() in _NAMES), None)
+        if document is None:
             return FoundMetadata(None)
         try:
-            return FoundMetadata(SourceMetadata.from_path(path))
+            return FoundMetadata(SourceMetadata.from_path(document))
         except NodeError as exc:
-            return FoundMetadata(None, f"the source's {path.name} was not carried: {exc.detail}")
+            return FoundMetadata(
+                None, f"the source's {document.name} was not carried: {exc.detail}"
+            )

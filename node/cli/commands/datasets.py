@@ -18,7 +18,7 @@ from node.cli.group import home_option, main
 from node.core.config import load_config
 from node.core.errors import InvalidSource
 from node.core.identity import load_identity
-from node.dwca.eml import find_licence
+from node.core.licences import find_licence
 from node.dwca.reader import SKIPPED_ROW
 from node.publish.drops import Drops
 from node.publish.preflight import preflight
