@@ -21,7 +21,7 @@ from node.core.identity import load_identity
 from node.core.licences import find_licence
 from node.dwca.reader import SKIPPED_ROW
 from node.publish.drops import Drops
-from node.publish.preflight import preflight
+from node.publish.preflight import is_unmapped_archive, preflight, source_report
 from node.publish.report import ValidationReport
 from node.publish.source_check import SourceCheck
 from node.publish.source_metadata import find_source_metadata
@@ -168,6 +168,8 @@ def publish_one(
     dataset = config.dataset(dataset_id)
     source_path = config.path(dataset.source)
     mapping = config.path(dataset.mapping) if dataset.mapping else None
+    if report is None and is_unmapped_archive(config, dataset):
+        report = source_report(config, dataset)  # validate's verdict on the archive itself
     if report is not None and not report.publishable and not skip_invalid:
         click.echo(report.format_text(), err=True)
         raise InvalidSource(
