@@ -18,8 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mappings.columns import VERNACULAR_PREFIX
 from node.core.errors import InvalidSource
+from node.core.terms import VERNACULAR_ROW_TYPE, short_name
 from node.dwca.extension_tables import ExtensionTable
+
+# Vernacular names are also folded into the core's `fed_vernacular_<language>` columns,
+# from which the writer rebuilds the VernacularName extension: dropping it drops them too.
+_VERNACULAR_NAMES = (VERNACULAR_ROW_TYPE, short_name(VERNACULAR_ROW_TYPE))
 
 
 @dataclass
@@ -53,8 +59,13 @@ class Drops:
     def from_tables(self, tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
         """The core's tables less the named columns; refuses unmatched names at the end,
         before publishing commits anything."""
+        vernacular = [n for n in self.names if n in _VERNACULAR_NAMES]
         for table in tables:
             hits = [n for n in self.names if n in table.column_names]
+            folded = [c for c in table.column_names if c.startswith(VERNACULAR_PREFIX)]
+            if vernacular and folded:
+                self._matched.update(vernacular)
+                table = table.drop_columns(folded)
             for name in hits:
                 text = pc.utf8_trim_whitespace(table.column(name).cast(pa.string()))
                 self.columns[name] += pc.sum(pc.not_equal(text, "")).as_py() or 0

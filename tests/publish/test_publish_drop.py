@@ -77,3 +77,13 @@ def test_publish_drop__node_toml_drop_and_the_identifier_is_kept(tmp_path: Path)
     assert "kingdom" not in _published(node)[0].split("\t")
     code, output = _publish(node, "gx-two", "--drop", "taxonID")
     assert code == 1 and "cannot be dropped" in output
+
+
+def test_publish_drop__vernacular_names_go_from_the_extension_and_the_core(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    code, output = _publish(node, "gx-two", "--drop", "VernacularName")
+    assert code == 0, output
+    assert "extension VernacularName (4 rows)" in output and "0 vernacular names" in output
+    files = _published(node)[1]
+    assert not any("vernacular" in f.lower() for f in files)
+    assert any("description" in f.lower() for f in files)
