@@ -19,9 +19,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mappings.columns import VERNACULAR_PREFIX
-from node.core.errors import InvalidSource
+from mappings.sources import ArchiveSource, open_source
+from node.core.config import DatasetConfig, NodeConfig
+from node.core.errors import InvalidSource, NodeError
 from node.core.terms import VERNACULAR_ROW_TYPE, short_name
 from node.dwca.extension_tables import ExtensionTable
+from node.dwca.reader import open_archive
 
 # Vernacular names are also folded into the core's `fed_vernacular_<language>` columns,
 # from which the writer rebuilds the VernacularName extension: dropping it drops them too.
@@ -86,3 +89,28 @@ class Drops:
             for row_type, rows in self.extensions.items()
         ]
         return f"dropped {', '.join(parts)}" if parts else ""
+
+
+def unmatched_drops(config: NodeConfig, dataset: DatasetConfig) -> list[str]:
+    """node.toml `drop` names the dataset's source has no column or extension for.
+
+    Checked before any dataset is published, so a typo in one dataset's `drop` stops the
+    whole publish instead of leaving the datasets before it published.
+    """
+    if not dataset.drop:
+        return []
+    path = config.path(dataset.source)
+    mapping = config.path(dataset.mapping) if dataset.mapping else None
+    try:
+        source = open_source(path, mapping, dataset.encoding, dataset.type, dataset_id=dataset.id)
+    except NodeError:
+        return []  # an unreadable source is reported by the source check, with its reason
+    names = {t for terms in source.mapping.columns.values() for t in terms}
+    names |= set(source.mapping.constants)
+    if source.mapping.vernacular:
+        names |= set(_VERNACULAR_NAMES)
+    if isinstance(source, ArchiveSource):
+        with open_archive(path) as archive:
+            row_types = [e.row_type for e in archive.extensions if e.row_type]
+            names |= {*row_types, *(short_name(r) for r in row_types)}
+    return [name for name in dataset.drop if name not in names]

@@ -19,6 +19,7 @@ from mappings.sources import is_container
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import ConfigError
 from node.dwca.eml import build_eml
+from node.publish.drops import unmatched_drops
 from node.publish.report import ValidationReport
 from node.publish.source_metadata import find_source_metadata
 from node.publish.validate import validate_archive, validate_source
@@ -40,6 +41,12 @@ def preflight(config: NodeConfig, targets: list[str], skip_invalid: bool) -> Pre
         try:
             found = find_source_metadata(config, dataset)
             build_eml(dataset, config, None, "1.0", dt.date.today(), source=found.metadata)
+            unmatched = unmatched_drops(config, dataset)
+            if unmatched:
+                raise ConfigError(
+                    f"drop {', '.join(unmatched)}: no column of the core and no extension "
+                    "has this name"
+                )
         except ConfigError as error:
             result.broken[dataset_id] = str(error)
         if len(targets) == 1:

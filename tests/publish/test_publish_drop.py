@@ -87,3 +87,14 @@ def test_publish_drop__vernacular_names_go_from_the_extension_and_the_core(tmp_p
     files = _published(node)[1]
     assert not any("vernacular" in f.lower() for f in files)
     assert any("description" in f.lower() for f in files)
+
+
+def test_publish_drop__a_typo_in_node_toml_publishes_no_dataset(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    declared = {"id": "gx-typo", "title": "Two extensions again", "type": "checklist",
+                "licence": "CC-BY-4.0", "abstract": "The same checklist, one typo.",
+                "source": f"sources/{TWO_EXTENSIONS.name}", "drop": ["Descriptionn"]}  # fmt: skip
+    node.edit_config(datasets=[declared])
+    code, output = _publish(node)
+    assert code == 1 and "gx-typo: not published; drop Descriptionn: no column" in output
+    assert latest_version(node.config, "gx-two") is None  # declared first, not published
