@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -52,9 +51,9 @@ from agreements.scope import (
     taxa_mask,
 )
 from agreements.threat import CATEGORIES, UNREADABLE, parse_category, record_categories
+from node.core.licences import licence_url
 from node.core.terms import FLOAT_TERMS, INT_TERMS
 
-_CC = re.compile(r"^CC-(BY(?:-NC)?(?:-SA|-ND)?)-4\.0$")
 VERBATIM = "fed_verbatim"  # node.store.records: the text of values that failed their cast
 _COORDINATES = (
     "decimalLatitude", "decimalLongitude", "coordinateUncertaintyInMeters", "coordinatePrecision",
@@ -95,16 +94,6 @@ class EnforcementReport:
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
-
-
-def licence_uri(licence: str) -> str:
-    """CC-BY-NC-4.0 -> the legal-code URI GBIF expects in `license`."""
-    if licence == "CC0-1.0":
-        return "http://creativecommons.org/publicdomain/zero/1.0/legalcode"
-    match = _CC.match(licence)
-    if match:
-        return f"http://creativecommons.org/licenses/{match.group(1).lower()}/4.0/legalcode"
-    return licence
 
 
 def enforce(
@@ -216,7 +205,7 @@ def _finish(
     if names is not None:
         text = pc.binary_join_element_wise(names, f" {notice}", "")
         table = _put(table, "informationWithheld", _append_text(table, "informationWithheld", text))
-    uri = licence_uri(flow.licence)
+    uri = licence_url(flow.licence)
     table = _put(table, "license", _constant(uri, rows))
     # Attribution goes to rightsHolder, not bibliographicCitation: it names the institution
     # holding the rights, while bibliographicCitation says how to cite the record and is

@@ -19,11 +19,12 @@ from pathlib import Path
 import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agreements.enforce import enforce, licence_uri
+from agreements.enforce import enforce
 from agreements.model import Agreement, Flow
 from agreements.parse import parse_agreement
 from agreements.signing import public_key_to_text, sign
 from node.core.dates import parse_event_date
+from node.core.licences import licence_url
 from node.store.records import to_stored_layout
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -163,7 +164,7 @@ def naive_enforce(table: pa.Table, agreement: Agreement, flow: Flow) -> pa.Table
             row["fed_generalised"] = True
         for name in flow.withhold:
             row[name] = f"withheld under agreement {agreement.ref}"
-        row["license"] = licence_uri(flow.licence)
+        row["license"] = licence_url(flow.licence)
         row["rightsHolder"] = flow.attribution
         row["fed_agreement"] = agreement.ref
         out.append(row)

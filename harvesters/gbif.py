@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import tomllib
@@ -33,6 +32,7 @@ from harvesters.gbif_client import GbifAccount, GbifClient, GbifQuery, GbifRefus
 from node.core import constants
 from node.core.config import GbifQueryConfig, NodeConfig
 from node.core.errors import HarvestError, InvalidArchive, NodeError
+from node.core.licences import licence_id
 from node.core.terms import KNOWN_TERMS
 from node.dwca.reader import open_archive
 from node.dwca.unpack import safe_unpack
@@ -60,21 +60,6 @@ _CANONICAL = {name.lower(): name for name in sorted(_KEEP)}
 # GBIF's list-valued fields: `issue` and `mediaType` are ';'-separated in its text formats;
 # other multi-valued terms use the Darwin Core ' | ' separator.
 _LIST_SEPARATOR = {"issue": ";", "mediaType": ";"}
-_CC = re.compile(r"creativecommons\.org/(?:licenses/(by(?:-nc)?)|publicdomain/(zero))/(\d\.\d)")
-
-
-def licence_id(value: str | None) -> str | None:
-    """GBIF's licence URI or enum (`CC_BY_4_0`) as the SPDX id agreements use (`CC-BY-4.0`)."""
-    if not value:
-        return None
-    match = _CC.search(value)
-    if match:
-        kind = "CC0" if match.group(2) else "CC-" + match.group(1).upper()
-        return f"{kind}-{match.group(3)}"
-    enum = re.fullmatch(r"(CC0|CC_BY(?:_NC)?)_(\d)_(\d)", value.strip())
-    if enum:
-        return f"{enum.group(1).replace('_', '-')}-{enum.group(2)}.{enum.group(3)}"
-    return value
 
 
 def _text(value: object, name: str) -> str | None:

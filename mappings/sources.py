@@ -632,12 +632,13 @@ def open_source(
     if suffix == ".xls":
         raise InvalidSource(f"{path.name}: old Excel format; save it as .xlsx or CSV")
     archive_name = suffix in (".zip", ".tgz") or path.name.lower().endswith(".tar.gz")
-    if path.is_dir() or archive_name or _is_container(path):
+    if path.is_dir() or archive_name or is_container(path):
         source = ArchiveSource(path, mapping, dataset_type, dataset_id)
         source.workdir = workdir
         return source.open()
     return CsvSource(path, mapping, dataset_type, dataset_id).open(encoding)
 
 
-def _is_container(path: Path) -> bool:
+def is_container(path: Path) -> bool:
+    """A zip or tar file, whatever its name says."""
     return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)

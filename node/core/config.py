@@ -95,6 +95,17 @@ class DatasetConfig(BaseModel):
     encoding: StrictStr | None = Field(
         None, description="source encoding; detected when absent", examples=["gb18030"]
     )
+    drop: Texts = Field(
+        default=(),
+        description="columns or extension row types not to publish (as `publish --drop`)",
+        examples=[["catalogueNotes", "Multimedia"]],
+    )
+    metadata: StrictStr | None = Field(
+        default=None,
+        description="the source's own EML (an IPT's eml.xml), merged into the published "
+        "EML; an archive's own eml.xml is merged without it",
+        examples=["sources/eml.xml"],
+    )
     public: bool = Field(
         False, description="true: anyone may download it without an agreement", examples=[False]
     )

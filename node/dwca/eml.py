@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as safe_et
@@ -22,7 +21,11 @@ from defusedxml import DefusedXmlException
 from node.core import constants
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import ConfigError, InvalidArchive, UnsafeArchive
+from node.core.licences import LICENCES, find_licence
 from node.dwca.coverage import Coverage
+
+if TYPE_CHECKING:
+    from node.dwca.eml_merge import SourceMetadata
 
 EML_NS = "https://eml.ecoinformatics.org/eml-2.2.0"
 SCHEMA_LOCATION = f"{EML_NS} https://rs.gbif.org/schema/eml-gbif-profile/1.3/eml.xsd"
@@ -62,87 +65,6 @@ _VERSION = re.compile(r"/v(\d+(?:\.\d+)*)$")
 _MIN_ABSTRACT = 5  # the IPT's EmlValidator: a description of at least 5 characters
 
 
-@dataclass(frozen=True)
-class Licence:
-    """A licence the node can publish under, with the words GBIF's parser recognises."""
-
-    id: str
-    title: str
-    url: str
-    before: str
-    after: str
-    gbif_indexes: bool = True  # False: fine between partners, but GBIF will not index it
-
-
-_LICENSED_UNDER = "This work is licensed under a "
-LICENCES: dict[str, Licence] = {
-    "CC0-1.0": Licence(
-        "CC0-1.0",
-        "Public Domain (CC0 1.0)",
-        "http://creativecommons.org/publicdomain/zero/1.0/legalcode",
-        "To the extent possible under law, the publisher has waived all rights to these data "
-        "and has dedicated them to the ",
-        ". Users may copy, modify, distribute and use the work, including for commercial "
-        "purposes, without restriction.",
-    ),
-    "CC-BY-4.0": Licence(
-        "CC-BY-4.0",
-        "Creative Commons Attribution (CC-BY) 4.0 License",
-        "http://creativecommons.org/licenses/by/4.0/legalcode",
-        _LICENSED_UNDER,
-        ".",
-    ),
-    "CC-BY-NC-4.0": Licence(
-        "CC-BY-NC-4.0",
-        "Creative Commons Attribution Non Commercial (CC-BY-NC) 4.0 License",
-        "http://creativecommons.org/licenses/by-nc/4.0/legalcode",
-        _LICENSED_UNDER,
-        ".",
-    ),
-    # Data taken from GPL-licensed packages (such as the bundled sample checklists) keep
-    # their licence; partners may share them, GBIF accepts only the three above.
-    "GPL-2.0-only": Licence(
-        "GPL-2.0-only",
-        "GNU General Public License v2.0 only",
-        "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
-        "This work is licensed under the ",
-        ". GBIF does not index datasets under this licence.",
-        gbif_indexes=False,
-    ),
-}
-_ALIASES = {
-    "cc0": "CC0-1.0",
-    "cc-zero": "CC0-1.0",
-    "cc-by": "CC-BY-4.0",
-    "cc-by-nc": "CC-BY-NC-4.0",
-}
-
-
-def _url_key(url: str) -> str:
-    key = re.sub(r"^https?://(www\.)?", "", url.strip().lower())
-    return re.sub(r"(/legalcode(\.\w+)?|/deed\.\w+)?/*$", "", key)
-
-
-def find_licence(text: str | None) -> Licence | None:
-    """The licence an id, URL or GBIF title names, e.g. `CC-BY-4.0`, `cc by 4.0`."""
-    if not text or not text.strip():
-        return None
-    if "://" in text:
-        key = _url_key(text)
-        return next((lic for lic in LICENCES.values() if _url_key(lic.url) == key), None)
-    key = re.sub(r"[\s_]+", "-", text.strip().lower())
-    for lic in LICENCES.values():
-        if key == lic.id.lower() or text.strip().lower() == lic.title.lower():
-            return lic
-    return LICENCES.get(_ALIASES.get(key, ""))
-
-
-def licence_url(text: str) -> str:
-    """The legal code URL for a known licence, else the text unchanged (dc:license)."""
-    lic = find_licence(text)
-    return lic.url if lic else text
-
-
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
     element = ET.SubElement(parent, tag, attrs)
     if text is not None:
@@ -177,10 +99,26 @@ def _decimal(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _coverage(dataset_el: ET.Element, coverage: Coverage | None) -> None:
-    if coverage is None:
-        return
-    parts: list[ET.Element] = []
+def _coverage(
+    dataset_el: ET.Element, coverage: Coverage | None, source: SourceMetadata | None
+) -> None:
+    """The source's own coverage of each kind, else the one the records show."""
+    stated = {
+        kind: source.coverage(kind) if source else []
+        for kind in ("geographicCoverage", "temporalCoverage", "taxonomicCoverage")
+    }
+    computed = _computed_coverage(coverage) if coverage is not None else {}
+    parts = [
+        part
+        for kind, given in stated.items()
+        for part in (given or ([computed[kind]] if kind in computed else []))
+    ]
+    if parts:
+        _sub(dataset_el, "coverage").extend(parts)
+
+
+def _computed_coverage(coverage: Coverage) -> dict[str, ET.Element]:
+    parts: dict[str, ET.Element] = {}
     if coverage.bbox is not None:
         west, south, east, north = coverage.bbox
         geo = ET.Element("geographicCoverage")
@@ -192,13 +130,13 @@ def _coverage(dataset_el: ET.Element, coverage: Coverage | None) -> None:
         box = _sub(geo, "boundingCoordinates")
         for tag, value in (("west", west), ("east", east), ("north", north), ("south", south)):
             _sub(box, f"{tag}BoundingCoordinate", _decimal(value))
-        parts.append(geo)
+        parts["geographicCoverage"] = geo
     if coverage.start is not None and coverage.end is not None:
         temporal = ET.Element("temporalCoverage")
         dates = _sub(temporal, "rangeOfDates")
         _sub(_sub(dates, "beginDate"), "calendarDate", coverage.start.isoformat())
         _sub(_sub(dates, "endDate"), "calendarDate", coverage.end.isoformat())
-        parts.append(temporal)
+        parts["temporalCoverage"] = temporal
     ranked = [("family", n) for n, _ in sorted(coverage.families.items(), key=_by_count)]
     ranked += [("genus", n) for n, _ in sorted(coverage.genera.items(), key=_by_count)]
     if ranked:
@@ -212,9 +150,8 @@ def _coverage(dataset_el: ET.Element, coverage: Coverage | None) -> None:
             item = _sub(taxonomic, "taxonomicClassification")
             _sub(item, "taxonRankName", rank)
             _sub(item, "taxonRankValue", name)
-        parts.append(taxonomic)
-    if parts:
-        _sub(dataset_el, "coverage").extend(parts)
+        parts["taxonomicCoverage"] = taxonomic
+    return parts
 
 
 def _by_count(item: tuple[str, int]) -> tuple[int, str]:
@@ -238,12 +175,15 @@ def build_eml(
     change_summary: str = "",
     *,
     modified: dt.datetime | None = None,
+    source: SourceMetadata | None = None,
 ) -> bytes:
     """The dataset's eml.xml for one version; refuses metadata GBIF would not accept.
 
     Args:
         licence: an id (`CC-BY-4.0`), URL or GBIF title; the dataset's licence by default.
         modified: the `dateStamp` (now, by default).
+        source: the source's own EML, whose parts are carried where node.toml is silent
+            (node.dwca.eml_merge).
     """
     where = f"dataset {dataset.id!r} in node.toml"
     lic = find_licence(licence or dataset.licence)
@@ -253,7 +193,9 @@ def build_eml(
             f"use one of {', '.join(LICENCES)} (GBIF indexes only "
             f"{', '.join(k for k, v in LICENCES.items() if v.gbif_indexes)})"
         )
-    if len(str(dataset.abstract).strip()) < _MIN_ABSTRACT:
+    own_abstract = len(str(dataset.abstract).strip()) >= _MIN_ABSTRACT
+    source_abstract = source.abstract() if source and not own_abstract else None
+    if not own_abstract and source_abstract is None:
         raise ConfigError(
             f"{where} needs an `abstract` (at least {_MIN_ABSTRACT} characters): the GBIF "
             "metadata profile requires a description of the dataset"
@@ -280,26 +222,40 @@ def build_eml(
     for title_language, title in (dataset.titles or {language: str(dataset.title)}).items():
         _sub(ds, "title", title, **{"xml:lang": title_language})  # each in its own language
     email = dataset.contact_email or node.contact_email
-    _agent(ds, "creator", node, person=dataset.creator, email=email)
+    creators = source.agents("creator") if source and not dataset.creator.strip() else []
+    if creators:
+        ds.extend(creators)
+    else:
+        _agent(ds, "creator", node, person=dataset.creator, email=email)
     _agent(ds, "metadataProvider", node, email=email)
+    ds.extend(source.agents("metadataProvider") if source else [])
+    ds.extend(source.agents("associatedParty") if source else [])
     _sub(ds, "pubDate", pub_date.isoformat())
     _sub(ds, "language", language)
-    # EML has one abstract; its paragraphs carry their languages (EML 2.2 text module).
-    abstract = _sub(ds, "abstract")
-    for text_language, text in (dataset.abstracts or {language: str(dataset.abstract)}).items():
-        _sub(abstract, "para", text, **{"xml:lang": text_language})
+    if source_abstract is not None:
+        ds.append(source_abstract)
+    else:
+        # EML has one abstract; its paragraphs carry their languages (EML 2.2 text module).
+        abstract = _sub(ds, "abstract")
+        texts = dataset.abstracts or {language: str(dataset.abstract)}
+        for text_language, text in texts.items():
+            _sub(abstract, "para", text, **{"xml:lang": text_language})
     if dataset.keywords:
         words = _sub(ds, "keywordSet")
         for word in dataset.keywords:
             _sub(words, "keyword", word)
         _sub(words, "keywordThesaurus", "N/A")
+    ds.extend(source.keyword_sets() if source else [])
     kind = _sub(ds, "keywordSet")
     _sub(kind, "keyword", _DATASET_TYPE_KEYWORD.get(dataset.type, dataset.type.title()))
     _sub(kind, "keywordThesaurus", DATASET_TYPE_THESAURUS)
-    para = _sub(_sub(ds, "intellectualRights"), "para", lic.before)
+    ds.extend(source.whole("additionalInfo") if source else [])
+    rights = _sub(ds, "intellectualRights")
+    para = _sub(rights, "para", lic.before)
     link = _sub(para, "ulink", url=lic.url)
     _sub(link, "citetitle", lic.title)
     link.tail = lic.after
+    rights.extend(source.rights_paras(lic.id) if source else [])
     licensed = _sub(ds, "licensed")
     _sub(licensed, "licenseName", lic.title)
     _sub(licensed, "url", lic.url)
@@ -311,12 +267,19 @@ def build_eml(
             dataset_url(node, dataset.id),
             function="information",
         )
-    _coverage(ds, coverage)
+    _coverage(ds, coverage, source)
+    ds.extend(source.whole("purpose") if source else [])
     maintenance = _sub(ds, "maintenance")
     summary = change_summary.strip() or f"Version {version}."
     _sub(_sub(maintenance, "description"), "para", summary)
     _sub(maintenance, "maintenanceUpdateFrequency", "unknown")
-    _agent(ds, "contact", node, email=email)
+    contacts = source.agents("contact") if source and not dataset.contact_email else []
+    if contacts:
+        ds.extend(contacts)
+    else:
+        _agent(ds, "contact", node, email=email)
+    for tag in ("methods", "project", "literatureCited"):
+        ds.extend(source.whole(tag) if source else [])
     gbif = _sub(_sub(_sub(root, "additionalMetadata"), "metadata"), "gbif")
     _sub(gbif, "dateStamp", stamp.replace(microsecond=0).isoformat())
     _sub(gbif, "hierarchyLevel", "dataset")
@@ -328,6 +291,7 @@ def build_eml(
         f"{_DATASET_TYPE_KEYWORD.get(dataset.type, 'Dataset')} dataset. "
         f"{dataset_url(node, dataset.id)}",
     )
+    gbif.extend(source.gbif_parts() if source else [])
     ET.indent(root)
     link.text, link[0].tail = None, None  # keep the licence sentence free of indentation
     document = ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from node.core import constants
 from node.core.errors import InvalidInput, InvalidSource
+from node.core.licences import licence_url
 from node.core.terms import (
     EVENT_ROW_TYPE,
     ID_TERM_FOR_ROW_TYPE,
@@ -41,7 +42,6 @@ from node.core.terms import (
 )
 from node.dwca.coverage import Coverage
 from node.dwca.deflate import deflate_in_parallel
-from node.dwca.eml import licence_url
 from node.dwca.extension_tables import CORE_KEY, ExtensionTable
 
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"

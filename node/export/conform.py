@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from node.core.errors import ExportError
+from node.core.licences import find_licence
 from node.core.numbers import DECIMAL
-from node.dwca.eml import find_licence
 from node.export.schema import EXPORT_SCHEMA, AcceptedNameLookup
 
 _TEXT_MAP = pa.map_(pa.string(), pa.string())

@@ -9,7 +9,7 @@ licence the node cannot identify permits only itself, word for word: fail closed
 
 from __future__ import annotations
 
-from node.dwca.eml import find_licence
+from node.core.licences import find_licence
 
 # data licence -> the licences a flow may grant on it
 _PERMITS: dict[str, frozenset[str]] = {

@@ -15,11 +15,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from node.core.config import NodeConfig
+from mappings.sources import is_container
+from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import ConfigError
 from node.dwca.eml import build_eml
+from node.publish.drops import unmatched_drops
 from node.publish.report import ValidationReport
-from node.publish.validate import validate_source
+from node.publish.source_metadata import find_source_metadata
+from node.publish.validate import validate_archive, validate_source
 
 
 @dataclass
@@ -36,17 +39,44 @@ def preflight(config: NodeConfig, targets: list[str], skip_invalid: bool) -> Pre
     for dataset_id in targets:
         dataset = config.dataset(dataset_id)
         try:
-            build_eml(dataset, config, None, "1.0", dt.date.today())
+            found = find_source_metadata(config, dataset)
+            build_eml(dataset, config, None, "1.0", dt.date.today(), source=found.metadata)
+            unmatched = unmatched_drops(config, dataset)
+            if unmatched:
+                raise ConfigError(
+                    f"drop {', '.join(unmatched)}: no column of the core and no extension "
+                    "has this name"
+                )
         except ConfigError as error:
             result.broken[dataset_id] = str(error)
         if len(targets) == 1:
             continue
-        mapping = config.path(dataset.mapping) if dataset.mapping else None
-        report = validate_source(
-            config.path(dataset.source), mapping, dataset.type, encoding=dataset.encoding
-        )
+        report = source_report(config, dataset)
         result.reports[dataset_id] = report
         if not report.publishable and not skip_invalid and dataset_id not in result.broken:
             kinds = ", ".join(report.blocking_kinds) or "unreadable"
             result.broken[dataset_id] = f"its source breaks GBIF's rules ({kinds})"
     return result
+
+
+def is_unmapped_archive(config: NodeConfig, dataset: DatasetConfig) -> bool:
+    """An archive published as it is, with no mapping file of the publisher's."""
+    source = config.path(dataset.source)
+    return dataset.mapping is None and (source.is_dir() or is_container(source))
+
+
+def source_report(config: NodeConfig, dataset: DatasetConfig) -> ValidationReport:
+    """The verdict `fednode validate` gives the dataset's source; publishing follows it.
+
+    An archive published as it is gets `validate ARCHIVE`'s verdict, GBIF's rules on the
+    archive itself: publishing must not turn an archive GBIF refuses into one it accepts
+    by filling in identifiers nobody chose (its core `id` as occurrenceID). A publisher who
+    means that names it in a mapping (`[id] column = "id"`), and the mapped source is
+    judged, as `validate ARCHIVE --mapping FILE` judges it.
+    """
+    if is_unmapped_archive(config, dataset):
+        return validate_archive(config.path(dataset.source))
+    mapping = config.path(dataset.mapping) if dataset.mapping else None
+    return validate_source(
+        config.path(dataset.source), mapping, dataset.type, encoding=dataset.encoding
+    )

@@ -43,6 +43,7 @@ from node.core.spreadsheet import safe_row
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 from node.dwca.coverage import Coverage
 from node.dwca.eml import build_eml
+from node.dwca.eml_merge import SourceMetadata
 from node.dwca.extension_tables import ExtensionTable
 from node.dwca.writer import write_archive
 from node.store.store import Store, adopt_parquet_atomic, fsync_dir, write_atomic
@@ -401,6 +402,7 @@ def publish_dataset(
     *,
     row_type: str | None = None,
     extensions: Sequence[ExtensionTable] = (),
+    source_metadata: SourceMetadata | None = None,
 ) -> PublishResult:
     """Store the records and publish them as the dataset's next archive version.
 
@@ -411,6 +413,7 @@ def publish_dataset(
         row_type: the core's row type (an archive's own, say Event); by default the
             dataset type's (Occurrence or Taxon).
         extensions: the source's extension tables, published and stored whole.
+        source_metadata: the source's own EML, merged into the published one.
     """
     dataset = config.dataset(dataset_id)
     root = Store(config.home).archives(dataset_id)
@@ -425,6 +428,11 @@ def publish_dataset(
             publication = _Publication(config, dataset, staging, previous, change_major, now)
             publication.row_type = row_type or publication.row_type
             publication.extensions = tuple(extensions)
+            publication.source_metadata = source_metadata
+            if source_metadata is not None:  # an edited source EML is a metadata change
+                publication.fingerprint = hashlib.sha256(
+                    f"{publication.fingerprint}:{source_metadata.sha256}".encode("ascii")
+                ).hexdigest()
             return publication.run(identity, records, rejects)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -451,6 +459,7 @@ class _Publication:
         self.changes: ChangeSummary | None = None
         self.eml = b""
         self.extensions: tuple[ExtensionTable, ...] = ()
+        self.source_metadata: SourceMetadata | None = None
 
     def _eml(self, coverage: Coverage) -> bytes:
         """Called by the writer once the digests exist: check ids, compare, describe."""
@@ -470,6 +479,7 @@ class _Publication:
         self.eml = build_eml(
             self.dataset, self.config, coverage, self.version, self.now.date(),
             change_summary=self.changes.text(), modified=self.now,
+            source=self.source_metadata,
         )  # fmt: skip
         return self.eml
 

@@ -8,10 +8,11 @@ import json
 import pyarrow as pa
 import pytest
 
-from agreements.enforce import enforce, licence_uri
+from agreements.enforce import enforce
 from agreements.model import Agreement
 from agreements.parse import parse_agreement
 from agreements.signing import sign
+from node.core.licences import licence_url
 from tests.agreements.agreement_builders import (
     DATASET,
     FLOW,
@@ -64,7 +65,7 @@ def ids(rows: list[dict[str, object]]) -> list[object]:
 def test_enforce__an_open_flow_sends_everything_with_licence_and_attribution() -> None:
     rows, report = run(karst())
     assert ids(rows) == ["gx-1", "gx-2", "gx-3", "vn-4"]
-    assert {row["license"] for row in rows} == {licence_uri("CC-BY-NC-4.0")}
+    assert {row["license"] for row in rows} == {licence_url("CC-BY-NC-4.0")}
     assert {row["rightsHolder"] for row in rows} == {"Guangxi Institute of Botany (GXIB)"}
     assert {(row["fed_licence"], row["fed_agreement"]) for row in rows} == {
         ("CC-BY-NC-4.0", "gxib-vnmn@3")
@@ -81,9 +82,9 @@ def test_enforce__a_record_naming_its_rights_holder_keeps_it() -> None:
 
 
 def test_licence_uri__creative_commons_identifiers_become_legal_code_uris() -> None:
-    assert licence_uri("CC0-1.0") == "http://creativecommons.org/publicdomain/zero/1.0/legalcode"
-    assert licence_uri("CC-BY-4.0") == "http://creativecommons.org/licenses/by/4.0/legalcode"
-    assert licence_uri("https://example.org/l") == "https://example.org/l"
+    assert licence_url("CC0-1.0") == "http://creativecommons.org/publicdomain/zero/1.0/legalcode"
+    assert licence_url("CC-BY-4.0") == "http://creativecommons.org/licenses/by/4.0/legalcode"
+    assert licence_url("https://example.org/l") == "https://example.org/l"
 
 
 def test_enforce__a_dataset_the_flow_does_not_name_sends_nothing() -> None:

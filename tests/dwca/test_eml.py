@@ -15,14 +15,13 @@ from dwca.read import DwCAReader
 
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import ConfigError, UnsafeArchive
+from node.core.licences import find_licence, licence_url
 from node.core.terms import OCCURRENCE_ROW_TYPE
 from node.dwca.coverage import Coverage
 from node.dwca.eml import (
     DATASET_ORDER,
     build_eml,
     eml_problems,
-    find_licence,
-    licence_url,
     parse_eml,
 )
 from node.dwca.writer import write_archive

@@ -18,12 +18,12 @@ from harvesters.base import Harvester
 from harvesters.gbif import (
     GbifHarvester,
     canonical_columns,
-    licence_id,
     load_account,
 )
 from harvesters.gbif_client import COL_XR_CHECKLIST, GbifClient, GbifLimits, translate
 from node.core.config import GbifQueryConfig, NodeConfig
 from node.core.errors import InvalidInput
+from node.core.licences import licence_id
 from node.store.store import Store, read_parquet
 from tests.gbif_replay import SAMPLE_ROWS, GbifReplay, describe_fields, serve
 

@@ -18,11 +18,13 @@ from node.cli.group import home_option, main
 from node.core.config import load_config
 from node.core.errors import InvalidSource
 from node.core.identity import load_identity
-from node.dwca.eml import find_licence
+from node.core.licences import find_licence
 from node.dwca.reader import SKIPPED_ROW
-from node.publish.preflight import preflight
+from node.publish.drops import Drops
+from node.publish.preflight import is_unmapped_archive, preflight, source_report
 from node.publish.report import ValidationReport
 from node.publish.source_check import SourceCheck
+from node.publish.source_metadata import find_source_metadata
 from node.publish.validate import validate_archive, validate_source
 from node.publish.versions import VersionInfo, publish_dataset
 from node.store.records import to_stored_layout
@@ -154,16 +156,20 @@ def publish_one(
     skip_invalid: bool,
     major: bool,
     report: ValidationReport | None = None,
+    drop: tuple[str, ...] = (),
 ) -> str:
     """Validate, store and version one dataset; return a line for the person.
 
-    `report` is the dataset's validation when the caller has it already (preflight).
+    `report` is the dataset's validation when the caller has it already (preflight);
+    `drop` names columns or extensions to leave out, besides node.toml's `drop`.
     """
 
     config = load_config(home)
     dataset = config.dataset(dataset_id)
     source_path = config.path(dataset.source)
     mapping = config.path(dataset.mapping) if dataset.mapping else None
+    if report is None and is_unmapped_archive(config, dataset):
+        report = source_report(config, dataset)  # validate's verdict on the archive itself
     if report is not None and not report.publishable and not skip_invalid:
         click.echo(report.format_text(), err=True)
         raise InvalidSource(
@@ -184,13 +190,15 @@ def publish_one(
         "fed_licence": dataset.licence,
     }
     rejects: list[dict[str, object]] = []
+    drops = Drops(tuple(dict.fromkeys((*dataset.drop, *drop))), source.id_term)
     screened = _screened(source, check.checked(), skip_invalid, rejects)
     verdict = _verdict(screened, dataset_id, check, skip_invalid)
-    records = (to_stored_layout(t, provenance) for t in regrouped(verdict))
+    records = (to_stored_layout(t, provenance) for t in regrouped(drops.from_tables(verdict)))
     # An archive's extensions are published whole, each as its own table.
     work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
     try:
         archive = source if isinstance(source, ArchiveSource) else None
+        found = find_source_metadata(config, dataset, work)
         result = publish_dataset(
             config,
             dataset_id,
@@ -199,11 +207,17 @@ def publish_one(
             rejects if skip_invalid else None,
             change_major=major,
             row_type=archive.row_type if archive else None,
-            extensions=archive.extract_extensions(work) if archive else (),
+            extensions=drops.from_extensions(archive.extract_extensions(work) if archive else []),
+            source_metadata=found.metadata,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     info = result.version
+    notes = [found.note] if found.note else []
+    notes += found.metadata.notes if found.metadata else []
+    notes += [drops.summary()] if drops.summary() else []
+    for note in notes:
+        click.echo(f"note: {dataset_id}: {note}", err=True)
 
     licence = find_licence(dataset.licence)
     if licence is not None and not licence.gbif_indexes:
@@ -245,7 +259,17 @@ def _extension_counts(info: VersionInfo) -> str:
 @click.option(
     "--major", is_flag=True, help="A scientifically significant change: next major version."
 )
-def publish(home: Path, dataset: str | None, skip_invalid: bool, major: bool) -> None:
+@click.option(
+    "--drop",
+    "drop",
+    multiple=True,
+    metavar="NAME",
+    help="Leave out a column or an extension (row type or its short name, e.g. Multimedia); "
+    "repeatable. A name that matches nothing is an error.",
+)
+def publish(
+    home: Path, dataset: str | None, skip_invalid: bool, major: bool, drop: tuple[str, ...]
+) -> None:
     """Build and version the DwC-A(s) from the sources declared in node.toml.
 
     Every dataset named is checked first; if any would fail, none is published.
@@ -255,6 +279,8 @@ def publish(home: Path, dataset: str | None, skip_invalid: bool, major: bool) ->
     targets = [dataset] if dataset else [d.id for d in config.datasets]
     if not targets:
         raise InvalidSource("node.toml declares no [[datasets]] to publish")
+    if drop and len(targets) > 1:  # a name one dataset lacks would stop the rest half-way
+        raise InvalidSource("--drop applies to one dataset: name it (fednode publish DATASET)")
     checked = preflight(config, targets, skip_invalid)
     if checked.broken:
         for dataset_id in checked.broken:
@@ -270,4 +296,4 @@ def publish(home: Path, dataset: str | None, skip_invalid: bool, major: bool) ->
         )
     for dataset_id in targets:
         report = checked.reports.get(dataset_id)
-        click.echo(publish_one(home, dataset_id, skip_invalid, major, report))
+        click.echo(publish_one(home, dataset_id, skip_invalid, major, report, drop))
