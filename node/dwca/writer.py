@@ -41,6 +41,13 @@ from node.core.terms import (
 )
 from node.dwca.coverage import Coverage
 from node.dwca.deflate import deflate_in_parallel
+from node.dwca.digests import (
+    DIGEST_SCHEMA,
+    digests_of,
+    names_per_record,
+    signed_text,
+    vernacular_names,
+)
 from node.dwca.eml import licence_url
 from node.dwca.extension_tables import CORE_KEY, ExtensionTable
 
@@ -54,7 +61,6 @@ CORE_FILES = {
     TAXON_ROW_TYPE: "taxon.txt",
     EVENT_ROW_TYPE: "event.txt",
 }
-DIGEST_SCHEMA = pa.schema([("id", pa.string()), ("digest", pa.int64())])
 
 # IPT's escapeChars: a line break inside a value would end the record for every reader.
 _BREAKS = r"[\t\r\n]"
@@ -138,13 +144,6 @@ def _join_lines(columns: list[pa.Array]) -> tuple[pa.Array, memoryview]:
     lines = pc.binary_join_element_wise(*columns, "\t")
     with_newline = pc.binary_join_element_wise(lines, "", "\n")
     return lines, _payload(with_newline)
-
-
-def _digests(lines: pa.Array) -> pa.Array:
-    """A stable 64-bit digest per row (BLAKE2b), so versions compare record by record."""
-    values = pc.cast(lines, pa.binary()).to_pylist()
-    joined = b"".join([hashlib.blake2b(v, digest_size=8).digest() for v in values])
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(joined)])
 
 
 class _Pipe:
@@ -249,20 +248,27 @@ class _CoreWriter:
             )
 
 
-def _vernacular_lines(table: pa.Table, ids: pa.Array) -> tuple[bytes | memoryview, int]:
-    """Extension rows (coreid, vernacularName, language) from `fed_vernacular_<lang>`."""
-    parts: list[pa.Table] = []
-    for name in table.column_names:
-        if not name.startswith(VERNACULAR_PREFIX) or len(name) == len(VERNACULAR_PREFIX):
+def _vernacular(table: pa.Table) -> dict[str, tuple[pa.Array, pa.Array, pa.Array]]:
+    """Per language, from `fed_vernacular_<lang>`: (names as published, owner rows, offsets)."""
+    found = {}
+    for column in sorted(table.column_names):
+        if not column.startswith(VERNACULAR_PREFIX) or len(column) == len(VERNACULAR_PREFIX):
             continue
-        values = as_text(table[name])
-        split = pc.split_pattern(pc.fill_null(values, ""), "|")
-        names = pc.utf8_trim_whitespace(pc.list_flatten(split))
-        owners = pc.take(ids, pc.list_parent_indices(split))
-        keep = pc.not_equal(names, "")
-        names, owners = names.filter(keep), owners.filter(keep)
-        language = pa.array([name[len(VERNACULAR_PREFIX) :]] * len(names), pa.string())
-        parts.append(pa.table([owners, _clean(names), language], names=_VERNACULAR_COLUMNS))
+        names, owners, offsets = vernacular_names(as_text(table[column]))
+        found[column[len(VERNACULAR_PREFIX) :]] = (_clean(names), owners, offsets)
+    return found
+
+
+def _vernacular_lines(
+    found: dict[str, tuple[pa.Array, pa.Array, pa.Array]], ids: pa.Array
+) -> tuple[bytes | memoryview, int]:
+    """Extension rows (coreid, vernacularName, language), from `_vernacular`'s names."""
+    parts: list[pa.Table] = []
+    for lang, (names, owners, _) in found.items():
+        language = pa.array([lang] * len(names), pa.string())
+        parts.append(
+            pa.table([pc.take(ids, owners), names, language], names=_VERNACULAR_COLUMNS)
+        )
     rows = pa.concat_tables(parts) if parts else None
     if rows is None or not rows.num_rows:
         return b"", 0
@@ -486,18 +492,15 @@ def _write_table(
     writer.check_ids(ids)
     lines, payload = _join_lines([ids, *columns])
     out.write(payload)
-    extension, count = _vernacular_lines(table, ids) if fold_vernacular else (b"", 0)
+    found = _vernacular(table) if fold_vernacular else {}
+    extension, count = _vernacular_lines(found, ids)
     if count:
         vernacular.write(extension)
     if digests is not None:
         # Vernacular names are part of what a record publishes, so they count as a change.
-        names = [
-            _clean(as_text(table[n]))
-            for n in sorted(table.column_names)
-            if n.startswith(VERNACULAR_PREFIX)
-        ]
-        signed = pc.binary_join_element_wise(lines, *names, "\t") if names else lines
-        digests.write_table(pa.table([ids, _digests(signed)], schema=DIGEST_SCHEMA))
+        per_record = {lang: names_per_record(n, offsets) for lang, (n, _, offsets) in found.items()}
+        signed = signed_text(lines, per_record)
+        digests.write_table(pa.table([ids, digests_of(signed)], schema=DIGEST_SCHEMA))
     coverage.add(table)
     writer.rows += table.num_rows
     return count

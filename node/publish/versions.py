@@ -35,13 +35,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from node.core import constants
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import InvalidInput, InvalidSource
 from node.core.identity import Identity
 from node.core.spreadsheet import safe_row
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 from node.dwca.coverage import Coverage
+from node.dwca.digests import DIGEST_SCHEME, LEGACY_SCHEME, archive_digests, spilling_duckdb
 from node.dwca.eml import build_eml
 from node.dwca.extension_tables import ExtensionTable
 from node.dwca.writer import write_archive
@@ -293,10 +293,7 @@ class _Tee:
 
 def _duckdb(spill: Path) -> duckdb.DuckDBPyConnection:
     """In memory up to the limit, then on disk beside the digests (not in the cwd)."""
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{constants.DIFF_MEMORY_LIMIT}'")
-    con.execute("SET temp_directory = '" + str(spill / ".duckdb").replace("'", "''") + "'")
-    return con
+    return spilling_duckdb(spill)
 
 
 def _check_unique_ids(digests: Path, id_term: str) -> None:
@@ -458,20 +455,32 @@ class _Publication:
         _check_unique_ids(digests, ID_TERM_FOR_ROW_TYPE[self.row_type])
         previous = self.previous
         metadata_changed = False
+        before: Path | None = None
         if previous is not None:
             manifest = json.loads((previous.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
             metadata_changed = manifest.get("metadata_fingerprint") != self.fingerprint
+            before = self._previous_digests(previous, manifest)
         self.changes = compare_versions(
-            digests,
-            previous.folder / DIGESTS_FILE if previous else None,
-            previous.version if previous else None,
-            metadata_changed,
+            digests, before, previous.version if previous else None, metadata_changed
         )
         self.eml = build_eml(
             self.dataset, self.config, coverage, self.version, self.now.date(),
             change_summary=self.changes.text(), modified=self.now,
         )  # fmt: skip
         return self.eml
+
+    def _previous_digests(self, previous: VersionInfo, manifest: dict[str, Any]) -> Path:
+        """The previous version's digests under this node's scheme: kept under another,
+        they are recomputed from its archive (into the spill folder, removed on commit)."""
+        if manifest.get("digest_scheme", LEGACY_SCHEME) == DIGEST_SCHEME:
+            return previous.folder / DIGESTS_FILE
+        scratch = self.staging / ".duckdb"
+        scratch.mkdir(exist_ok=True)
+        recomputed = scratch / f"previous-{DIGESTS_FILE}"
+        # Folded names were digested with the record; a source's own table was not.
+        folded = not manifest.get("extensions_sha256")
+        archive_digests(previous.path, recomputed, fold_vernacular=folded)
+        return recomputed
 
     def run(
         self,
@@ -524,6 +533,7 @@ class _Publication:
             "extensions_sha256": stats.extensions_sha256,
             "columns": list(stats.columns),
             "metadata_fingerprint": self.fingerprint,
+            "digest_scheme": DIGEST_SCHEME,
         }
         signature = identity.sign(stats.sha256.encode("ascii"))
         (staging / SIGNATURE_FILE).write_text(signature + "\n", encoding="ascii")
