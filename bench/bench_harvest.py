@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.bench_reader import make_archive
-from bench.measure import emit, print_table, run_child
+from bench.measure import emit, floor, print_table, run_child
 
 if TYPE_CHECKING:
     from harvesters.base import HarvestResult
@@ -380,6 +380,9 @@ def run(rows: int = 1_000_000) -> list[dict[str, object]]:
             first["archive_mb"] = round(big.stat().st_size / 1024**2, 1)
             results.append(first)
             results.append(run_child("bench.bench_harvest", ["--child", "unchanged", str(home)]))
+            results.append(
+                floor("floor: unzip -p of the same archive", ["unzip", "-p", str(big)], rows)
+            )
         finally:
             server.stop()
         small = make_archive(min(rows, CONCURRENT_ROWS))
