@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import defusedxml.ElementTree as safe_et
@@ -102,6 +102,15 @@ def archive_digests(archive: Path, dest: Path, fold_vernacular: bool) -> int:
         fold_vernacular: whether the archive's VernacularName file holds names the node
             folded from the records (not a source's own extension table).
     """
+    try:
+        return _archive_digests(archive, dest, fold_vernacular)
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        raise InvalidArchive(
+            f"{archive}: the kept version cannot be read to compare records with it ({exc})"
+        ) from exc
+
+
+def _archive_digests(archive: Path, dest: Path, fold_vernacular: bool) -> int:
     with (
         zipfile.ZipFile(archive) as source,
         tempfile.TemporaryDirectory(dir=dest.parent, prefix=".digests-") as scratch,
@@ -186,18 +195,23 @@ def _vernacular_part(lines: list[bytes], first: int) -> pa.Table:
     )
 
 
-def _write_parts(source: zipfile.ZipFile, member: str, dest: Path, part: object) -> int:
+def _write_parts(
+    source: zipfile.ZipFile,
+    member: str,
+    dest: Path,
+    part: Callable[[list[bytes], int], pa.Table],
+) -> int:
     rows = 0
     writer: pq.ParquetWriter | None = None
     try:
         for lines in _lines(source, member):
-            table = part(lines, rows)  # type: ignore[operator]
+            table = part(lines, rows)
             if writer is None:
                 writer = pq.ParquetWriter(dest, table.schema, compression="zstd")
             writer.write_table(table)
             rows += len(lines)
         if writer is None:
-            pq.write_table(part([], 0), dest)  # type: ignore[operator]
+            pq.write_table(part([], 0), dest)
     finally:
         if writer is not None:
             writer.close()

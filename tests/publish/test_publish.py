@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dwca.read import DwCAReader
 
 from node.core.config import DatasetConfig, NodeConfig
-from node.core.errors import InvalidSource
+from node.core.errors import InvalidArchive, InvalidSource
 from node.core.identity import Identity, verify
 from node.dwca.eml import parse_eml
 from node.publish.versions import (
@@ -361,3 +361,16 @@ def test_publish_dataset__unchanged_data_stays_unchanged_across_schemes(
     _as_if_kept_under_the_old_scheme(first.version)
     again = publish(config, identity, guangxi(), now=NOW + dt.timedelta(days=7))
     assert (again.status, again.changes.unchanged) == ("unchanged", 200)
+
+
+def test_publish_dataset__an_unreadable_old_scheme_archive_stops_with_one_line(
+    tmp_path: Path, identity: Identity
+) -> None:
+    config = make_config(tmp_path)
+    first = publish(config, identity, guangxi(50)).version
+    _as_if_kept_under_the_old_scheme(first)
+    first.path.write_bytes(b"PK\x03\x04 not a zip any more")
+    with pytest.raises(InvalidArchive, match="kept version cannot be read") as raised:
+        publish(config, identity, guangxi(60), now=NOW + dt.timedelta(days=1))
+    assert "\n" not in str(raised.value)
+    assert latest_version(config, "gx-checklist").version == "1.0"  # type: ignore[union-attr]
