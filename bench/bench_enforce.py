@@ -246,12 +246,14 @@ def stored_parquet(rows: int) -> Path:
 def _stream_child(mode: str, path: str) -> None:
     import pyarrow.parquet as pq
 
+    from node.store.store import parquet_batches
+
     with tempfile.TemporaryDirectory() as folder:
         agreement = bench_agreement(Path(folder))
     flow = agreement.flows[0]
     red_list = {f"Genus{g} species{s}": "CR" for g in range(1, 60, 7) for s in range(0, 50, 9)}
     started, cpu, rows, sent = time.perf_counter(), cpu_seconds(), 0, 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=STREAM_BATCH_ROWS):
+    for batch in parquet_batches(pq.ParquetFile(path), STREAM_BATCH_ROWS):
         table = pa.Table.from_batches([batch])
         rows += table.num_rows
         if mode == "enforce":
@@ -263,10 +265,10 @@ def _stream_child(mode: str, path: str) -> None:
     step = "enforce, streamed as served" if mode == "enforce" else "floor: read the same Parquet"
     emit(
         {
-            "step": step,
-            "rows": rows,
+            "benchmark": step,
+            "records": rows,
             "seconds": round(seconds, 1),
-            "rows_per_s": round(rows / seconds),
+            "records_per_s": round(rows / seconds),
             "cpu_s": round(cpu_seconds() - cpu, 1),
         }
     )

@@ -50,6 +50,7 @@ from node.dwca.digests import (
 )
 from node.dwca.eml import licence_url
 from node.dwca.extension_tables import CORE_KEY, ExtensionTable
+from node.store.store import parquet_batches
 
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"
 METAFILE = "meta.xml"
@@ -474,7 +475,7 @@ def _write_extension(
     with archive.open(member, "w", force_zip64=True) as out:
         out.write(header)
         source = pq.ParquetFile(table.path)
-        for batch in source.iter_batches(batch_size=constants.ARCHIVE_BATCH_ROWS):
+        for batch in parquet_batches(source, constants.ARCHIVE_BATCH_ROWS):
             if not batch.num_rows:
                 continue
             columns = [_clean(as_text(batch.column(i))) for i in range(batch.num_columns)]
