@@ -12,10 +12,8 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-import queue
 import shutil
 import tempfile
-import threading
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
@@ -29,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from node.core import constants
+from node.core.background import Background
 from node.core.errors import InvalidInput, InvalidSource
 from node.core.terms import (
     EVENT_ROW_TYPE,
@@ -157,37 +156,6 @@ def _join_lines(columns: list[pa.Array]) -> tuple[pa.Array, memoryview]:
     lines = pc.binary_join_element_wise(*columns, "\t")
     with_newline = pc.binary_join_element_wise(lines, "", "\n")
     return lines, _payload(with_newline)
-
-
-class _Pipe:
-    """Feeds a zip member from a thread: zlib releases the GIL, so compressing one batch
-    overlaps with turning the next into text (compression is a third of the time)."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self.out = out
-        self.queue: queue.Queue[memoryview | bytes | None] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="dwca-zip", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (data := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.out.write(data)
-                except BaseException as exc:  # re-raised in the caller's thread
-                    self.error = exc
-
-    def write(self, data: memoryview | bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(data)
-
-    def close(self, check: bool = True) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if check and self.error is not None:
-            raise self.error
 
 
 class _CoreWriter:
@@ -397,14 +365,15 @@ def write_archive(
             writer: _CoreWriter | None = None
             with archive.open(_member(core_file, when), "w", force_zip64=True) as member:
                 deflate_in_parallel(member, level=6)
-                out = _Pipe(member)
+                # zlib releases the GIL: compressing one batch overlaps with the next.
+                out: Background[memoryview | bytes] = Background(member.write, "dwca-zip")
                 try:
                     for table in core:
                         if isinstance(table, pa.RecordBatch):
                             table = pa.Table.from_batches([table])
                         if writer is None:
                             writer = _CoreWriter(table.schema, id_term)
-                            out.write(writer.header.encode("utf-8"))
+                            out.put(writer.header.encode("utf-8"))
                         vernacular_rows += _write_table(
                             table, writer, out, vernacular, digests, coverage, fold_vernacular
                         )
@@ -489,7 +458,7 @@ def _write_extension(
 def _write_table(
     table: pa.Table,
     writer: _CoreWriter,
-    out: _Pipe,
+    out: Background[memoryview | bytes],
     vernacular: IO[bytes],
     digests: pq.ParquetWriter | None,
     coverage: Coverage,
@@ -502,7 +471,7 @@ def _write_table(
     ids = columns[0]
     writer.check_ids(ids)
     lines, payload = _join_lines([ids, *columns])
-    out.write(payload)
+    out.put(payload)
     found = _vernacular(table) if fold_vernacular else {}
     extension, count = _vernacular_lines(found, ids)
     if count:

@@ -35,6 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from node.core.background import Background
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import InvalidInput, InvalidSource
 from node.core.identity import Identity
@@ -266,12 +267,14 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class _Tee:
-    """Passes tables to the archive writer and keeps a Parquet copy for the store."""
+    """Passes tables to the archive writer and keeps a Parquet copy for the store, written
+    in a thread (Parquet's encoder releases the GIL) while the next table becomes text."""
 
     def __init__(self, path: Path, provenance: Mapping[str, str]) -> None:
         self.path = path
         self.provenance = provenance
         self.writer: pq.ParquetWriter | None = None
+        self.background: Background[pa.Table] | None = None
 
     def __call__(self, records: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:
         for table in records:
@@ -280,15 +283,23 @@ class _Tee:
             table = _with_provenance(table, self.provenance)
             if self.writer is None:
                 self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+                self.background = Background(self.writer.write_table, "store-parquet")
             elif table.schema != self.writer.schema:
                 table = _conform(table, self.writer.schema)
-            self.writer.write_table(table)
+            assert self.background is not None
+            self.background.put(table)
             yield table
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+    def close(self, check: bool = True) -> None:
+        """Finish the Parquet copy; `check=False` when the publish already failed."""
+        try:
+            if self.background is not None:
+                self.background.close(check)
+        finally:
+            self.background = None
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
 
 
 def _duckdb(spill: Path) -> duckdb.DuckDBPyConnection:
@@ -501,8 +512,10 @@ class _Publication:
                 digests_path=staging / DIGESTS_FILE, modified=self.now,
                 extensions=self.extensions,
             )  # fmt: skip
-        finally:
-            tee.close()
+        except BaseException:
+            tee.close(check=False)  # the first error is the one to report
+            raise
+        tee.close()
         changes = self.changes
         assert changes is not None  # set by _eml, which write_archive always calls
         if self.previous is not None:
