@@ -87,7 +87,8 @@ def main() -> None:
             rows = module.run(**kwargs)
         else:
             # Every size side by side: memory that stays flat shows as one peak RSS.
-            rows = [row for size in scales for row in module.run(rows=size)]
+            scaled = getattr(module, "scaled", module.run)
+            rows = [row for size in scales for row in scaled(rows=size)]
         print_table(f"{title} ({time.perf_counter() - started:.0f} s)", rows)
 
 

@@ -3,6 +3,10 @@
 Beside it, the same rules written as a plain per-record Python loop (rows converted to
 dicts and back), run on a tenth of the records and scaled up, which is what vectorising
 with pyarrow.compute buys. Run alone with `python -m bench.bench_enforce [ROWS]`.
+
+`streamed(rows)` measures enforcement as the node serves it: a stored Parquet read in
+batches and enforced batch by batch, in a child process for an honest peak RSS, beside
+the floor of reading the same Parquet in the same batches.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from agreements.enforce import enforce
 from agreements.model import Agreement, Flow
 from agreements.parse import parse_agreement
 from agreements.signing import public_key_to_text, sign
+from bench.bench_reader import WORK
+from bench.measure import cpu_seconds, emit, run_child
 from node.core.dates import parse_event_date
 from node.core.licences import licence_url
 from node.store.records import to_stored_layout
@@ -213,6 +219,76 @@ def run(rows: int = 1_000_000) -> list[dict[str, object]]:
     ]
 
 
+STREAM_CHUNK_ROWS = 100_000  # synthetic records generated once and repeated with new ids
+STREAM_BATCH_ROWS = 100_000  # what the server enforces at a time (ENFORCE_BATCH_ROWS)
+
+
+def stored_parquet(rows: int) -> Path:
+    """A stored-layout Parquet of `rows` records, built from one repeated chunk."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / f"enforce-{rows}.parquet"
+    if path.exists():
+        return path
+    chunk = synthetic_records(min(rows, STREAM_CHUNK_ROWS))
+    ids = chunk.column_names.index("occurrenceID")
+    tmp = path.with_suffix(".tmp")
+    with pq.ParquetWriter(tmp, chunk.schema, compression="zstd") as writer:
+        for start in range(0, rows, STREAM_CHUNK_ROWS):
+            part = chunk.slice(0, min(STREAM_CHUNK_ROWS, rows - start))
+            renamed = pc.binary_join_element_wise(f"gxib:{start}:", part["occurrenceID"], "")
+            writer.write_table(part.set_column(ids, "occurrenceID", renamed))
+    tmp.rename(path)
+    return path
+
+
+def _stream_child(mode: str, path: str) -> None:
+    import pyarrow.parquet as pq
+
+    from node.store.store import parquet_batches
+
+    with tempfile.TemporaryDirectory() as folder:
+        agreement = bench_agreement(Path(folder))
+    flow = agreement.flows[0]
+    red_list = {f"Genus{g} species{s}": "CR" for g in range(1, 60, 7) for s in range(0, 50, 9)}
+    started, cpu, rows, sent = time.perf_counter(), cpu_seconds(), 0, 0
+    for batch in parquet_batches(pq.ParquetFile(path), STREAM_BATCH_ROWS):
+        table = pa.Table.from_batches([batch])
+        rows += table.num_rows
+        if mode == "enforce":
+            out, _ = enforce(
+                table, agreement, flow, NOW, DATASET, red_list, pseudonym_key=b"b" * 30
+            )
+            sent += out.num_rows
+    seconds = time.perf_counter() - started
+    step = "enforce, streamed as served" if mode == "enforce" else "floor: read the same Parquet"
+    emit(
+        {
+            "benchmark": step,
+            "records": rows,
+            "seconds": round(seconds, 1),
+            "records_per_s": round(rows / seconds),
+            "cpu_s": round(cpu_seconds() - cpu, 1),
+        }
+    )
+
+
+def streamed(rows: int) -> list[dict[str, object]]:
+    """Enforcement batch by batch from a stored Parquet, and reading it alone (the floor)."""
+    path = str(stored_parquet(rows))
+    return [
+        run_child("bench.bench_enforce", ["--stream", "enforce", path]),
+        run_child("bench.bench_enforce", ["--stream", "read", path]),
+    ]
+
+
+def scaled(rows: int) -> list[dict[str, object]]:
+    """What `make bench` prints per size: streamed with its floor; in memory up to 1M."""
+    return [*streamed(rows), *(run(rows) if rows <= 1_000_000 else [])]
+
+
 def print_table(results: list[dict[str, object]]) -> None:
     columns = list(results[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in results)) for c in columns}
@@ -222,4 +298,7 @@ def print_table(results: list[dict[str, object]]) -> None:
 
 
 if __name__ == "__main__":
-    print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
+    if sys.argv[1:2] == ["--stream"]:
+        _stream_child(sys.argv[2], sys.argv[3])
+    else:
+        print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))

@@ -179,6 +179,24 @@ def _export(home: Path, out: Path, crosswalk: Path | None) -> dict[str, Any]:
     return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
+def _read_floor(home: Path, rows: int) -> dict[str, Any]:
+    """The floor an export is compared with: reading the same stored Parquet in batches."""
+    files = sorted(home.rglob("*.parquet"))
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    for path in files:
+        for _ in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+            pass
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "case": "floor: read the stored Parquet",
+        "rows": rows,
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime,
+        "peak_rss_mb": None,
+        "note": f"{len(files)} files",
+    }
+
+
 def _size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1024**2
 
@@ -202,6 +220,7 @@ def run(rows: int = 3_000_000) -> list[dict[str, Any]]:
                 "note": f"{len(PARTITIONS)} stored datasets, {_size_mb(home):.0f} MB",
             }
         )
+        results.append(_read_floor(home, rows))
         first = _export(home, out, crosswalk)
         results.append(
             {

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import hashlib
 import http.client
 import json
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.bench_reader import make_archive
-from bench.measure import emit, print_table, run_child
+from bench.measure import emit, floor, print_table, run_child
 
 if TYPE_CHECKING:
     from harvesters.base import HarvestResult
@@ -84,6 +85,8 @@ def _make_peers(folder: Path, archive: Path, count: int) -> list[dict[str, str]]
             {
                 "id": f"peer{n:02d}",
                 "key": identity.public_key_text,
+                # The peers' process signs each answer's statement (a bench-only key).
+                "private": identity.private_key.private_bytes_raw().hex(),
                 "signature": identity.sign(sha256.encode("ascii")),
                 "sha256": sha256,
                 "archive": str(archive),
@@ -94,11 +97,33 @@ def _make_peers(folder: Path, archive: Path, count: int) -> list[dict[str, str]]
 
 
 def _serve(folder: Path, port: int) -> None:
-    from aiohttp import web
+    import re
 
-    from node.core.constants import SIGNATURE_HEADER
+    from aiohttp import web
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from node.core.constants import AUDIT_HEAD_HEADER, SIGNATURE_HEADER
+    from node.core.identity import Identity
+    from node.store.audit import GENESIS_HASH, AuditHead
+    from node.store.audit_anchor import sign_head
+    from node.wire.statement import STATEMENT_HEADER, Statement, now_iso, sign_statement
 
     peers = {p["id"]: p for p in json.loads((folder / "peers.json").read_text(encoding="utf-8"))}
+    signers = {
+        p: Identity(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(e["private"])))
+        for p, e in peers.items()
+    }
+
+    def statement(request: web.Request, peer: dict[str, str]) -> str:
+        """A public dataset's statement, bound to the requester's key (its keyid)."""
+        found = re.search(r'keyid="([^"]+)"', request.headers.get("Signature-Input", ""))
+        claims = Statement(
+            node=peer["id"], dataset=DATASET, version="1.0",
+            recipient_party=None, recipient_key=found.group(1) if found else None,
+            agreement=None, agreement_sha256=None, licence="CC-BY-4.0",
+            sha256=peer["sha256"], created=now_iso(),
+        )  # fmt: skip
+        return sign_statement(signers[peer["id"]], claims)
 
     async def datasets(request: web.Request) -> web.Response:
         if request.match_info["peer"] not in peers:
@@ -114,7 +139,11 @@ def _serve(folder: Path, port: int) -> None:
         headers = {
             "ETag": etag,
             SIGNATURE_HEADER: peer["signature"],
-            "Fednode-Agreement": "bench@1",
+            STATEMENT_HEADER: statement(request, peer),
+            # A fresh node's audit head (no entries yet), signed as a node signs it.
+            AUDIT_HEAD_HEADER: sign_head(
+                signers[peer["id"]], peer["id"], AuditHead(0, GENESIS_HASH), dt.datetime.now(dt.UTC)
+            ).token,
             "Fednode-Licence": "CC-BY-4.0",
         }
         if request.headers.get("If-None-Match") == etag:
@@ -380,6 +409,15 @@ def run(rows: int = 1_000_000) -> list[dict[str, object]]:
             first["archive_mb"] = round(big.stat().st_size / 1024**2, 1)
             results.append(first)
             results.append(run_child("bench.bench_harvest", ["--child", "unchanged", str(home)]))
+            unzip = floor("floor: unzip -p of the same archive", ["unzip", "-p", str(big)], rows)
+            results.append(
+                {
+                    "measurement": unzip["step"],
+                    "records": rows,
+                    "seconds": unzip["seconds"],
+                    "records_per_s": unzip["rows_per_s"],
+                }
+            )
         finally:
             server.stop()
         small = make_archive(min(rows, CONCURRENT_ROWS))

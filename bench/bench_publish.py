@@ -7,8 +7,6 @@ the institution's own header names taken as Darwin Core terms (automatic mapping
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bench.bench_reader import WORK, synthetic_table
-from bench.measure import cpu_seconds, emit, print_table, run_child
+from bench.measure import cpu_seconds, emit, floor, print_table, run_child
 
 
 def make_source(rows: int) -> Path:
@@ -80,16 +78,6 @@ def _child(source: str) -> None:
     )
 
 
-def _floor(name: str, command: list[str], rows: int) -> dict[str, object]:
-    """What the same bytes cost a plain tool: the floor publish is compared with."""
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as sink:
-        subprocess.run(command, stdout=sink, check=True)
-    seconds = time.perf_counter() - started
-    return {"step": name, "rows": rows, "seconds": round(seconds, 1),
-            "rows_per_s": round(rows / seconds)}  # fmt: skip
-
-
 def _validate_child(source: str) -> None:
     from node.publish.validate import validate_source
 
@@ -113,9 +101,9 @@ def run(rows: int = 1_000_000) -> list[dict[str, object]]:
     return [
         run_child("bench.bench_publish", ["--child", str(source)]),
         run_child("bench.bench_publish", ["--validate", str(source)]),
-        _floor("floor: cat of the CSV", ["cat", str(source)], rows),
-        _floor("floor: gzip -1 of the CSV", ["gzip", "-1", "-c", str(source)], rows),
-        _floor("floor: gzip -6 of the CSV", ["gzip", "-6", "-c", str(source)], rows),
+        floor("floor: cat of the CSV", ["cat", str(source)], rows),
+        floor("floor: gzip -1 of the CSV", ["gzip", "-1", "-c", str(source)], rows),
+        floor("floor: gzip -6 of the CSV", ["gzip", "-6", "-c", str(source)], rows),
     ]
 
 

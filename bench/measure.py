@@ -8,9 +8,11 @@ ru_maxrss into its children.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 
@@ -66,3 +68,14 @@ def cpu_seconds() -> float:
 def emit(result: dict[str, object]) -> None:
     """Child side: print the measurement, with the peak RSS, as the last stdout line."""
     print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
+
+
+def floor(name: str, command: list[str], rows: int) -> dict[str, object]:
+    """What the same bytes cost a plain tool (`cat`, `gzip`, `unzip -p`): the floor a
+    step is compared with."""
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(command, stdout=sink, check=True)
+    seconds = time.perf_counter() - started
+    return {"step": name, "rows": rows, "seconds": round(seconds, 1),
+            "rows_per_s": round(rows / seconds)}  # fmt: skip

@@ -37,7 +37,7 @@ from node.core.terms import KNOWN_TERMS
 from node.dwca.reader import open_archive
 from node.dwca.unpack import safe_unpack
 from node.store.records import to_stored_layout
-from node.store.store import Store, write_parquet_atomic
+from node.store.store import Store, parquet_batches, write_parquet_atomic
 
 log = logging.getLogger("fednode.gbif")
 
@@ -364,7 +364,7 @@ class GbifHarvester:
             return
         for part in _parquet_parts(archive, tmp / "unpacked"):
             parquet = pq.ParquetFile(part)
-            for batch in parquet.iter_batches(constants.GBIF_DOWNLOAD_BATCH_ROWS):
+            for batch in parquet_batches(parquet, constants.GBIF_DOWNLOAD_BATCH_ROWS):
                 yield stored_records(pa.Table.from_batches([batch]), run_id)
 
 

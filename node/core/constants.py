@@ -24,7 +24,7 @@ ARCHIVE_VERSIONS_KEPT = 5  # like the IPT's "number of archived versions"
 ARCHIVE_BATCH_ROWS = 65_536  # rows turned into archive text at once: vectorised, flat memory
 PUBLISH_GROUP_ROWS = 16_384  # source rows per table on their way to be published: bounds RSS
 EML_MAX_TAXA = 500  # taxonomicCoverage entries; longer lists bloat eml.xml and help nobody
-DIFF_MEMORY_LIMIT = "128MB"  # DuckDB spills the id checks and version join to disk beyond this
+DIFF_MEMORY_LIMIT = "64MB"  # DuckDB spills id checks and version joins beyond: 5M rows +8% RSS
 
 # Wire protocol
 SIGNATURE_MAX_AGE_S = 300  # RFC 9421 `created` window against replay
@@ -99,7 +99,7 @@ ENCODING_SCAN_BYTES = 64 * 1024**2  # look this far for the first non-ASCII byte
 SNIFF_ROWS = 50  # rows read to choose the delimiter and find the header row
 XLSX_BATCH_ROWS = 50_000  # openpyxl yields Python rows; batch them into Arrow tables
 VALIDATION_EXAMPLES_PER_KIND = 10  # as GBIF's validator: counts are exact, examples sampled
-VALIDATION_MEMORY_LIMIT = "128MB"  # DuckDB spills id uniqueness checks to disk beyond this
+VALIDATION_MEMORY_LIMIT = "64MB"  # DuckDB spills id uniqueness checks beyond this: flat RSS
 VALIDATION_INSERT_ROWS = 200_000  # ids buffered per DuckDB insert: each insert commits, costly
 
 # Taxon name reconciliation (mappings/reconcile.py)

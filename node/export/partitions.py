@@ -22,7 +22,7 @@ from node.core.errors import ConfigError, ExportError
 from node.export.conform import conform
 from node.export.schema import EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION, AcceptedNameLookup
 from node.export.target import HashedSink, Target
-from node.store.store import PART_NAME, Store
+from node.store.store import PART_NAME, Store, parquet_batches
 
 GBIF_SOURCE = "gbif"
 RECORDS = "records"
@@ -136,7 +136,7 @@ def _open_snapshot(partition: Partition) -> tuple[BinaryIO, Partition]:
 
 def _batches(handle: BinaryIO) -> Iterator[pa.Table]:
     parquet = pq.ParquetFile(handle)
-    for batch in parquet.iter_batches(batch_size=constants.EXPORT_BATCH_ROWS):
+    for batch in parquet_batches(parquet, constants.EXPORT_BATCH_ROWS):
         table = pa.Table.from_batches([batch])
         del batch
         yield table

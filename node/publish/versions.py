@@ -35,13 +35,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from node.core import constants
+from node.core.background import Background
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import InvalidInput, InvalidSource
 from node.core.identity import Identity
 from node.core.spreadsheet import safe_row
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, OCCURRENCE_ROW_TYPE, TAXON_ROW_TYPE
 from node.dwca.coverage import Coverage
+from node.dwca.digests import DIGEST_SCHEME, LEGACY_SCHEME, archive_digests, spilling_duckdb
 from node.dwca.eml import build_eml
 from node.dwca.eml_merge import SourceMetadata
 from node.dwca.extension_tables import ExtensionTable
@@ -267,12 +268,14 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class _Tee:
-    """Passes tables to the archive writer and keeps a Parquet copy for the store."""
+    """Passes tables to the archive writer and keeps a Parquet copy for the store, written
+    in a thread (Parquet's encoder releases the GIL) while the next table becomes text."""
 
     def __init__(self, path: Path, provenance: Mapping[str, str]) -> None:
         self.path = path
         self.provenance = provenance
         self.writer: pq.ParquetWriter | None = None
+        self.background: Background[pa.Table] | None = None
 
     def __call__(self, records: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:
         for table in records:
@@ -281,23 +284,28 @@ class _Tee:
             table = _with_provenance(table, self.provenance)
             if self.writer is None:
                 self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+                self.background = Background(self.writer.write_table, "store-parquet")
             elif table.schema != self.writer.schema:
                 table = _conform(table, self.writer.schema)
-            self.writer.write_table(table)
+            assert self.background is not None
+            self.background.put(table)
             yield table
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+    def close(self, check: bool = True) -> None:
+        """Finish the Parquet copy; `check=False` when the publish already failed."""
+        try:
+            if self.background is not None:
+                self.background.close(check)
+        finally:
+            self.background = None
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
 
 
 def _duckdb(spill: Path) -> duckdb.DuckDBPyConnection:
     """In memory up to the limit, then on disk beside the digests (not in the cwd)."""
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{constants.DIFF_MEMORY_LIMIT}'")
-    con.execute("SET temp_directory = '" + str(spill / ".duckdb").replace("'", "''") + "'")
-    return con
+    return spilling_duckdb(spill)
 
 
 def _check_unique_ids(digests: Path, id_term: str) -> None:
@@ -467,14 +475,13 @@ class _Publication:
         _check_unique_ids(digests, ID_TERM_FOR_ROW_TYPE[self.row_type])
         previous = self.previous
         metadata_changed = False
+        before: Path | None = None
         if previous is not None:
             manifest = json.loads((previous.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
             metadata_changed = manifest.get("metadata_fingerprint") != self.fingerprint
+            before = self._previous_digests(previous, manifest)
         self.changes = compare_versions(
-            digests,
-            previous.folder / DIGESTS_FILE if previous else None,
-            previous.version if previous else None,
-            metadata_changed,
+            digests, before, previous.version if previous else None, metadata_changed
         )
         self.eml = build_eml(
             self.dataset, self.config, coverage, self.version, self.now.date(),
@@ -482,6 +489,19 @@ class _Publication:
             source=self.source_metadata,
         )  # fmt: skip
         return self.eml
+
+    def _previous_digests(self, previous: VersionInfo, manifest: dict[str, Any]) -> Path:
+        """The previous version's digests under this node's scheme: kept under another,
+        they are recomputed from its archive (into the spill folder, removed on commit)."""
+        if manifest.get("digest_scheme", LEGACY_SCHEME) == DIGEST_SCHEME:
+            return previous.folder / DIGESTS_FILE
+        scratch = self.staging / ".duckdb"
+        scratch.mkdir(exist_ok=True)
+        recomputed = scratch / f"previous-{DIGESTS_FILE}"
+        # Folded names were digested with the record; a source's own table was not.
+        folded = not manifest.get("extensions_sha256")
+        archive_digests(previous.path, recomputed, fold_vernacular=folded)
+        return recomputed
 
     def run(
         self,
@@ -502,8 +522,10 @@ class _Publication:
                 digests_path=staging / DIGESTS_FILE, modified=self.now,
                 extensions=self.extensions,
             )  # fmt: skip
-        finally:
-            tee.close()
+        except BaseException:
+            tee.close(check=False)  # the first error is the one to report
+            raise
+        tee.close()
         changes = self.changes
         assert changes is not None  # set by _eml, which write_archive always calls
         if self.previous is not None:
@@ -534,6 +556,7 @@ class _Publication:
             "extensions_sha256": stats.extensions_sha256,
             "columns": list(stats.columns),
             "metadata_fingerprint": self.fingerprint,
+            "digest_scheme": DIGEST_SCHEME,
         }
         signature = identity.sign(stats.sha256.encode("ascii"))
         (staging / SIGNATURE_FILE).write_text(signature + "\n", encoding="ascii")

@@ -56,7 +56,7 @@ from node.store.audit_anchor import Checkpoints, ReceivedHeads
 from node.store.refusals import SOURCE_KEY, RefusalLog, Withheld
 from node.store.state import connect
 from node.store.state_migrations import migrate
-from node.store.store import PART_NAME, Store
+from node.store.store import PART_NAME, Store, parquet_batches
 from node.wire.auth import declared_purpose, verify_request
 from node.wire.nonces import NonceCache
 
@@ -403,7 +403,7 @@ class Sharing:
 
         if enforcer is not None:
             enforcer.prepare(source.read(), enforced)
-        for batch in source.iter_batches(batch_size=ENFORCE_BATCH_ROWS):
+        for batch in parquet_batches(source, ENFORCE_BATCH_ROWS):
             table = pa.Table.from_batches([batch])
             if enforcer is not None:
                 table = enforcer.before(table)
@@ -485,7 +485,7 @@ def _spooled(tables: Iterator[pa.Table], path: Path) -> Iterator[pa.Table]:
         return iter(())
     writer.close()
     source = pq.ParquetFile(path)
-    return (pa.Table.from_batches([b]) for b in source.iter_batches(ENFORCE_BATCH_ROWS))
+    return (pa.Table.from_batches([b]) for b in parquet_batches(source, ENFORCE_BATCH_ROWS))
 
 
 def _load_info(folder: Path) -> ServedArchive | None:

@@ -12,15 +12,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dwca.read import DwCAReader
 
 from node.core.config import DatasetConfig, NodeConfig
-from node.core.errors import InvalidSource
+from node.core.errors import InvalidArchive, InvalidSource
 from node.core.identity import Identity, verify
 from node.dwca.eml import parse_eml
-from node.publish.versions import latest_version, list_versions, next_version, publish_dataset
+from node.publish.versions import (
+    VersionInfo,
+    latest_version,
+    list_versions,
+    next_version,
+    publish_dataset,
+)
 from node.store.records import to_stored_layout
 from node.store.store import Store, read_parquet
 
@@ -314,3 +321,56 @@ def test_publish_dataset__a_lost_latest_pointer_costs_no_version(
     result = publish(config, identity, guangxi(12))
     assert result.version.version == "1.2"
     assert [v.version for v in list_versions(config, "gx-checklist")] == ["1.0", "1.1", "1.2"]
+
+
+def _as_if_kept_under_the_old_scheme(info: VersionInfo) -> None:
+    """What a version published before digest schemes looks like: BLAKE2b-64 digests of
+    other text, and no scheme in its manifest."""
+    digests = info.folder / "digests.parquet"
+    table = read_parquet(digests)
+    old = [
+        int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little", signed=True)
+        for i in table["id"].to_pylist()
+    ]
+    pq.write_table(table.set_column(1, "digest", pa.array(old, pa.int64())), digests)
+    manifest = json.loads((info.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest.pop("digest_scheme") == "xxh3-64"
+    (info.folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_publish_dataset__old_scheme_digests_are_recomputed_from_the_archive(
+    tmp_path: Path, identity: Identity
+) -> None:
+    config = make_config(tmp_path)
+    _as_if_kept_under_the_old_scheme(publish(config, identity, guangxi(200)).version)
+    changed = {i: f"Corrected name {i}" for i in range(10)}
+    table = pa.concat_tables([guangxi(180, changed), guangxi(230).slice(200)])
+    result = publish(config, identity, table, now=NOW + dt.timedelta(days=1))
+    changes = result.changes
+    assert (changes.added, changes.removed, changes.changed, changes.records) == (30, 20, 10, 210)
+    manifest = json.loads((result.version.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["digest_scheme"] == "xxh3-64"
+    assert not (result.version.folder / ".duckdb").exists()
+
+
+def test_publish_dataset__unchanged_data_stays_unchanged_across_schemes(
+    tmp_path: Path, identity: Identity
+) -> None:
+    config = make_config(tmp_path)
+    first = publish(config, identity, guangxi())
+    _as_if_kept_under_the_old_scheme(first.version)
+    again = publish(config, identity, guangxi(), now=NOW + dt.timedelta(days=7))
+    assert (again.status, again.changes.unchanged) == ("unchanged", 200)
+
+
+def test_publish_dataset__an_unreadable_old_scheme_archive_stops_with_one_line(
+    tmp_path: Path, identity: Identity
+) -> None:
+    config = make_config(tmp_path)
+    first = publish(config, identity, guangxi(50)).version
+    _as_if_kept_under_the_old_scheme(first)
+    first.path.write_bytes(b"PK\x03\x04 not a zip any more")
+    with pytest.raises(InvalidArchive, match="kept version cannot be read") as raised:
+        publish(config, identity, guangxi(60), now=NOW + dt.timedelta(days=1))
+    assert "\n" not in str(raised.value)
+    assert latest_version(config, "gx-checklist").version == "1.0"  # type: ignore[union-attr]
