@@ -13,7 +13,7 @@ import re
 
 from aiohttp import web
 
-from node.dwca.eml import find_licence
+from node.core.licences import find_licence
 from node.publish.versions import latest_version
 from node.server.api.datasets import dataset_entry
 from node.server.keys import CONFIG
