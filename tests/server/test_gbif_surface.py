@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import rdflib
 import tomlkit
-from rdflib.namespace import DCAT, DCTERMS, RDF
+from rdflib import namespace as ns
 
 from node.core.config import CONFIG_FILE
 from node.dwca.reader import open_archive
@@ -121,13 +121,13 @@ async def test_dcat_and_inventory_list_only_public_datasets(
         text = body.decode("utf-8")
         assert PARTNER_ONLY not in text and PARTNER_ONLY_TITLE not in text
     graph = rdflib.Graph().parse(data=dcat.decode("utf-8"), format="turtle")
-    datasets = set(graph.subjects(RDF.type, DCAT.Dataset))
+    datasets = set(graph.subjects(ns.RDF.type, ns.DCAT.Dataset))
     assert datasets == {rdflib.URIRef(f"{surface.gxib.url}/datasets/{PUBLIC}")}
     (page,) = datasets
-    (distribution,) = graph.objects(page, DCAT.distribution)
-    assert str(graph.value(distribution, DCAT.downloadURL)).endswith(f"/{PUBLIC}/archive")
-    assert str(graph.value(page, DCTERMS.language)) == "zh"
-    assert graph.value(distribution, DCTERMS.license) is not None
+    (distribution,) = graph.objects(page, ns.DCAT.distribution)
+    assert str(graph.value(distribution, ns.DCAT.downloadURL)).endswith(f"/{PUBLIC}/archive")
+    assert str(graph.value(page, ns.DCTERMS.language)) == "zh"
+    assert graph.value(distribution, ns.DCTERMS.license) is not None
     (resource,) = json.loads(inventory)["registeredResources"]
     assert resource["type"] == "CHECKLIST" and resource["version"] == "2.0"
     assert resource["dwca"] == f"{surface.gxib.url}/datasets/{PUBLIC}/archive"
@@ -144,8 +144,8 @@ async def test_with_nothing_public_the_catalogues_are_empty_even_for_a_partner(
 ) -> None:
     dcat, inventory = await _public_views(federation, http, partner=True)
     graph = rdflib.Graph().parse(data=dcat.decode("utf-8"), format="turtle")
-    assert not set(graph.subjects(RDF.type, DCAT.Dataset))
-    assert len(set(graph.subjects(RDF.type, DCAT.Catalog))) == 1
+    assert not set(graph.subjects(ns.RDF.type, ns.DCAT.Dataset))
+    assert len(set(graph.subjects(ns.RDF.type, ns.DCAT.Catalog))) == 1
     assert json.loads(inventory) == {"registeredResources": []}
 
 
