@@ -36,6 +36,7 @@ from mappings.columns import (
     term_for_column,
 )
 from node.core import constants
+from node.core.composed import nfc
 from node.core.errors import InvalidSource
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node.dwca.extension_tables import ExtensionTable, extract_extensions
@@ -380,7 +381,7 @@ def _lines(first: int, count: int, skipped: list[int]) -> pa.Array:
 def _nfc(table: pa.Table) -> pa.Table:
     """Compose combining marks: windows-1258 spells Vietnamese tones that way, and so do
     files typed on macOS; a value must read the same however it was typed."""
-    return pa.table({c: pc.utf8_normalize(table.column(c), "NFC") for c in table.column_names})
+    return pa.table({c: nfc(table.column(c)) for c in table.column_names})
 
 
 def _undecodable_line(path: Path, encoding: str) -> tuple[int, bytes] | None:
