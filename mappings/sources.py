@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -36,6 +37,7 @@ from mappings.columns import (
     term_for_column,
 )
 from node.core import constants
+from node.core.composed import nfc
 from node.core.errors import InvalidSource
 from node.core.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node.dwca.extension_tables import ExtensionTable, extract_extensions
@@ -287,7 +289,9 @@ def _non_ascii_sample(handle: io.BufferedReader) -> bytes | None:
         chunk = handle.read(constants.UNPACK_CHUNK_BYTES)
         if not chunk:
             return None
-        found = re.search(rb"[\x80-\xff]", chunk)
+        # bytes.isascii runs at memory speed; the regex only locates the byte in a chunk
+        # known to hold one (a large ASCII file is scanned whole).
+        found = None if chunk.isascii() else re.search(rb"[\x80-\xff]", chunk)
         if found:
             data = tail + chunk
             start = data.rfind(b"\n", 0, len(tail) + found.start()) + 1
@@ -371,7 +375,7 @@ def _lines(first: int, count: int, skipped: list[int]) -> pa.Array:
     """Each row's line, stepping over rows the parser skipped."""
     lines = list(range(first, first + count)) if skipped else None
     if lines is None:
-        return pa.array(range(first, first + count), pa.int64())
+        return pa.array(np.arange(first, first + count, dtype=np.int64))
     for bad in sorted(skipped):
         lines = [n + 1 if n >= bad else n for n in lines]
     return pa.array(lines, pa.int64())
@@ -380,7 +384,7 @@ def _lines(first: int, count: int, skipped: list[int]) -> pa.Array:
 def _nfc(table: pa.Table) -> pa.Table:
     """Compose combining marks: windows-1258 spells Vietnamese tones that way, and so do
     files typed on macOS; a value must read the same however it was typed."""
-    return pa.table({c: pc.utf8_normalize(table.column(c), "NFC") for c in table.column_names})
+    return pa.table({c: nfc(table.column(c)) for c in table.column_names})
 
 
 def _undecodable_line(path: Path, encoding: str) -> tuple[int, bytes] | None:

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from node.core.composed import nfc
 from node.core.dates import parse_event_date, plain_days
 from node.core.numbers import DECIMAL, INTEGER
 from node.core.terms import FLOAT_TERMS, INT_TERMS, PROVENANCE_FIELDS, arrow_type
@@ -118,14 +119,6 @@ def _generalised(columns: dict[str, pa.Array], length: int) -> pa.Array:
     return pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(notes)), 0), False)
 
 
-def _nfc(column: pa.Array) -> pa.Array:
-    """Composed Unicode (NFC): Vietnamese typed with combining tone marks (macOS, some
-    keyboards) must equal the same words typed composed, or a search misses them."""
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return column
-    return pc.utf8_normalize(column, "NFC")
-
-
 def to_stored_layout(
     batch: pa.RecordBatch | pa.Table,
     provenance: Mapping[str, object] | None = None,
@@ -144,7 +137,7 @@ def to_stored_layout(
     failures: list[tuple[str, pa.Array, pa.Array]] = []
     for name in table.column_names:
         if name.startswith(PASS_THROUGH_PREFIXES):
-            columns[name] = _nfc(table.column(name).combine_chunks())
+            columns[name] = nfc(table.column(name).combine_chunks())
             continue
         if name.startswith("fed_"):
             continue
@@ -163,7 +156,7 @@ def to_stored_layout(
             if name in _RANGES:
                 flags.append((_RANGES[name][2], out_of_range))
         else:
-            columns[name] = _nfc(column)
+            columns[name] = nfc(column)
     if "eventDate" in columns:
         start, stop, bad = _event_dates(columns["eventDate"])
         flags.append(("RECORDED_DATE_INVALID", bad))

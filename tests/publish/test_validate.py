@@ -323,3 +323,20 @@ def test_validate_source__undecodable_file_is_not_publishable(tmp_path: Path) ->
     report = validate_source(path)
     assert report.blocking_kinds == ["SOURCE_UNREADABLE"]
     assert "line 32" in report.reasons[0]
+
+
+def test_validate_source__lines_stay_exact_deep_in_a_file_of_many_blocks(tmp_path: Path) -> None:
+    # ~7 MB: seven of the reader's 1 MiB blocks, with a short row and a multi-line
+    # quoted locality before the problem, which sits in a late block.
+    path = tmp_path / "export.csv"
+    rows = ["occurrenceID,basisOfRecord,scientificName,locality,decimalLatitude,decimalLongitude"]
+    for n in range(1, 120_001):
+        latitude = "95.2" if n == 110_000 else "22.81"
+        locality = '"karst hill\nnear the cave"' if n == 30_000 else "karst hill near the cave"
+        rows.append(f"GX-{n},PreservedSpecimen,Begonia {n},{locality},{latitude},107.2")
+    rows[60_000] = "GX-60000,PreservedSpecimen"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    text = validate_source(path).format_text()
+    # Records count from the header's line 1; the quoted value spanning two lines is one.
+    assert "line 60001: has 2 columns, expected 6; the row is skipped" in text
+    assert "line 110001: decimalLatitude '95.2' is outside -90..90" in text

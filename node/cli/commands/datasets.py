@@ -19,6 +19,7 @@ from node.core.config import load_config
 from node.core.errors import InvalidSource
 from node.core.identity import load_identity
 from node.core.licences import find_licence
+from node.core.prefetch import prefetched
 from node.dwca.reader import SKIPPED_ROW
 from node.publish.drops import Drops
 from node.publish.preflight import is_unmapped_archive, preflight, source_report
@@ -193,7 +194,11 @@ def publish_one(
     drops = Drops(tuple(dict.fromkeys((*dataset.drop, *drop))), source.id_term)
     screened = _screened(source, check.checked(), skip_invalid, rejects)
     verdict = _verdict(screened, dataset_id, check, skip_invalid)
-    records = (to_stored_layout(t, provenance) for t in regrouped(drops.from_tables(verdict)))
+    # Read, checked and laid out in a thread, while the archive is made of the batch before.
+    records = prefetched(
+        (to_stored_layout(t, provenance) for t in regrouped(drops.from_tables(verdict))),
+        "publish-source",
+    )
     # An archive's extensions are published whole, each as its own table.
     work = Path(tempfile.mkdtemp(prefix="extensions-", dir=Store(home).tmp()))
     try:
