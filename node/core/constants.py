@@ -23,6 +23,9 @@ CSV_BLOCK_BYTES = (
 ARCHIVE_VERSIONS_KEPT = 5  # like the IPT's "number of archived versions"
 ARCHIVE_BATCH_ROWS = 65_536  # rows turned into archive text at once: vectorised, flat memory
 PUBLISH_GROUP_ROWS = 16_384  # source rows per table on their way to be published: bounds RSS
+# Rows per Parquet row group: fewer groups keep the metadata held by writers and readers
+# flat as files grow; more rows per group cost more memory to gather, write and read one.
+ROW_GROUP_ROWS = 65_536
 EML_MAX_TAXA = 500  # taxonomicCoverage entries; longer lists bloat eml.xml and help nobody
 DIFF_MEMORY_LIMIT = "64MB"  # DuckDB spills id checks and version joins beyond: 5M rows +8% RSS
 

@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from node.core.background import Background
 from node.core.config import DatasetConfig, NodeConfig
@@ -47,6 +46,7 @@ from node.dwca.eml import build_eml
 from node.dwca.eml_merge import SourceMetadata
 from node.dwca.extension_tables import ExtensionTable
 from node.dwca.writer import write_archive
+from node.store.row_groups import RowGroupWriter
 from node.store.store import Store, adopt_parquet_atomic, fsync_dir, write_atomic
 
 ARCHIVE_FILE = "dwca.zip"
@@ -274,7 +274,7 @@ class _Tee:
     def __init__(self, path: Path, provenance: Mapping[str, str]) -> None:
         self.path = path
         self.provenance = provenance
-        self.writer: pq.ParquetWriter | None = None
+        self.writer: RowGroupWriter | None = None
         self.background: Background[pa.Table] | None = None
 
     def __call__(self, records: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:
@@ -283,7 +283,7 @@ class _Tee:
                 table = pa.Table.from_batches([table])
             table = _with_provenance(table, self.provenance)
             if self.writer is None:
-                self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+                self.writer = RowGroupWriter(self.path, table.schema, compression="zstd")
                 self.background = Background(self.writer.write_table, "store-parquet")
             elif table.schema != self.writer.schema:
                 table = _conform(table, self.writer.schema)
@@ -293,13 +293,16 @@ class _Tee:
 
     def close(self, check: bool = True) -> None:
         """Finish the Parquet copy; `check=False` when the publish already failed."""
+        finished = False
         try:
             if self.background is not None:
                 self.background.close(check)
+            finished = check
         finally:
             self.background = None
             if self.writer is not None:
-                self.writer.close()
+                # A failed publish keeps no Parquet: what is still gathered is dropped.
+                (self.writer.close if finished else self.writer.abandon)()
                 self.writer = None
 
 

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from mappings.sources import ArchiveSource, open_source
 from node.publish.versions import VersionInfo
 from node.store.records import to_stored_layout
+from node.store.row_groups import RowGroupWriter
 from node.store.store import PART_NAME, Store, fsync_dir
 
 
@@ -69,12 +70,12 @@ def _read_back(version: VersionInfo, dataset_type: str, node_id: str, into: Path
     work = into / "work"
     work.mkdir()
     source = open_source(version.path, dataset_type=dataset_type, workdir=work)
-    writer: pq.ParquetWriter | None = None
+    writer: RowGroupWriter | None = None
     try:
         for batch in source.batches():
             table = to_stored_layout(batch, provenance)
             if writer is None:
-                writer = pq.ParquetWriter(into / PART_NAME, table.schema, compression="zstd")
+                writer = RowGroupWriter(into / PART_NAME, table.schema, compression="zstd")
             writer.write_table(table.cast(writer.schema))
         if writer is None:  # a version with no records: an empty table, as publish stores it
             empty = pa.table({source.id_term: pa.array([], pa.string())})

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from node.core.config import is_valid_id
 from node.core.errors import NotFound, UnsafePath
+from node.store.row_groups import RowGroupWriter
 
 PART_NAME = "part-0.parquet"
 _SNAPSHOT_PREFIX = ".snap-"
@@ -207,14 +208,14 @@ def write_parquet_atomic(
     snapshot = dest.parent / f"{_SNAPSHOT_PREFIX}{dest.name}.{uuid.uuid4().hex[:12]}"
     snapshot.mkdir()
     rows = 0
-    writer: pq.ParquetWriter | None = None
+    writer: RowGroupWriter | None = None
     try:
         for table in tables:
             if isinstance(table, pa.RecordBatch):
                 table = pa.Table.from_batches([table])
             if writer is None:
                 schema = schema or table.schema
-                writer = pq.ParquetWriter(snapshot / PART_NAME, schema, compression="zstd")
+                writer = RowGroupWriter(snapshot / PART_NAME, schema, compression="zstd")
             assert schema is not None
             if table.schema != schema:
                 table = table.select(schema.names).cast(schema)
@@ -223,14 +224,14 @@ def write_parquet_atomic(
         if writer is None:
             if schema is None:
                 raise ValueError("no data and no schema: nothing to write")
-            writer = pq.ParquetWriter(snapshot / PART_NAME, schema, compression="zstd")
+            writer = RowGroupWriter(snapshot / PART_NAME, schema, compression="zstd")
         writer.close()
         writer = None
         _seal(snapshot, dest, beside)
     except BaseException:
         if writer is not None:
             with contextlib.suppress(Exception):
-                writer.close()
+                writer.abandon()
         shutil.rmtree(snapshot, ignore_errors=True)
         raise
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -10,11 +11,12 @@ import tomlkit
 
 from node.cli.commands.datasets import publish_one
 from node.core.config import CONFIG_FILE, load_config
+from node.core.constants import PUBLISH_GROUP_ROWS, ROW_GROUP_ROWS
 from node.core.errors import InvalidSource
 from node.publish.validate import validate_source
 from node.publish.versions import latest_version
 from node.store.home import init_home
-from node.store.store import Store
+from node.store.store import PART_NAME, Store
 
 HEADER = "occurrenceID,scientificName,basisOfRecord,eventDate\n"
 GOOD = HEADER + "".join(
@@ -84,3 +86,23 @@ def test_publish__the_valid_source_report_matches_validate(tmp_path: Path) -> No
     assert report.publishable and "RECORDED_DATE_INVALID" in report.to_dict()["counts"]
     message = publish_one(home, "occ", skip_invalid=False, major=False)
     assert "501 records" in message
+
+
+def test_publish__the_stored_parquet_has_few_row_groups_whatever_the_batch_size(
+    tmp_path: Path,
+) -> None:
+    """Records go through in PUBLISH_GROUP_ROWS tables, but the stored copy is written in
+    ROW_GROUP_ROWS groups: a row group per table made its metadata, held by the writer and
+    by every reader of the file, grow with the dataset."""
+    rows = ROW_GROUP_ROWS + 6 * PUBLISH_GROUP_ROWS
+    text = HEADER + "".join(
+        f"GX-{i},Primulina tabacum,PreservedSpecimen,2020-05-{1 + i % 28:02d}\n"
+        for i in range(rows)
+    )
+    home = _home(tmp_path, text)
+    publish_one(home, "occ", skip_invalid=False, major=False)
+    metadata = pq.ParquetFile(Store(home).local("occ") / PART_NAME).metadata
+    assert metadata.num_rows == rows
+    groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert all(size >= ROW_GROUP_ROWS for size in groups[:-1])
+    assert len(groups) <= math.ceil(rows / ROW_GROUP_ROWS)
