@@ -25,6 +25,9 @@ class IdStore:
         self.con.execute(f"SET memory_limit = '{constants.VALIDATION_MEMORY_LIMIT}'")
         self.con.execute(f"SET temp_directory = '{self._dir / 'spill'}'")
         self.con.execute("SET preserve_insertion_order = false")
+        # One thread: each thread pins its own partitions, and two of them outgrow the cap
+        # on 20M ids where one spills.
+        self.con.execute("SET threads = 1")
         self._tables: dict[str, str] = {}
         self._pending: dict[str, list[pa.Table]] = {}
         return self
@@ -61,14 +64,23 @@ class IdStore:
         if table is None:
             return 0, []
         self._flush(name)
-        (extra,) = self.con.execute(
-            f"SELECT count(*) - count(DISTINCT value) FROM {table}"
-        ).fetchone()  # type: ignore[misc]
+        # Grouping 20M strings does not fit the cap even spilling; grouping their 64-bit
+        # hashes does. The hashes only pick candidates (values sharing a hash): the counts
+        # and lines below come from the values themselves, so a collision reports nothing.
+        candidates = f"{table}_candidates"
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {candidates} AS
+                SELECT h FROM (SELECT hash(value) AS h FROM {table})
+                GROUP BY h HAVING count(*) > 1"""
+        )
+        repeated = f"""SELECT value, count(*) AS n, min(line) AS first FROM {table}
+                       WHERE hash(value) IN (SELECT h FROM {candidates})
+                       GROUP BY value HAVING count(*) > 1"""
+        (extra,) = self.con.execute(f"SELECT coalesce(sum(n - 1), 0) FROM ({repeated})").fetchone()  # type: ignore[misc]
         if not extra:
             return 0, []
         rows = self.con.execute(
-            f"""WITH d AS (SELECT value, count(*) AS n, min(line) AS first FROM {table}
-                           GROUP BY value HAVING count(*) > 1 ORDER BY first LIMIT {limit})
+            f"""WITH d AS ({repeated} ORDER BY first LIMIT {limit})
                 SELECT d.value, d.n, list(t.line ORDER BY t.line)[1:5]
                 FROM d JOIN {table} t USING (value)
                 GROUP BY d.value, d.n, d.first ORDER BY d.first"""
