@@ -33,6 +33,9 @@ REFUSED = {
     "dwca-invalid-simple-two.zip": "several data files",
     "dwca-malformed-descriptor": "column index 234",
     "dwca-orphaned-rows.zip": "COLUMN_MISMATCH",  # a vernacular name line of 5 columns, not 4
+    # Its EML licenses it CC BY-NC 3.0, a licence the node cannot compare: it may be
+    # republished under no other (node/publish/licences.py).
+    "dwca-inside-parent.zip": "which does not permit publishing it under",
     # An extension row whose coreid matches no core row follows no record's enforcement.
     **dict.fromkeys(
         ("dwca-differentcoreidtermindex.zip", "dwca-extensionnotinstalled.zip",
