@@ -231,8 +231,9 @@ async def test_every_publishable_sample_archive_round_trips_whole(
             continue
         if path.name in ID_COLUMN:  # the mapping publishes that column as the occurrenceID too
             for row in core_rows:
-                ids = [v for k, v in row.items() if short_name(k) == ID_COLUMN[path.name]]
-                row.update({"occurrenceID": value for value in ids})
+                for term, value in list(row.items()):
+                    if short_name(term) == ID_COLUMN[path.name]:
+                        row["occurrenceID"] = value
         for index, (row, record) in enumerate(zip(core_rows, records, strict=True)):
             lost += _missing(row, record, f"{path.name} core row {index}", dropped)
             compared += 1
