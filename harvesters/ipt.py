@@ -25,17 +25,17 @@ from pathlib import Path
 
 import aiohttp
 
+from harvesters.archive_fetch import (
+    error_detail,
+    explain_failure,
+    normalised_batches,
+    require_zip,
+    store_extensions,
+    stream_to_file,
+)
 from harvesters.base import HarvestResult
 from harvesters.http import Sleep, read_capped, refuse_encoded, request_with_retries
 from harvesters.ipt_feed import IptResource, feed_url, parse_feed
-from harvesters.peer import (
-    _detail,
-    _explain,
-    _normalised_batches,
-    _require_zip,
-    _store_extensions,
-    _stream_to_file,
-)
 from harvesters.runs import RunLog
 from node.core import constants
 from node.core.config import IptConfig, NodeConfig
@@ -87,13 +87,13 @@ class IptHarvester:
                 shutil.rmtree(stale, ignore_errors=True)
             resources, failures = await self.resources()
         except Exception as exc:  # every failure is recorded in words, none escapes
-            return _failed(result, _explain(exc))
+            return _failed(result, explain_failure(exc))
         unchanged = 0
         for resource in resources:
             try:
                 records = await self._harvest_resource(resource, run_id)
             except Exception as exc:  # recorded per resource below
-                failures.append(f"{resource.name}: {_explain(exc)}")
+                failures.append(f"{resource.name}: {explain_failure(exc)}")
                 continue
             result.datasets.append(resource.name)
             if records is None:
@@ -152,9 +152,9 @@ class IptHarvester:
                         "redirects are not followed"
                     )
                 if response.status != 200:
-                    raise HarvestError(f"HTTP {response.status}: {await _detail(response)}")
+                    raise HarvestError(f"HTTP {response.status}: {await error_detail(response)}")
                 refuse_encoded(response, resource.name)
-                digest = await _stream_to_file(response, target)
+                digest = await stream_to_file(response, target)
                 return _Fetched(
                     digest,
                     response.headers.get("ETag", ""),
@@ -178,7 +178,7 @@ class IptHarvester:
                 # New validators on the same bytes: nothing to parse, only them to keep.
                 self._remember(resource, fetched)
                 return None
-            _require_zip(resource.name, target)
+            require_zip(resource.name, target)
             kind, licence = await asyncio.to_thread(_describe, target, tmp)
             provenance = {
                 "fed_source": self.ipt.id,
@@ -190,8 +190,8 @@ class IptHarvester:
             rows = await asyncio.to_thread(
                 write_parquet_atomic,
                 path,
-                _normalised_batches(target, kind, provenance, tmp),
-                beside=lambda snapshot: _store_extensions(target, snapshot, tmp),
+                normalised_batches(target, kind, provenance, tmp),
+                beside=lambda snapshot: store_extensions(target, snapshot, tmp),
             )
             self._remember(resource, fetched)
             return rows
@@ -223,7 +223,7 @@ async def fetch_feed(
 
     async def handle(response: aiohttp.ClientResponse) -> bytes:
         if response.status != 200:
-            raise HarvestError(f"{url}: HTTP {response.status}: {await _detail(response)}")
+            raise HarvestError(f"{url}: HTTP {response.status}: {await error_detail(response)}")
         return await read_capped(response, constants.MAX_LISTING_BYTES, url)
 
     body = await request_with_retries(

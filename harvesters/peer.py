@@ -17,35 +17,36 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import logging
 import shutil
 import tempfile
-import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import pyarrow as pa
 
+from harvesters.archive_fetch import (
+    error_detail,
+    explain_failure,
+    normalised_batches,
+    require_zip,
+    store_extensions,
+    stream_to_file,
+)
 from harvesters.audit_heads import keep_audit_head
 from harvesters.base import HarvestResult
 from harvesters.http import Sleep, read_capped, refuse_encoded, request_with_retries
 from harvesters.key_rotation import follow_key_change
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
-from mappings.sources import open_source
 from node.core import constants
 from node.core.config import DATASET_TYPES, NodeConfig, PeerConfig, is_valid_id
 from node.core.constants import AUDIT_HEAD_HEADER
-from node.core.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
+from node.core.errors import HarvestError
 from node.core.identity import Identity
-from node.dwca.extension_tables import extract_extensions
-from node.dwca.reader import open_archive
 from node.store.agreement_book import AgreementBook
-from node.store.records import to_stored_layout
 from node.store.store import Store, write_parquet_atomic
 from node.wire.auth import sign_headers
 from node.wire.statement import STATEMENT_HEADER
@@ -89,7 +90,7 @@ class PeerHarvester:
     async def _get_json(self, url: str) -> object:
         async def handle(response: aiohttp.ClientResponse) -> object:
             if response.status != 200:
-                raise HarvestError(f"{url}: HTTP {response.status}: {await _detail(response)}")
+                raise HarvestError(f"{url}: HTTP {response.status}: {await error_detail(response)}")
             body = await read_capped(response, constants.MAX_LISTING_BYTES, url)
             try:
                 # Decoding a megabyte of JSON takes long enough to stall /health: a thread.
@@ -134,7 +135,7 @@ class PeerHarvester:
             self.peer = await follow_key_change(self.session, self.config, self.peer)
             datasets = await self.datasets()
         except Exception as exc:  # every failure is recorded in words, none escapes
-            return self._failed(result, _explain(exc))
+            return self._failed(result, explain_failure(exc))
         unchanged = 0
         failures = []
         listed: set[str] = set()
@@ -151,7 +152,7 @@ class PeerHarvester:
                 )
             except Exception as exc:  # recorded per dataset below
                 shown = dataset_id if is_valid_id(dataset_id) else repr(dataset_id)[:80]
-                failures.append(f"{shown}: {_explain(exc)}")
+                failures.append(f"{shown}: {explain_failure(exc)}")
                 continue
             result.datasets.append(dataset_id)
             if records is None:
@@ -216,10 +217,10 @@ class PeerHarvester:
                     )
                 if response.status != 200:
                     raise HarvestError(
-                        f"{dataset_id}: HTTP {response.status}: {await _detail(response)}"
+                        f"{dataset_id}: HTTP {response.status}: {await error_detail(response)}"
                     )
                 refuse_encoded(response, dataset_id)
-                digest = await _stream_to_file(response, target)
+                digest = await stream_to_file(response, target)
                 return Received(
                     digest,
                     response.headers.get(STATEMENT_HEADER, ""),
@@ -256,7 +257,7 @@ class PeerHarvester:
                 self._remember(dataset_id, received, accepted)
                 return None
             keep_audit_head(self.config, self.peer, dataset_id, received.headers)
-            _require_zip(dataset_id, target)
+            require_zip(dataset_id, target)
             provenance = {
                 "fed_source": self.peer.id,
                 "fed_dataset": dataset_id,
@@ -268,8 +269,8 @@ class PeerHarvester:
             rows = await asyncio.to_thread(
                 write_parquet_atomic,
                 path,
-                _normalised_batches(target, kind, provenance, tmp),
-                beside=lambda snapshot: _store_extensions(target, snapshot, tmp),
+                normalised_batches(target, kind, provenance, tmp),
+                beside=lambda snapshot: store_extensions(target, snapshot, tmp),
             )
             self._remember(dataset_id, received, accepted)
             return rows
@@ -308,90 +309,3 @@ def _dataset_type(entry: dict[str, object]) -> str:
     if kind not in DATASET_TYPES:
         raise HarvestError(f"dataset type {str(kind)[:40]!r} is not one of {DATASET_TYPES}")
     return str(kind)
-
-
-def _explain(exc: BaseException) -> str:
-    """A failure in words for the run log; unexpected errors keep their type's name."""
-    if isinstance(exc, NodeError):
-        return exc.detail
-    if isinstance(exc, (ValueError, pa.ArrowException)):
-        return f"the archive could not be read: {type(exc).__name__}: {exc}"
-    if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
-        return f"{type(exc).__name__}: {exc}"
-    log.exception("unexpected error while harvesting")
-    return f"unexpected {type(exc).__name__}: {exc} (see the node's log)"
-
-
-def _normalised_batches(
-    archive: Path, kind: str, provenance: Mapping[str, object], workdir: Path
-) -> Iterator[pa.Table]:
-
-    source = open_source(archive, dataset_type=kind or "occurrence", workdir=workdir)
-    empty = True
-    for batch in source.batches():
-        empty = False
-        yield to_stored_layout(batch, provenance)
-    if empty:
-        # The peer shares no records (say its agreement now filters them all): store none.
-        yield to_stored_layout(pa.table({source.id_term: pa.array([], pa.string())}), provenance)
-
-
-def _store_extensions(archive: Path, snapshot: Path, workdir: Path) -> None:
-    """The archive's extensions, each its own table beside the records, swapped in with them."""
-    with open_archive(archive, workdir) as opened:
-        extract_extensions(opened, snapshot)
-
-
-def _require_zip(dataset_id: str, archive: Path) -> None:
-    """A peer's archive is a zip DwC-A; anything else (an HTML error page) is refused."""
-    if zipfile.is_zipfile(archive):
-        return
-    with open(archive, "rb") as handle:
-        head = handle.read(32)
-    raise InvalidArchive(
-        f"{dataset_id}: the peer sent {archive.stat().st_size:,} bytes that are not a zip "
-        f"archive (they start with {head!r}); keeping the last good copy"
-    )
-
-
-async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> str:
-    """Stream the body to disk under the size cap; return its SHA-256 hex digest."""
-    declared = response.content_length
-    if declared is not None and declared > constants.MAX_ARCHIVE_BYTES:
-        raise ArchiveTooLarge(
-            f"peer announces {declared:,} bytes; the limit is {constants.MAX_ARCHIVE_BYTES:,}"
-        )
-    digest = hashlib.sha256()
-    size = 0
-    with open(target, "wb") as out:
-        async for chunk in response.content.iter_chunked(constants.UNPACK_CHUNK_BYTES):
-            size += len(chunk)
-            if size > constants.MAX_ARCHIVE_BYTES:
-                raise ArchiveTooLarge(
-                    f"archive exceeds {constants.MAX_ARCHIVE_BYTES:,} bytes; download stopped"
-                )
-            digest.update(chunk)
-            out.write(chunk)
-    if declared is not None and size != declared:
-        raise aiohttp.ClientPayloadError(
-            f"body ended after {size:,} of {declared:,} bytes (peer died mid-transfer?)"
-        )
-    return digest.hexdigest()
-
-
-async def _detail(response: aiohttp.ClientResponse) -> str:
-    """One line from an error body, read under a small cap and never decompressed."""
-    encoding = response.headers.get("Content-Encoding", "").strip().lower()
-    if encoding not in ("", "identity"):
-        return f"(a {encoding}-encoded body, not read)"
-    try:
-        body = await response.content.read(constants.MAX_ERROR_BODY_BYTES)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return f"(body unreadable: {type(exc).__name__})"
-    text = body.decode("utf-8", errors="replace")
-    try:
-        data = json.loads(text)
-        detail = data.get("detail") or data.get("error") or data
-    except (ValueError, AttributeError):
-        detail = text
-    return " ".join(str(detail).split())[:200]

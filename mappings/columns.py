@@ -111,6 +111,11 @@ class ColumnMapping:
         if self.id_column or self.id_generate:
             taken.add(self.id_term or id_term)
         claimed = set(named)
+        id_own = auto_mapping([self.id_column]).columns if self.id_column else {}
+        if self.id_column in id_own and id_own[self.id_column][0] not in taken:
+            # The id column is a term of its own too (GBIF's `gbifID`): it keeps it, so the
+            # value is not found only under the id term.
+            claimed.discard(self.id_column)
         extra = {}
         for column, term in auto_mapping(columns).columns.items():
             if column not in claimed and term[0] not in taken:

@@ -38,3 +38,23 @@ def relicensing_problem(data_licence: str, flow_licence: str) -> str | None:
         f"the data is licensed {data.id}, which does not permit sending it as {granted.id} "
         f"(it permits {allowed})"
     )
+
+
+def source_licence_problem(source_licence: str | None, node_licence: str) -> str | None:
+    """Why node.toml's licence may not be published on data whose own EML states
+    `source_licence`, or None. Republishing is a flow like any other: a CC-BY-NC archive
+    republished as CC-BY-4.0 would drop its non-commercial condition. An EML that states
+    no licence leaves node.toml's in charge; one whose words name no licence the node
+    knows permits only those words (see relicensing_problem)."""
+    if source_licence is None:
+        return None
+    problem = relicensing_problem(source_licence, node_licence)
+    if problem is None:
+        return None
+    known = find_licence(source_licence)
+    stated = known.id if known else " ".join(source_licence.split())
+    shown = stated if len(stated) <= 80 else stated[:77] + "..."
+    return (
+        f"the source's EML licenses it {shown!r}, which does not permit publishing it under "
+        f"node.toml's licence {node_licence!r} ({problem})"
+    )

@@ -20,6 +20,7 @@ from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import ConfigError
 from node.dwca.eml import build_eml
 from node.publish.drops import unmatched_drops
+from node.publish.licences import source_licence_problem
 from node.publish.report import ValidationReport
 from node.publish.source_metadata import find_source_metadata
 from node.publish.validate import validate_archive, validate_source
@@ -40,6 +41,10 @@ def preflight(config: NodeConfig, targets: list[str], skip_invalid: bool) -> Pre
         dataset = config.dataset(dataset_id)
         try:
             found = find_source_metadata(config, dataset)
+            if found.metadata is not None:
+                problem = source_licence_problem(found.metadata.licence(), dataset.licence)
+                if problem:
+                    raise ConfigError(problem)
             build_eml(dataset, config, None, "1.0", dt.date.today(), source=found.metadata)
             unmatched = unmatched_drops(config, dataset)
             if unmatched:

@@ -98,6 +98,26 @@ async def test_peer_add_ipt_records_it_in_node_toml(harvesting: Harvesting) -> N
     assert f"{SOURCE}: ok, 3 records" in everything.output, everything.output
 
 
+async def test_peer_add_refuses_options_that_do_not_apply(harvesting: Harvesting) -> None:
+    before = (harvesting.node.home / CONFIG_FILE).read_text(encoding="utf-8")
+    # No agreement governs an IPT's public resources: a purpose would be declared to no one.
+    purpose = await harvesting.cli(
+        "peer", "add", "--ipt", harvesting.ipt.url, "--id", IPT_ID, "--purpose", "education"
+    )
+    assert purpose.exit_code == 2
+    assert "--purpose does not apply to an IPT" in purpose.output, purpose.output
+    # Stated even when it is the default's value: the operator asked for it.
+    research = await harvesting.cli(
+        "peer", "add", "--ipt", harvesting.ipt.url, "--purpose", "research"
+    )
+    assert research.exit_code == 2 and "--purpose" in research.output, research.output
+    # A partner node's id comes with its pinned key; --id names IPTs only.
+    named = await harvesting.cli("peer", "add", harvesting.ipt.url, "--id", "other")
+    assert named.exit_code == 2
+    assert "--id applies to an IPT only" in named.output, named.output
+    assert (harvesting.node.home / CONFIG_FILE).read_text(encoding="utf-8") == before
+
+
 async def test_harvested_rows_are_the_archives_rows(harvested: Harvesting) -> None:
     """Every core row and every non-empty value python-dwca-reader reads is stored."""
     for name, archive in ARCHIVES.items():

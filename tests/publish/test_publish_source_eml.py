@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import lxml.etree
+import pytest
 from click.testing import CliRunner
 from dwca.read import DwCAReader
 
@@ -73,3 +74,54 @@ def test_publish__an_eml_beside_a_csv_is_merged_and_an_unreadable_one_refused(
     assert root.findtext("dataset/project/title") == "Karst flora monitoring"
     assert root.find("dataset/methods/sampling") is not None
     assert root.findtext("dataset/abstract/para") == "Plots on limestone hills."
+
+
+def _eml_licensing(rights: str) -> bytes:
+    """The IPT-shaped EML with its intellectualRights paragraph replaced by `rights`."""
+    text = IPT_SHAPED.read_text(encoding="utf-8")
+    start = text.index("<intellectualRights>")
+    end = text.index("</intellectualRights>") + len("</intellectualRights>")
+    return (text[:start] + f"<intellectualRights><para>{rights}</para></intellectualRights>"
+            + text[end:]).encode("utf-8")  # fmt: skip
+
+
+def _plots_node(tmp_path: Path, licence: str, rights: str) -> TestNode:
+    csv = tmp_path / "plots.csv"
+    csv.write_text("occurrenceID,scientificName,basisOfRecord\np-1,Primulina eburnea,"
+                   "HumanObservation\n", encoding="utf-8")  # fmt: skip
+    node = _node(tmp_path, csv, type="occurrence", metadata="sources/eml.xml", licence=licence)
+    (node.home / "sources" / "eml.xml").write_bytes(_eml_licensing(rights))
+    return node
+
+
+@pytest.mark.parametrize(
+    ("source", "node_licence", "published"),
+    [
+        ("http://creativecommons.org/licenses/by-nc/4.0/legalcode", "CC-BY-4.0", False),
+        ("http://creativecommons.org/licenses/by-nc/4.0/legalcode", "CC0-1.0", False),
+        ("http://creativecommons.org/licenses/by/4.0/legalcode", "CC-BY-NC-4.0", True),
+        ("http://creativecommons.org/licenses/by-nc/4.0/legalcode", "CC-BY-NC-4.0", True),
+    ],
+)
+def test_publish__node_toml_may_not_grant_more_than_the_sources_licence(
+    tmp_path: Path, source: str, node_licence: str, published: bool
+) -> None:
+    node = _plots_node(tmp_path, node_licence, source)
+    result = CliRunner().invoke(main, ["publish", "--home", str(node.home)])
+    assert (result.exit_code == 0) is published, result.output
+    assert (latest_version(node.config, "gx-src") is not None) is published
+    if not published:
+        (reason,) = [line for line in result.output.splitlines() if "gx-src:" in line]
+        assert "CC-BY-NC-4.0" in reason and repr(node_licence) in reason, reason
+
+
+def test_publish__a_source_licence_the_node_cannot_read_permits_nothing_else(
+    tmp_path: Path,
+) -> None:
+    # Unreadable is the most restrictive case: not even CC-BY-NC-4.0 may be put on it.
+    node = _plots_node(tmp_path, "CC-BY-NC-4.0", "All rights reserved by the collectors.")
+    result = CliRunner().invoke(main, ["publish", "--home", str(node.home)])
+    assert result.exit_code == 1, result.output
+    assert "'All rights reserved by the collectors.'" in result.output
+    assert "node.toml's licence 'CC-BY-NC-4.0'" in result.output
+    assert latest_version(node.config, "gx-src") is None

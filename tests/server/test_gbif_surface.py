@@ -139,6 +139,30 @@ async def test_dcat_and_inventory_list_only_public_datasets(
     assert set(resource) >= {"title", "lastPublished", "eml", "recordsByExtension"}
 
 
+async def test_the_inventory_counts_every_row_type_of_a_public_archive(
+    surface: Federation, http: aiohttp.ClientSession, tmp_path: object
+) -> None:
+    async with running(surface.gxib):
+        _, _, inventory = await _get(
+            http, f"{surface.gxib.url}/inventory/dataset", surface, partner=False
+        )
+        (resource,) = json.loads(inventory)["registeredResources"]
+        async with http.get(resource["dwca"]) as response:
+            assert response.status == 200
+            body = await response.read()
+    path = f"{tmp_path}/public.zip"
+    with open(path, "wb") as handle:
+        handle.write(body)
+    with open_archive(path) as archive:
+        served = {
+            data.row_type: archive.read_table(data).num_rows
+            for data in (archive.core, *archive.extensions)
+        }
+    # The IPT counts each row type the archive holds, the core and every extension.
+    assert len(served) > 1 and all(served.values()), served
+    assert resource["recordsByExtension"] == served
+
+
 async def test_with_nothing_public_the_catalogues_are_empty_even_for_a_partner(
     federation: Federation, http: aiohttp.ClientSession
 ) -> None:

@@ -76,9 +76,15 @@ def peer_add(
     """Pin a peer's identity from its /.well-known/fednode and add it to node.toml, or
     with --ipt record a GBIF IPT whose public resources are harvested as public data."""
 
+    given = _given_options(click.get_current_context())
     if ipt_url:
         if url or expected:
             raise click.UsageError("--ipt takes the IPT's URL; an IPT has no key to pin")
+        if "purpose" in given:
+            raise click.UsageError(
+                "--purpose does not apply to an IPT: its public resources are fetched "
+                "without an agreement, so no purpose is declared"
+            )
         added = add_ipt(home, ipt_url, ipt_id, schedule)
         verb = "already recorded" if added.already else "Recorded"
         click.echo(f"{verb} IPT {added.id} ({added.url}): {len(added.resources)} resource(s)")
@@ -87,6 +93,10 @@ def peer_add(
         return
     if not url:
         raise click.UsageError("give the peer's URL, or --ipt URL for a GBIF IPT")
+    if "ipt_id" in given:
+        raise click.UsageError(
+            "--id applies to an IPT only: a partner node's id is the one its key is pinned with"
+        )
     pinned = pin_peer(home, url, expected, schedule, purpose)
     if pinned.already:
         click.echo(f"peer {pinned.id} already pinned ({pinned.fingerprint})")
@@ -96,6 +106,17 @@ def peer_add(
         f"  key fingerprint {pinned.fingerprint}"
         + ("" if expected else "  <- confirm it with the partner by another channel")
     )
+
+
+def _given_options(context: click.Context) -> set[str]:
+    """Options typed (or set in the environment), not defaulted: an option that does not
+    apply must be refused rather than silently ignored, and a default was never asked for."""
+    return {
+        name
+        for name in context.params
+        if context.get_parameter_source(name)
+        not in (None, click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+    }
 
 
 @main.group()
