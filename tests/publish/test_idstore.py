@@ -3,9 +3,15 @@ hashes that pick the candidates."""
 
 from __future__ import annotations
 
-import pyarrow as pa
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from node.core.errors import InvalidSource
 from node.publish.idstore import IdStore
+from node.publish.versions import check_unique_ids
 
 
 def test_duplicates__counted_and_located_exactly_across_batches() -> None:
@@ -28,3 +34,13 @@ def test_duplicates__none_among_distinct_values_and_empty_values_ignored() -> No
         ids.add("id", pa.array(["a", "", "b", "", "c"]), pa.array(range(1, 6), pa.int64()))
         assert ids.duplicates("id", limit=5) == (0, [])
         assert ids.duplicates("never added", limit=5) == (0, [])
+
+
+def test_check_unique_ids__the_last_net_names_repeated_ids(tmp_path: Path) -> None:
+    ids = [f"GXIB:{i}" for i in range(50_000)] + ["GXIB:12", "GXIB:12", "GXIB:49999"]
+    digests = tmp_path / "digests.parquet"
+    pq.write_table(pa.table({"id": ids, "digest": pa.array(range(len(ids)), pa.int64())}), digests)
+    with pytest.raises(InvalidSource, match=r"'GXIB:12' \(3x\), 'GXIB:49999' \(2x\)"):
+        check_unique_ids(digests, "occurrenceID")
+    pq.write_table(pa.table({"id": ids[:50_000], "digest": pa.array(range(50_000))}), digests)
+    check_unique_ids(digests, "occurrenceID")
