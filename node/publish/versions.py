@@ -318,10 +318,16 @@ def check_unique_ids(digests: Path, id_term: str) -> None:
     and only ids sharing a hash are then grouped by value, so a collision reports nothing.
     """
     with _duckdb(digests.parent) as con:
+        # The candidates are gathered first, in a table of their own: as one query (a CTE
+        # or a subquery) DuckDB materialises the ids or plans a join that outgrows the cap.
+        con.execute(
+            "CREATE TEMP TABLE shared AS SELECT hash(id) AS h FROM read_parquet($path) "
+            "GROUP BY h HAVING count(*) > 1",
+            {"path": str(digests)},
+        )
         dupes = con.execute(
-            "WITH ids AS (SELECT id FROM read_parquet($path)), "
-            "shared AS (SELECT hash(id) AS h FROM ids GROUP BY h HAVING count(*) > 1) "
-            "SELECT id, count(*) FROM ids WHERE hash(id) IN (SELECT h FROM shared) "
+            "SELECT id, count(*) FROM read_parquet($path) "
+            "WHERE hash(id) IN (SELECT h FROM shared) "
             "GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 5",
             {"path": str(digests)},
         ).fetchall()
