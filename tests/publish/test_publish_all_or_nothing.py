@@ -56,6 +56,7 @@ def test_one_broken_dataset_publishes_none_and_names_every_failure(tmp_path: Pat
     assert "nothing published: 2 of 4 dataset(s) would fail" in output
     assert "gxib-broken: not published; its source breaks GBIF's rules" in output
     assert "gxib-short: not published;" in output and "abstract" in output
+    assert "publish the valid rows with --skip-invalid" in output  # gxib-broken's rows
     # The two valid sample datasets, declared first, were not published either.
     for dataset in ("gxib-karst-checklist", "gxib-karst-occurrences", "gxib-broken"):
         assert latest_version(node.config, dataset) is None

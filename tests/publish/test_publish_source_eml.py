@@ -113,6 +113,7 @@ def test_publish__node_toml_may_not_grant_more_than_the_sources_licence(
     if not published:
         (reason,) = [line for line in result.output.splitlines() if "gx-src:" in line]
         assert "CC-BY-NC-4.0" in reason and repr(node_licence) in reason, reason
+        assert "--skip-invalid" not in result.output  # it cannot change a licence
 
 
 def test_publish__a_source_licence_the_node_cannot_read_permits_nothing_else(

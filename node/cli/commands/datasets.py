@@ -288,16 +288,22 @@ def publish(
         raise InvalidSource("--drop applies to one dataset: name it (fednode publish DATASET)")
     checked = preflight(config, targets, skip_invalid)
     if checked.broken:
+        row_problems = False  # only then can --skip-invalid help (not for a licence, say)
         for dataset_id in checked.broken:
             report = checked.reports.get(dataset_id)
             if report is not None and not report.publishable:
                 click.echo(report.format_text(), err=True)
+                row_problems = True
         lines = "".join(f"\n  {d}: not published; {why}" for d, why in checked.broken.items())
+        hint = (
+            ", or publish the valid rows with --skip-invalid (rejects are written beside the "
+            "archive with their reasons)"
+            if row_problems
+            else ""
+        )
         raise InvalidSource(
             f"nothing published: {len(checked.broken)} of {len(targets)} dataset(s) would fail "
-            f"and publishing is all or nothing:{lines}\nfix the problems above, or publish the "
-            "valid rows with --skip-invalid (rejects are written beside the archive with their "
-            "reasons)"
+            f"and publishing is all or nothing:{lines}\nfix the problems above{hint}"
         )
     for dataset_id in targets:
         report = checked.reports.get(dataset_id)
