@@ -15,7 +15,7 @@ from aiohttp import web
 
 from node.core.licences import find_licence
 from node.publish.versions import latest_version
-from node.server.api.datasets import dataset_entry
+from node.server.api.datasets import listed_entries
 from node.server.keys import CONFIG
 from node.server.sharing import SHARING, Requester
 from node.wire.proxies import public_base
@@ -36,12 +36,7 @@ _PREFIXES = """@prefix dcat: <http://www.w3.org/ns/dcat#> .
 async def _public_entries(request: web.Request) -> list[dict[str, object]]:
     """The stranger's view of every dataset it may download, with the latest version."""
     await request.app[SHARING].identify(request)  # signatures checked, strangers rate-limited
-    entries = []
-    for dataset_id, agreement, flow in request.app[SHARING].visible_datasets(STRANGER):
-        entry = await dataset_entry(request, dataset_id, agreement, flow)
-        if entry is not None:
-            entries.append(entry)
-    return entries
+    return await listed_entries(request, STRANGER)
 
 
 async def inventory(request: web.Request) -> web.Response:

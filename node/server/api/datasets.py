@@ -35,7 +35,7 @@ def _http_date(iso: str) -> str:
     return email.utils.format_datetime(moment.astimezone(dt.UTC), usegmt=True)
 
 
-async def _entries(request: web.Request, requester: Requester) -> list[dict[str, object]]:
+async def listed_entries(request: web.Request, requester: Requester) -> list[dict[str, object]]:
     """What the requester may download, counted as it would receive it."""
     listing = []
     for dataset_id, agreement, flow in request.app[SHARING].visible_datasets(requester):
@@ -83,7 +83,7 @@ async def dataset_entry(
 async def datasets(request: web.Request) -> web.Response:
     requester = await request.app[SHARING].identify(request)
     return web.json_response(
-        {"node": request.app[CONFIG].id, "datasets": await _entries(request, requester)}
+        {"node": request.app[CONFIG].id, "datasets": await listed_entries(request, requester)}
     )
 
 
@@ -102,7 +102,7 @@ async def rss(request: web.Request) -> web.Response:
     rss_el = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss_el, "channel")
     base = public_base(config)
-    entries = await _entries(request, requester)
+    entries = await listed_entries(request, requester)
     for tag, text in (
         ("title", config.name),
         ("link", base),
