@@ -15,9 +15,10 @@ from pathlib import Path
 import aiohttp
 import pyarrow as pa
 
+from harvesters.http import refuse_encoded
 from mappings.sources import open_source
 from node.core import constants
-from node.core.errors import ArchiveTooLarge, InvalidArchive, NodeError
+from node.core.errors import ArchiveTooLarge, HarvestError, InvalidArchive, NodeError
 from node.dwca.extension_tables import extract_extensions
 from node.dwca.reader import open_archive
 from node.store.records import to_stored_layout
@@ -67,6 +68,36 @@ def require_zip(dataset_id: str, archive: Path) -> None:
         f"{dataset_id}: the peer sent {archive.stat().st_size:,} bytes that are not a zip "
         f"archive (they start with {head!r}); keeping the last good copy"
     )
+
+
+async def receive_archive(
+    response: aiohttp.ClientResponse,
+    target: Path,
+    *,
+    name: str,
+    sender: str,
+    prefix: str,
+    conditional: bool,
+) -> str | None:
+    """The archive's SHA-256 once streamed to `target`, or None when a conditional GET got
+    304. A 304 nobody asked for, a redirect, any other status or an encoded body is refused
+    (`prefix` leads those messages; `sender` names who answered)."""
+    if response.status == 304:
+        if not conditional:
+            raise HarvestError(
+                f"{prefix}the {sender} answered 304 Not Modified to a request that was not "
+                "conditional; nothing is held here to keep"
+            )
+        return None
+    if 300 <= response.status < 400:
+        raise HarvestError(
+            f"{prefix}the {sender} answered HTTP {response.status} (a redirect to "
+            f"{response.headers.get('Location', 'nowhere')[:120]!r}); redirects are not followed"
+        )
+    if response.status != 200:
+        raise HarvestError(f"{prefix}HTTP {response.status}: {await error_detail(response)}")
+    refuse_encoded(response, name)
+    return await stream_to_file(response, target)
 
 
 async def stream_to_file(response: aiohttp.ClientResponse, target: Path) -> str:

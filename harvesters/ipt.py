@@ -29,12 +29,12 @@ from harvesters.archive_fetch import (
     error_detail,
     explain_failure,
     normalised_batches,
+    receive_archive,
     require_zip,
     store_extensions,
-    stream_to_file,
 )
 from harvesters.base import HarvestResult
-from harvesters.http import Sleep, read_capped, refuse_encoded, request_with_retries
+from harvesters.http import Sleep, read_capped, request_with_retries
 from harvesters.ipt_feed import IptResource, feed_url, parse_feed
 from harvesters.runs import RunLog
 from node.core import constants
@@ -138,23 +138,16 @@ class IptHarvester:
             target = tmp / "dwca.zip"
 
             async def handle(response: aiohttp.ClientResponse) -> _Fetched | None:
-                if response.status == 304:
-                    if not conditional:
-                        raise HarvestError(
-                            "the IPT answered 304 Not Modified to a request that was not "
-                            "conditional; nothing is held here to keep"
-                        )
+                digest = await receive_archive(
+                    response,
+                    target,
+                    name=resource.name,
+                    sender="IPT",
+                    prefix="",
+                    conditional=bool(conditional),
+                )
+                if digest is None:
                     return None
-                if 300 <= response.status < 400:
-                    raise HarvestError(
-                        f"the IPT answered HTTP {response.status} (a redirect to "
-                        f"{response.headers.get('Location', 'nowhere')[:120]!r}); "
-                        "redirects are not followed"
-                    )
-                if response.status != 200:
-                    raise HarvestError(f"HTTP {response.status}: {await error_detail(response)}")
-                refuse_encoded(response, resource.name)
-                digest = await stream_to_file(response, target)
                 return _Fetched(
                     digest,
                     response.headers.get("ETag", ""),

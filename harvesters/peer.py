@@ -31,13 +31,13 @@ from harvesters.archive_fetch import (
     error_detail,
     explain_failure,
     normalised_batches,
+    receive_archive,
     require_zip,
     store_extensions,
-    stream_to_file,
 )
 from harvesters.audit_heads import keep_audit_head
 from harvesters.base import HarvestResult
-from harvesters.http import Sleep, read_capped, refuse_encoded, request_with_retries
+from harvesters.http import Sleep, read_capped, request_with_retries
 from harvesters.key_rotation import follow_key_change
 from harvesters.peer_statement import Accepted, accept_statement
 from harvesters.runs import RunLog
@@ -202,25 +202,16 @@ class PeerHarvester:
             target = tmp / "dwca.zip"
 
             async def handle(response: aiohttp.ClientResponse) -> Received | None:
-                if response.status == 304:
-                    if not conditional:
-                        raise HarvestError(
-                            f"{dataset_id}: the peer answered 304 Not Modified to a request "
-                            "that was not conditional; nothing is held here to keep"
-                        )
+                digest = await receive_archive(
+                    response,
+                    target,
+                    name=dataset_id,
+                    sender="peer",
+                    prefix=f"{dataset_id}: ",
+                    conditional=bool(conditional),
+                )
+                if digest is None:
                     return None
-                if 300 <= response.status < 400:
-                    raise HarvestError(
-                        f"{dataset_id}: the peer answered HTTP {response.status} (a redirect "
-                        f"to {response.headers.get('Location', 'nowhere')[:120]!r}); "
-                        "redirects are not followed"
-                    )
-                if response.status != 200:
-                    raise HarvestError(
-                        f"{dataset_id}: HTTP {response.status}: {await error_detail(response)}"
-                    )
-                refuse_encoded(response, dataset_id)
-                digest = await stream_to_file(response, target)
                 return Received(
                     digest,
                     response.headers.get(STATEMENT_HEADER, ""),
