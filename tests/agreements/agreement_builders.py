@@ -40,6 +40,12 @@ url = "https://node.vnmn.example"
 key = "{vnmn}"
 """
 
+# A rule most tests share: critically endangered records stay home.
+WITHHOLD_CR = """
+[[flows.sensitive]]
+threat = ["CR"]
+action = "withhold"
+"""
 FLOW = """
 [[flows]]
 from = "gxib"

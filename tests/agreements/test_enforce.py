@@ -18,6 +18,7 @@ from tests.agreements.agreement_builders import (
     FLOW,
     KEYS,
     NOW,
+    WITHHOLD_CR,
     agreement_text,
     records,
     signed,
@@ -228,11 +229,6 @@ threat = ["CR", "EN"]
 action = "generalise"
 grid_degrees = 0.1
 clear = ["locality"]
-"""
-WITHHOLD_CR = """
-[[flows.sensitive]]
-threat = ["CR"]
-action = "withhold"
 """
 
 

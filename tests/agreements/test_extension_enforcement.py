@@ -15,6 +15,7 @@ from tests.agreements.agreement_builders import (
     DATASET,
     FLOW,
     NOW,
+    WITHHOLD_CR,
     agreement_text,
     records,
     signed,
@@ -80,11 +81,6 @@ GENERALISE_CR = """
 threat = ["CR"]
 action = "generalise"
 grid_degrees = 0.1
-"""
-WITHHOLD_CR = """
-[[flows.sensitive]]
-threat = ["CR"]
-action = "withhold"
 """
 
 

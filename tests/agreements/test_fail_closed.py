@@ -18,7 +18,14 @@ from agreements.threat import UNREADABLE, parse_category
 from agreements.trust import trust_state
 from agreements.validate import BUNDLED_LISTS
 from node.core.dates import parse_event_date
-from tests.agreements.agreement_builders import KEYS, NOW, agreement_text, records, signed
+from tests.agreements.agreement_builders import (
+    KEYS,
+    NOW,
+    WITHHOLD_CR,
+    agreement_text,
+    records,
+    signed,
+)
 from tests.agreements.test_enforce import FLOW, ids, karst, run
 
 GENERALISE_EN = """
@@ -26,11 +33,6 @@ GENERALISE_EN = """
 threat = ["EN"]
 action = "generalise"
 grid_degrees = 0.1
-"""
-WITHHOLD_CR = """
-[[flows.sensitive]]
-threat = ["CR"]
-action = "withhold"
 """
 
 
