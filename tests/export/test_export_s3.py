@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import duckdb
 import polars as pl
 import pyarrow.dataset as ds
 import pytest
 
-from node.core.config import DatasetConfig, NodeConfig
+from node.core.config import NodeConfig
 from node.core.errors import ExportError
 from node.export.build import export
-from node.store.store import Store
-from tests.export.test_export import _gbif, _own, _peer
+from tests.export.test_export import config
 from tests.s3server import KEY, REGION, SECRET, S3Server, free_port, s3_credentials, s3_server
 
-__all__ = ["s3_credentials", "s3_server"]  # fixtures, used by name
+__all__ = ["config", "s3_credentials", "s3_server"]  # fixtures, used by name
 
 T0 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 EXPECTED = {
@@ -25,20 +23,6 @@ EXPECTED = {
     ("vnmn", "northern-flora", 2),
     ("gbif", "karst-gesneriaceae", 2),
 }
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> NodeConfig:
-    home = tmp_path / "node"
-    store = Store(home)
-    _own(store)
-    _peer(store)
-    _gbif(store)
-    flora = DatasetConfig(
-        id="karst-flora", title="Karst flora", type="occurrence", source="x.csv",
-        licence="CC-BY-4.0",
-    )  # fmt: skip
-    return NodeConfig(home=home, id="gxib", name="Guangxi Institute of Botany", datasets=(flora,))
 
 
 @pytest.mark.usefixtures("s3_credentials")
