@@ -15,6 +15,18 @@ from tests.nodes import TestNode
 BROKEN_CSV = "occurrenceID,scientificName,basisOfRecord\nx-1,,PreservedSpecimen\nx-1,,Bad\n"
 
 
+# Sound rows, but an abstract GBIF refuses: broken metadata, which --skip-invalid cannot help.
+SHORT_ABSTRACT = {
+    "id": "gxib-short",
+    "title": "A dataset whose abstract GBIF refuses",
+    "type": "checklist",
+    "source": "sources/checklist.csv",
+    "mapping": "sources/checklist.mapping.toml",
+    "licence": "CC-BY-4.0",
+    "abstract": "abc",
+}
+
+
 def _home(tmp_path: Path) -> TestNode:
     home = tmp_path / "gxib"
     init_home(home, "gxib", "Guangxi Institute of Botany", country="CN")
@@ -40,15 +52,7 @@ def test_one_broken_dataset_publishes_none_and_names_every_failure(tmp_path: Pat
                 "licence": "CC-BY-4.0",
                 "abstract": "Duplicated ids and no names.",
             },
-            {
-                "id": "gxib-short",
-                "title": "A dataset whose abstract GBIF refuses",
-                "type": "checklist",
-                "source": "sources/checklist.csv",
-                "mapping": "sources/checklist.mapping.toml",
-                "licence": "CC-BY-4.0",
-                "abstract": "abc",
-            },
+            SHORT_ABSTRACT,
         ]
     )
     code, output = _publish(node)
@@ -76,15 +80,7 @@ def test_skip_invalid_lets_a_broken_source_through_but_not_broken_metadata(
     node = _home(tmp_path)
     node.edit_config(
         datasets=[
-            {
-                "id": "gxib-short",
-                "title": "A dataset whose abstract GBIF refuses",
-                "type": "checklist",
-                "source": "sources/checklist.csv",
-                "mapping": "sources/checklist.mapping.toml",
-                "licence": "CC-BY-4.0",
-                "abstract": "abc",
-            },
+            SHORT_ABSTRACT,
         ]
     )
     code, output = _publish(node, "--skip-invalid")
