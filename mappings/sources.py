@@ -43,6 +43,7 @@ from node.core.terms import ID_TERM_FOR_ROW_TYPE, VERNACULAR_ROW_TYPE
 from node.dwca.extension_tables import ExtensionTable, extract_extensions
 from node.dwca.reader import SKIPPED_ROW, DwcArchive, RowProblem, open_archive
 from node.dwca.unpack import HTML_REASON, looks_like_html
+from node.store.regroup import regrouped_numbered
 
 DELIMITERS = (",", "\t", ";", "|")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -109,7 +110,7 @@ class Source:
 
     def numbered_batches(self) -> Iterator[tuple[pa.Array, pa.Table]]:
         """(line of each row, mapped batch): what validation reports problems against."""
-        for lines, raw in self.raw_batches():
+        for lines, raw in regrouped_numbered(self.raw_batches()):
             table = _nfc(raw)
             mapped = self.mapping.apply(
                 table, id_term=self.id_term, dataset_id=self.dataset_id, lines=lines

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import defusedxml.ElementTree as safe_et
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -91,8 +92,8 @@ def signed_text(lines: pa.Array, vernacular: dict[str, pa.Array]) -> pa.Array:
 def digests_of(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The scheme's digest of each text, in order."""
     values = pc.cast(texts, pa.binary()).to_pylist()
-    unsigned = pa.array([xxh3_64_intdigest(v) for v in values], pa.uint64())
-    return unsigned.view(pa.int64())
+    unsigned = np.fromiter(map(xxh3_64_intdigest, values), np.uint64, len(values))
+    return pa.array(unsigned.view(np.int64))
 
 
 def archive_digests(archive: Path, dest: Path, fold_vernacular: bool) -> int:

@@ -49,6 +49,7 @@ from node.dwca.digests import (
     vernacular_names,
 )
 from node.dwca.extension_tables import CORE_KEY, ExtensionTable
+from node.store.row_groups import RowGroupWriter
 from node.store.store import parquet_batches
 
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"
@@ -349,7 +350,7 @@ def write_archive(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp"
     coverage = Coverage()
-    digests: pq.ParquetWriter | None = None
+    digests: RowGroupWriter | None = None
     vernacular_rows = 0
     fold_vernacular = not any(e.row_type == VERNACULAR_ROW_TYPE for e in extensions)
     extension_rows: dict[str, int] = {}
@@ -361,7 +362,7 @@ def write_archive(
             tempfile.TemporaryFile(dir=dest.parent) as vernacular,
         ):
             if digests_path is not None:
-                digests = pq.ParquetWriter(digests_path, DIGEST_SCHEMA, compression="zstd")
+                digests = RowGroupWriter(digests_path, DIGEST_SCHEMA)
             writer: _CoreWriter | None = None
             with archive.open(_member(core_file, when), "w", force_zip64=True) as member:
                 deflate_in_parallel(member, level=6)
@@ -460,7 +461,7 @@ def _write_table(
     writer: _CoreWriter,
     out: Background[memoryview | bytes],
     vernacular: IO[bytes],
-    digests: pq.ParquetWriter | None,
+    digests: RowGroupWriter | None,
     coverage: Coverage,
     fold_vernacular: bool = True,
 ) -> int:

@@ -283,7 +283,7 @@ class _Tee:
                 table = pa.Table.from_batches([table])
             table = _with_provenance(table, self.provenance)
             if self.writer is None:
-                self.writer = RowGroupWriter(self.path, table.schema, compression="zstd")
+                self.writer = RowGroupWriter(self.path, table.schema)
                 self.background = Background(self.writer.write_table, "store-parquet")
             elif table.schema != self.writer.schema:
                 table = _conform(table, self.writer.schema)

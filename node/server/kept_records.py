@@ -75,7 +75,7 @@ def _read_back(version: VersionInfo, dataset_type: str, node_id: str, into: Path
         for batch in source.batches():
             table = to_stored_layout(batch, provenance)
             if writer is None:
-                writer = RowGroupWriter(into / PART_NAME, table.schema, compression="zstd")
+                writer = RowGroupWriter(into / PART_NAME, table.schema)
             writer.write_table(table.cast(writer.schema))
         if writer is None:  # a version with no records: an empty table, as publish stores it
             empty = pa.table({source.id_term: pa.array([], pa.string())})

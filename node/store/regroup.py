@@ -38,5 +38,42 @@ def regrouped(
         yield _joined(pending)
 
 
+def regrouped_numbered(
+    pairs: Iterable[tuple[pa.Array, pa.Table]], rows: int = constants.PUBLISH_GROUP_ROWS
+) -> Iterator[tuple[pa.Array, pa.Table]]:
+    """`regrouped` for (line of each row, table) pairs as a source reads them.
+
+    Mapping and checking a table costs a few hundred Arrow calls whatever its length, and a
+    1 MiB read block holds only a few thousand rows. If the source fails part-way, the rows
+    read before the failure are passed on first, so they are still checked.
+    """
+    pending: list[tuple[pa.Array, pa.Table]] = []
+    count = 0
+    try:
+        for lines, table in pairs:
+            if pending and table.schema != pending[0][1].schema:
+                yield _joined_numbered(pending)
+                pending, count = [], 0
+            pending.append((lines, table))
+            count += table.num_rows
+            if count >= rows:
+                yield _joined_numbered(pending)
+                pending, count = [], 0
+    except BaseException:
+        if pending:
+            yield _joined_numbered(pending)
+        raise
+    if pending:
+        yield _joined_numbered(pending)
+
+
+def _joined_numbered(pairs: list[tuple[pa.Array, pa.Table]]) -> tuple[pa.Array, pa.Table]:
+    if len(pairs) == 1:
+        return pairs[0]
+    chunks = [c for lines, _ in pairs for c in getattr(lines, "chunks", [lines])]
+    lines = pa.chunked_array(chunks, chunks[0].type).combine_chunks()
+    return lines, _joined([table for _, table in pairs])
+
+
 def _joined(tables: list[pa.Table]) -> pa.Table:
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()

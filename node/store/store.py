@@ -215,7 +215,7 @@ def write_parquet_atomic(
                 table = pa.Table.from_batches([table])
             if writer is None:
                 schema = schema or table.schema
-                writer = RowGroupWriter(snapshot / PART_NAME, schema, compression="zstd")
+                writer = RowGroupWriter(snapshot / PART_NAME, schema)
             assert schema is not None
             if table.schema != schema:
                 table = table.select(schema.names).cast(schema)
@@ -224,7 +224,7 @@ def write_parquet_atomic(
         if writer is None:
             if schema is None:
                 raise ValueError("no data and no schema: nothing to write")
-            writer = RowGroupWriter(snapshot / PART_NAME, schema, compression="zstd")
+            writer = RowGroupWriter(snapshot / PART_NAME, schema)
         writer.close()
         writer = None
         _seal(snapshot, dest, beside)

@@ -49,6 +49,16 @@ def test_parallel_deflate__same_bytes_whatever_the_batching_and_threads() -> Non
     assert _stream(data, 4096, workers=1) == _stream(data, 1_000_003, workers=3)
 
 
+def test_parallel_deflate__a_reused_buffer_is_copied_before_the_threads_read_it() -> None:
+    data = _text(3 * BLOCK_BYTES + 5)
+    deflate = ParallelDeflate(6, workers=2)
+    scratch = bytearray(data)
+    out = deflate.compress(scratch)
+    scratch[:] = b"x" * len(scratch)  # the caller reuses its buffer at once
+    stream = out + deflate.flush()
+    assert zlib.decompress(stream, -15) == data
+
+
 def test_parallel_deflate__compresses_about_as_well_as_one_stream() -> None:
     data = _text(4 * BLOCK_BYTES)
     serial = zlib.compressobj(6, zlib.DEFLATED, -15)
