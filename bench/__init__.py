@@ -1,1 +1,6 @@
 """Benchmarks: `make bench` (or `python -m bench`) runs them all and prints one table each."""
+
+from node.core.allocator import use_jemalloc
+
+# Every benchmark process allocates as `fednode` does (its command group sets this too).
+use_jemalloc()
