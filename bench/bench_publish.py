@@ -39,20 +39,24 @@ def make_source(rows: int) -> Path:
     return path
 
 
-def _child(source: str) -> None:
+DATASET = "bench-occurrences"
+# The second publish leaves out a column, so every record's digest changes and the version
+# diff joins every id of one version with every id of the other.
+CHANGED_BY_DROPPING = "recordNumber"
+
+
+def _configure(home: Path, source: str) -> None:
     import tomlkit
 
-    from node.cli.commands.datasets import publish_one
     from node.core.config import CONFIG_FILE
     from node.store.home import init_home
 
-    home = Path(tempfile.mkdtemp(prefix="fednode-bench-")) / "node"
     init_home(home, "bench", "Benchmark node", country="CN")
     document = tomlkit.parse((home / CONFIG_FILE).read_text(encoding="utf-8"))
     datasets = tomlkit.aot()
     datasets.append(
         {
-            "id": "bench-occurrences",
+            "id": DATASET,
             "title": "Synthetic benchmark occurrences",
             "type": "occurrence",
             "source": source,
@@ -63,13 +67,48 @@ def _child(source: str) -> None:
     )
     document["datasets"] = datasets
     (home / CONFIG_FILE).write_text(tomlkit.dumps(document), encoding="utf-8")
+
+
+def _child(source: str, home: Path, again: bool) -> None:
+    """Publish the source into `home`: first as version 1.0, or `again` with a column
+    dropped (every record changed)."""
+    from node.cli.commands.datasets import publish_one
+
+    if not again:
+        _configure(home, source)
+    drop = (CHANGED_BY_DROPPING,) if again else ()
     started, cpu = time.perf_counter(), cpu_seconds()
-    line = publish_one(home, "bench-occurrences", skip_invalid=False, major=False)
+    line = publish_one(home, DATASET, skip_invalid=False, major=False, drop=drop)
     seconds = time.perf_counter() - started
     rows = int(line.split(" records")[0].rsplit(" ", 1)[-1].replace(",", ""))
+    step = "fednode publish (validate + Parquet + DwC-A)"
+    if again:
+        step = "fednode publish, next version (every record changed)"
     emit(
         {
-            "step": "fednode publish (validate + Parquet + DwC-A)",
+            "step": step,
+            "rows": rows,
+            "seconds": round(seconds, 1),
+            "rows_per_s": round(rows / seconds),
+            "cpu_s": round(cpu_seconds() - cpu, 1),
+        }
+    )
+
+
+def _diff_child(home: Path) -> None:
+    """The version diff alone: both versions' digests joined by id, as publish does."""
+    from node.publish.versions import compare_versions
+    from node.store.store import Store
+
+    folder = Store(home).archives(DATASET)
+    new, old = folder / "1.1" / "digests.parquet", folder / "1.0" / "digests.parquet"
+    started, cpu = time.perf_counter(), cpu_seconds()
+    changes = compare_versions(new, old, "1.0", metadata_changed=False)
+    seconds = time.perf_counter() - started
+    rows = changes.records
+    emit(
+        {
+            "step": f"version diff ({changes.changed:,} of {rows:,} records changed)",
             "rows": rows,
             "seconds": round(seconds, 1),
             "rows_per_s": round(rows / seconds),
@@ -98,8 +137,15 @@ def _validate_child(source: str) -> None:
 
 def run(rows: int = 1_000_000) -> list[dict[str, object]]:
     source = make_source(rows)
+    with tempfile.TemporaryDirectory(prefix="fednode-bench-") as tmp:
+        home = str(Path(tmp) / "node")
+        published = [
+            run_child("bench.bench_publish", ["--child", str(source), home]),
+            run_child("bench.bench_publish", ["--again", str(source), home]),
+            run_child("bench.bench_publish", ["--diff", home]),
+        ]
     return [
-        run_child("bench.bench_publish", ["--child", str(source)]),
+        *published,
         run_child("bench.bench_publish", ["--validate", str(source)]),
         floor("floor: cat of the CSV", ["cat", str(source)], rows),
         floor("floor: gzip -1 of the CSV", ["gzip", "-1", "-c", str(source)], rows),
@@ -109,12 +155,18 @@ def run(rows: int = 1_000_000) -> list[dict[str, object]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--child")
+    parser.add_argument("--child", nargs=2, metavar=("SOURCE", "HOME"))
+    parser.add_argument("--again", nargs=2, metavar=("SOURCE", "HOME"))
+    parser.add_argument("--diff", metavar="HOME")
     parser.add_argument("--validate")
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    if args.child:
-        _child(args.child)
+    if args.child or args.again:
+        source, home = args.child or args.again
+        _child(source, Path(home), again=bool(args.again))
+        return
+    if args.diff:
+        _diff_child(Path(args.diff))
         return
     if args.validate:
         _validate_child(args.validate)
