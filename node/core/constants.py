@@ -28,6 +28,10 @@ PUBLISH_GROUP_ROWS = 16_384  # source rows per table on their way to be publishe
 ROW_GROUP_ROWS = 65_536
 EML_MAX_TAXA = 500  # taxonomicCoverage entries; longer lists bloat eml.xml and help nobody
 DIFF_MEMORY_LIMIT = "64MB"  # DuckDB spills id checks and version joins beyond: 5M rows +8% RSS
+# A version join of 5M ids (35 bytes each) a side fits the cap above and 6.7M does not; a
+# bigger join is split into passes over buckets of ids of about this estimated size.
+DIFF_BUCKET_BYTES = 256 * 1024**2
+DIFF_ROW_BYTES = 48  # per id in the estimate, besides the id's own bytes
 
 # Wire protocol
 SIGNATURE_MAX_AGE_S = 300  # RFC 9421 `created` window against replay

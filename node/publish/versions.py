@@ -33,7 +33,9 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from node.core import constants
 from node.core.background import Background
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import InvalidInput, InvalidSource
@@ -342,24 +344,49 @@ def check_unique_ids(digests: Path, id_term: str) -> None:
 def compare_versions(
     new: Path, old: Path | None, previous: str | None, metadata_changed: bool
 ) -> ChangeSummary:
-    """Added / removed / changed records between two digest files, joined by id."""
+    """Added / removed / changed records between two digest files, joined by id.
+
+    Under DuckDB's cap a join of 20M ids a side runs out of memory even spilling, so a big
+    pair is joined in passes, each over the ids whose hash falls in one bucket: an id is in
+    the same bucket on both sides, so the counts add up exactly.
+    """
     with _duckdb(new.parent) as con:
         if old is None or not old.exists():
             row = con.execute("SELECT count(*) FROM read_parquet(?)", [str(new)]).fetchone()
             records = row[0] if row else 0
             return ChangeSummary(previous, records, records, 0, 0, 0, metadata_changed)
-        row = con.execute(
-            """SELECT count(*) FILTER (WHERE o.id IS NULL),
-                      count(*) FILTER (WHERE n.id IS NULL),
-                      count(*) FILTER (WHERE n.digest <> o.digest),
-                      count(*) FILTER (WHERE n.digest = o.digest)
-               FROM read_parquet($new) n FULL OUTER JOIN read_parquet($old) o ON n.id = o.id""",
-            {"new": str(new), "old": str(old)},
-        ).fetchone()
-    added, removed, changed, same = row or (0, 0, 0, 0)
+        buckets = diff_buckets(new, old)
+        added = removed = changed = same = 0
+        for bucket in range(buckets):
+            picked = f"WHERE hash(id) % {buckets} = {bucket}" if buckets > 1 else ""
+            row = con.execute(
+                f"""SELECT count(*) FILTER (WHERE o.id IS NULL),
+                          count(*) FILTER (WHERE n.id IS NULL),
+                          count(*) FILTER (WHERE n.digest <> o.digest),
+                          count(*) FILTER (WHERE n.digest = o.digest)
+                   FROM (SELECT id, digest FROM read_parquet($new) {picked}) n
+                   FULL OUTER JOIN (SELECT id, digest FROM read_parquet($old) {picked}) o
+                   ON n.id = o.id""",
+                {"new": str(new), "old": str(old)},
+            ).fetchone()
+            a, r, c, u = row or (0, 0, 0, 0)
+            added, removed, changed, same = added + a, removed + r, changed + c, same + u
     return ChangeSummary(
         previous, added + changed + same, added, removed, changed, same, metadata_changed
     )
+
+
+def diff_buckets(*digests: Path) -> int:
+    """Passes for a version join: the larger side's estimated size over the bucket size,
+    read from the Parquet footers (ids' uncompressed bytes and row counts)."""
+    largest = 0
+    for path in digests:
+        meta = pq.ParquetFile(path).metadata
+        ids = sum(
+            meta.row_group(g).column(0).total_uncompressed_size for g in range(meta.num_row_groups)
+        )
+        largest = max(largest, ids + meta.num_rows * constants.DIFF_ROW_BYTES)
+    return max(1, -(-largest // constants.DIFF_BUCKET_BYTES))
 
 
 def _write_rejects(path: Path, rejects: list[Any]) -> None:
