@@ -9,6 +9,7 @@ publish 540 MB. jemalloc returns them (362 MB and 465 MB) at the same speed. An 
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pyarrow as pa
@@ -19,8 +20,7 @@ POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 def use_jemalloc() -> str:
     """Make jemalloc Arrow's default pool unless told otherwise; return the pool's name."""
     if not os.environ.get(POOL_ENV):
-        try:
+        # A pyarrow built without jemalloc (Windows) raises NotImplementedError.
+        with contextlib.suppress(NotImplementedError):
             pa.set_memory_pool(pa.jemalloc_memory_pool())
-        except NotImplementedError:  # a pyarrow built without jemalloc (Windows)
-            pass
     return pa.default_memory_pool().backend_name
