@@ -49,20 +49,24 @@ def regrouped_numbered(
     """
     pending: list[tuple[pa.Array, pa.Table]] = []
     count = 0
-    try:
-        for lines, table in pairs:
-            if pending and table.schema != pending[0][1].schema:
+    source = iter(pairs)
+    while True:
+        try:
+            lines, table = next(source)
+        except StopIteration:
+            break
+        except Exception:
+            if pending:
                 yield _joined_numbered(pending)
-                pending, count = [], 0
-            pending.append((lines, table))
-            count += table.num_rows
-            if count >= rows:
-                yield _joined_numbered(pending)
-                pending, count = [], 0
-    except BaseException:
-        if pending:
+            raise
+        if pending and table.schema != pending[0][1].schema:
             yield _joined_numbered(pending)
-        raise
+            pending, count = [], 0
+        pending.append((lines, table))
+        count += table.num_rows
+        if count >= rows:
+            yield _joined_numbered(pending)
+            pending, count = [], 0
     if pending:
         yield _joined_numbered(pending)
 
