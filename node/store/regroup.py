@@ -8,11 +8,15 @@ stays bounded by the group size, not by the dataset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import pyarrow as pa
 
 from node.core import constants
+
+T = TypeVar("T")
+Numbered = tuple[pa.Array, pa.Table]
 
 
 def regrouped(
@@ -23,55 +27,52 @@ def regrouped(
     Tables whose columns differ are never joined: each keeps its own schema, so a caller's
     check that later records add no column still sees every table's columns.
     """
-    pending: list[pa.Table] = []
-    count = 0
-    for table in tables:
-        if pending and table.schema != pending[0].schema:
-            yield _joined(pending)
-            pending, count = [], 0
-        pending.append(table)
-        count += table.num_rows
-        if count >= rows:
-            yield _joined(pending)
-            pending, count = [], 0
-    if pending:
-        yield _joined(pending)
+    return _gathered(tables, lambda table: table, _joined, rows)
 
 
 def regrouped_numbered(
-    pairs: Iterable[tuple[pa.Array, pa.Table]], rows: int = constants.PUBLISH_GROUP_ROWS
-) -> Iterator[tuple[pa.Array, pa.Table]]:
+    pairs: Iterable[Numbered], rows: int = constants.PUBLISH_GROUP_ROWS
+) -> Iterator[Numbered]:
     """`regrouped` for (line of each row, table) pairs as a source reads them.
 
     Mapping and checking a table costs a few hundred Arrow calls whatever its length, and a
-    1 MiB read block holds only a few thousand rows. If the source fails part-way, the rows
-    read before the failure are passed on first, so they are still checked.
+    1 MiB read block holds only a few thousand rows.
     """
-    pending: list[tuple[pa.Array, pa.Table]] = []
+    return _gathered(pairs, lambda pair: pair[1], _joined_numbered, rows)
+
+
+def _gathered(
+    items: Iterable[T], table_of: Callable[[T], pa.Table], join: Callable[[list[T]], T], rows: int
+) -> Iterator[T]:
+    """Items joined up to `rows` rows, never across a change of schema. If the items fail
+    part-way, those read before the failure are passed on first, so they are still checked;
+    nothing is yielded while a consumer closes this early."""
+    pending: list[T] = []
     count = 0
-    source = iter(pairs)
+    source = iter(items)
     while True:
         try:
-            lines, table = next(source)
+            item = next(source)
         except StopIteration:
             break
         except Exception:
             if pending:
-                yield _joined_numbered(pending)
+                yield join(pending)
             raise
-        if pending and table.schema != pending[0][1].schema:
-            yield _joined_numbered(pending)
+        table = table_of(item)
+        if pending and table.schema != table_of(pending[0]).schema:
+            yield join(pending)
             pending, count = [], 0
-        pending.append((lines, table))
+        pending.append(item)
         count += table.num_rows
         if count >= rows:
-            yield _joined_numbered(pending)
+            yield join(pending)
             pending, count = [], 0
     if pending:
-        yield _joined_numbered(pending)
+        yield join(pending)
 
 
-def _joined_numbered(pairs: list[tuple[pa.Array, pa.Table]]) -> tuple[pa.Array, pa.Table]:
+def _joined_numbered(pairs: list[Numbered]) -> Numbered:
     if len(pairs) == 1:
         return pairs[0]
     chunks = [c for lines, _ in pairs for c in getattr(lines, "chunks", [lines])]
