@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -45,7 +46,7 @@ def test_use_jemalloc__leaves_the_operators_choice() -> None:
 
 
 @pytest.mark.skipif(not _has_jemalloc(), reason="this pyarrow has no jemalloc")
-def test_fednode_commands__allocate_with_jemalloc(tmp_path: object) -> None:
+def test_fednode_commands__allocate_with_jemalloc(tmp_path: Path) -> None:
     code = (
         "import pyarrow as pa, sys\n"
         "from node.cli import main\n"
