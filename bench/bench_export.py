@@ -52,10 +52,10 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 import pyarrow.parquet as pq
-from node.core.allocator import use_jemalloc
+from node.core.allocator import use_steady_allocators
 from node.core.config import NodeConfig
 from node.export.build import export
-use_jemalloc()
+use_steady_allocators()
 
 def peak_mb():
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from node import __version__
-from node.core.allocator import use_jemalloc
+from node.core.allocator import use_steady_allocators
 from node.core.config import check_id
 from node.core.constants import DEFAULT_HOME, DEFAULT_PORT, HOME_ENV
 from node.core.errors import NodeError
@@ -44,7 +44,7 @@ def home_option(func: Any) -> Any:
 @click.version_option(__version__, prog_name="fednode")
 def main() -> None:
     """fednode: share biodiversity data across borders under signed agreements."""
-    use_jemalloc()
+    use_steady_allocators()
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""Arrow's allocator: jemalloc for the node's processes, unless the operator chose one."""
+"""Allocators for the node's processes: jemalloc for Arrow and a steady glibc malloc,
+unless the operator chose otherwise."""
 
 from __future__ import annotations
 
@@ -10,22 +11,22 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from node.core.allocator import POOL_ENV
+from node.core.allocator import GLIBC_ENV, POOL_ENV
 
 _SHOW = (
     "import pyarrow as pa\n"
-    "from node.core.allocator import use_jemalloc\n"
-    "print(use_jemalloc(), pa.default_memory_pool().backend_name)\n"
+    "from node.core.allocator import use_steady_allocators\n"
+    "print(use_steady_allocators())\n"
 )
 
 
-def _pools(env: dict[str, str]) -> str:
-    clean = {k: v for k, v in os.environ.items() if k != POOL_ENV}
+def _run(code: str, env: dict[str, str], *args: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k != POOL_ENV and k not in GLIBC_ENV}
     done = subprocess.run(
-        [sys.executable, "-c", _SHOW], env={**clean, **env}, capture_output=True, text=True
+        [sys.executable, "-c", code, *args], env={**clean, **env}, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _has_jemalloc() -> bool:
@@ -36,13 +37,21 @@ def _has_jemalloc() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _has_jemalloc(), reason="this pyarrow has no jemalloc")
-def test_use_jemalloc__becomes_arrows_default_pool() -> None:
-    assert _pools({}) == "jemalloc jemalloc"
+def _glibc() -> bool:
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):
+        return False
 
 
-def test_use_jemalloc__leaves_the_operators_choice() -> None:
-    assert _pools({POOL_ENV: "system"}) == "system system"
+@pytest.mark.skipif(not (_has_jemalloc() and _glibc()), reason="no jemalloc or no glibc")
+def test_use_steady_allocators__jemalloc_for_arrow_and_glibc_tuned() -> None:
+    assert _run(_SHOW, {}) == "jemalloc, glibc tuned"
+
+
+def test_use_steady_allocators__leaves_the_operators_choice() -> None:
+    chosen = {POOL_ENV: "system", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    assert _run(_SHOW, chosen) == "system"
 
 
 @pytest.mark.skipif(not _has_jemalloc(), reason="this pyarrow has no jemalloc")
@@ -56,9 +65,4 @@ def test_fednode_commands__allocate_with_jemalloc(tmp_path: Path) -> None:
         "    pass\n"
         "print(pa.default_memory_pool().backend_name)\n"
     )
-    clean = {k: v for k, v in os.environ.items() if k != POOL_ENV}
-    done = subprocess.run(
-        [sys.executable, "-c", code, f"{tmp_path}/node"], env=clean, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "jemalloc"
+    assert _run(code, {}, f"{tmp_path}/node") == "jemalloc"
