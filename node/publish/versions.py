@@ -381,9 +381,11 @@ def diff_buckets(*digests: Path) -> int:
     read from the Parquet footers (ids' uncompressed bytes and row counts)."""
     largest = 0
     for path in digests:
-        meta = pq.ParquetFile(path).metadata
+        footer = pq.ParquetFile(path)
+        meta, column = footer.metadata, footer.schema_arrow.get_field_index("id")
         ids = sum(
-            meta.row_group(g).column(0).total_uncompressed_size for g in range(meta.num_row_groups)
+            meta.row_group(g).column(column).total_uncompressed_size
+            for g in range(meta.num_row_groups)
         )
         largest = max(largest, ids + meta.num_rows * constants.DIFF_ROW_BYTES)
     return max(1, -(-largest // constants.DIFF_BUCKET_BYTES))
