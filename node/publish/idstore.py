@@ -73,6 +73,8 @@ class IdStore:
                 SELECT h FROM (SELECT hash(value) AS h FROM {table})
                 GROUP BY h HAVING count(*) > 1"""
         )
+        if not self.con.execute(f"SELECT count(*) FROM {candidates}").fetchone()[0]:  # type: ignore[index]
+            return 0, []  # no two values share a hash, so none repeats
         repeated = f"""SELECT value, count(*) AS n, min(line) AS first FROM {table}
                        WHERE hash(value) IN (SELECT h FROM {candidates})
                        GROUP BY value HAVING count(*) > 1"""

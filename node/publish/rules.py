@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 
 from agreements.threat import THREAT_TERMS, UNREADABLE, category_codes
 from node.core.dates import is_iso_event_date, parse_event_date, plain_days
-from node.core.numbers import DECIMAL
+from node.core.numbers import DECIMAL, ParsedNumbers, parse_numbers
 from node.publish.idstore import IdStore
 from node.publish.report import OCCURRENCE_RULE_KINDS, ValidationRun
 
@@ -41,27 +41,34 @@ def check_required(run: ValidationRun, dataset_type: str, terms: list[str], file
 
 
 def check_records(
-    run: ValidationRun, table: pa.Table, lines: pa.Array, file: str, occurrence: bool
+    run: ValidationRun,
+    table: pa.Table,
+    lines: pa.Array,
+    file: str,
+    occurrence: bool,
+    parsed: dict[str, ParsedNumbers | pa.Array] | None = None,
 ) -> None:
-    """Record-level warnings, vectorised: coordinates, dates, basisOfRecord."""
+    """Record-level warnings, vectorised: coordinates, dates, basisOfRecord.
+
+    `parsed` receives the coordinates and plain days read on the way, for the stored layout.
+    """
+    parsed = {} if parsed is None else parsed
     columns = table.column_names
     for term, low, high in (("decimalLatitude", -90, 90), ("decimalLongitude", -180, 180)):
         if term not in columns:
             continue
         text = _text(table, term)
-        trimmed = pc.utf8_trim_whitespace(text)
-        numeric = pc.match_substring_regex(trimmed, DECIMAL)
-        invalid = pc.and_(pc.not_equal(trimmed, ""), pc.invert(numeric))
+        number, invalid = parsed[term] = parse_numbers(text, DECIMAL)
         run.flag("COORDINATE_INVALID", invalid, text, lines, file, term,
                  "{term} {value!r} is not a decimal number")  # fmt: skip
-        number = pc.cast(pc.if_else(numeric, trimmed, None), pa.float64())
         outside = pc.fill_null(pc.or_(pc.less(number, low), pc.greater(number, high)), False)
         run.flag("COORDINATE_OUT_OF_RANGE", outside, text, lines, file, term,
                  "{term} {value!r} is outside " + f"{low}..{high}")  # fmt: skip
     if "eventDate" in columns:
         text = _text(table, "eventDate")
         # Plain days are read in Arrow; the rest repeat, so each distinct one is parsed once.
-        encoded = pc.dictionary_encode(pc.if_else(pc.is_null(plain_days(text)), text, ""))
+        days = parsed["eventDate"] = plain_days(text)
+        encoded = pc.dictionary_encode(pc.if_else(pc.is_null(days), text, ""))
         distinct = encoded.dictionary.to_pylist()
         good = pa.array([not v.strip() or is_iso_event_date(v) for v in distinct])
         bad = pc.invert(pc.take(good, encoded.indices))
@@ -186,7 +193,11 @@ class OccurrenceRule:
     def finish(self, file: str) -> None:
         run = self.run
         extra_ids, id_examples = self.ids.duplicates("occurrenceID", run.limit)
-        extra_triplets, triplet_examples = self.ids.duplicates("triplet", run.limit)
+        ids_hold = self.missing == 0 and extra_ids == 0
+        # Triplets decide only when the ids do not hold; otherwise their grouping is skipped.
+        extra_triplets, triplet_examples = (
+            (0, []) if ids_hold else self.ids.duplicates("triplet", run.limit)
+        )
         for kind, extra, examples, term in (
             ("OCCURRENCE_ID_DUPLICATED", extra_ids, id_examples, "occurrenceID"),
             ("TRIPLET_DUPLICATED", extra_triplets, triplet_examples, "triplet"),
@@ -198,7 +209,6 @@ class OccurrenceRule:
             if not run.counts[kind]:
                 del run.counts[kind]
         ratio = self.incomplete / self.records if self.records else 0.0
-        ids_hold = self.missing == 0 and extra_ids == 0
         triplets_hold = ratio <= INVALID_TRIPLET_LIMIT and extra_triplets == 0
         if ids_hold:  # triplets do not matter then
             for kind in ("TRIPLET_INCOMPLETE", "TRIPLET_DUPLICATED"):

@@ -16,6 +16,7 @@ import pyarrow as pa
 from mappings.columns import ColumnMapping, load_mapping
 from mappings.sources import Source, open_source
 from node.core.errors import NodeError
+from node.core.numbers import ParsedNumbers
 from node.core.terms import EVENT_ROW_TYPE
 from node.dwca.reader import SKIPPED_ROW
 from node.publish.idstore import IdStore
@@ -27,6 +28,7 @@ from node.publish.rules import (
     check_required,
     finish_ids,
 )
+from node.store.records import with_parsed
 
 _EVENT_ROW_TYPES = {EVENT_ROW_TYPE}
 
@@ -91,7 +93,8 @@ class SourceCheck:
     def checked(
         self, batches: Iterable[tuple[pa.Array, pa.Table]] | None = None
     ) -> Iterator[tuple[pa.Array, pa.Table]]:
-        """The source's numbered batches (or `batches`), each checked before it is passed on.
+        """The source's numbered batches (or `batches`), each checked before it is passed on,
+        with what the checks parsed for the stored layout (`with_parsed`).
 
         A read error ends the checks with SOURCE_UNREADABLE in the report and is raised on,
         so a publish that consumes these batches stops too.
@@ -109,14 +112,17 @@ class SourceCheck:
                         columns = table.column_names
                         check_required(run, dataset_type, columns, name)
                     count += table.num_rows
-                    check_records(run, table, lines, name, occurrence=occurrence is not None)
+                    parsed: dict[str, ParsedNumbers | pa.Array] = {}
+                    check_records(
+                        run, table, lines, name, occurrence=occurrence is not None, parsed=parsed
+                    )
                     if occurrence is not None:
                         occurrence.add(table, lines, name)
                     elif id_term in table.column_names:
                         check_ids(run, ids, table.column(id_term), lines, name, id_term)
                     for term, left in source.mapping.untranslated(table).items():
                         self._untranslated.setdefault(term, set()).update(left)
-                    yield lines, table
+                    yield lines, with_parsed(table, parsed)
                 run.records[name] = count
                 if count == 0:
                     _validate().empty_core(run, name)

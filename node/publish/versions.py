@@ -327,6 +327,8 @@ def check_unique_ids(digests: Path, id_term: str) -> None:
             "GROUP BY h HAVING count(*) > 1",
             {"path": str(digests)},
         )
+        if not con.execute("SELECT count(*) FROM shared").fetchone()[0]:  # type: ignore[index]
+            return  # no two ids share a hash, so none repeats
         dupes = con.execute(
             "SELECT id, count(*) FROM read_parquet($path) "
             "WHERE hash(id) IN (SELECT h FROM shared) "

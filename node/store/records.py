@@ -16,13 +16,20 @@ import pyarrow.compute as pc
 
 from node.core.composed import nfc
 from node.core.dates import parse_event_date, plain_days
-from node.core.numbers import DECIMAL, INTEGER
+from node.core.numbers import DECIMAL, INTEGER, ParsedNumbers, parse_numbers
 from node.core.terms import FLOAT_TERMS, INT_TERMS, PROVENANCE_FIELDS, arrow_type
 
 VERBATIM_FIELD = pa.field("fed_verbatim", pa.map_(pa.string(), pa.string()))
 # Node columns that are data, not provenance: kept as given (vernacular names in zh/vi/en).
 PASS_THROUGH_PREFIXES = ("fed_vernacular_",)
 
+
+# Validation reads a source's coordinates and event dates to check them, and hands what it
+# parsed to this layout as extra columns (`with_parsed`), so no value is parsed twice. They
+# ride along through row filters and regrouping, and never reach the stored layout; one of
+# an unexpected type is ignored and the text is parsed here.
+PARSED_PREFIX = "fed_parsed:"
+_PARSED_NUMBERS = pa.struct([("value", pa.float64()), ("failed", pa.bool_())])
 
 # GBIF-style flag per typed term when the text cannot be cast.
 _INVALID_FLAG = {
@@ -43,9 +50,14 @@ _RANGES = {
 }
 
 
-def _event_dates(event_date: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """Parse distinct values once: occurrence data repeats few dates many times."""
-    days = plain_days(event_date)
+def _event_dates(
+    event_date: pa.Array, days: pa.Array | None = None
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Parse distinct values once: occurrence data repeats few dates many times.
+
+    `days` is `plain_days(event_date)` when validation has computed it already.
+    """
+    days = plain_days(event_date) if days is None else days
     encoded = pc.dictionary_encode(pc.if_else(pc.is_null(days), event_date, None))
     parsed = [parse_event_date(v) for v in encoded.dictionary.to_pylist()]
     starts = pa.array([p[0] for p in parsed], pa.date32())
@@ -57,25 +69,28 @@ def _event_dates(event_date: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     return start, stop, bad
 
 
-def _cast(column: pa.Array, term: str) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """Cast a text column; return (typed, cast-failed mask, out-of-range mask)."""
+def _cast(
+    column: pa.Array, term: str, parsed: ParsedNumbers | None = None
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Cast a text column; return (typed, cast-failed mask, out-of-range mask).
+
+    `parsed` is `parse_numbers(column)` when validation has read the column already.
+    """
     target = arrow_type(term)
-    pattern = INTEGER if pa.types.is_integer(target) else DECIMAL
-    trimmed = pc.utf8_trim_whitespace(column)
-    present = pc.fill_null(pc.greater(pc.utf8_length(trimmed), 0), False)
-    ok = pc.fill_null(pc.match_substring_regex(trimmed, pattern), False)
-    typed = pc.cast(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), pa.float64())
-    if pa.types.is_integer(target):
+    integer = pa.types.is_integer(target)
+    if parsed is None:
+        parsed = parse_numbers(column, INTEGER if integer else DECIMAL)
+    typed, failed = parsed
+    if integer:
         too_big = pc.fill_null(pc.greater(pc.abs(typed), 2**31 - 1), False)
-        ok = pc.and_(ok, pc.invert(too_big))
-        typed = pc.cast(pc.if_else(ok, typed, pa.scalar(None, pa.float64())), target)
-    failed = pc.and_(present, pc.invert(ok))
+        failed = pc.or_(failed, too_big)
+        typed = pc.cast(pc.if_else(too_big, pa.scalar(None, pa.float64()), typed), target)
     if term in _RANGES:
         low, high, _ = _RANGES[term]
         outside = pc.or_(pc.less(typed, low), pc.greater(typed, high))
         out_of_range = pc.fill_null(outside, False)
     else:
-        out_of_range = pa.array([False] * len(column), pa.bool_())
+        out_of_range = pa.repeat(pa.scalar(False), len(column))
     return typed, failed, out_of_range
 
 
@@ -101,7 +116,7 @@ def _issue_lists(flags: list[tuple[str, pa.Array]], length: int) -> pa.Array:
 def _verbatim_map(failures: list[tuple[str, pa.Array, pa.Array]], length: int) -> pa.Array:
     active = [(t, m, c) for t, m, c in failures if pc.any(m).as_py()]
     if not active:
-        return pa.array([None] * length, VERBATIM_FIELD.type)
+        return pa.nulls(length, VERBATIM_FIELD.type)
     rows: list[list[tuple[str, str]] | None] = [None] * length
     for term, mask, column in active:
         values = column.to_pylist()
@@ -115,8 +130,37 @@ def _generalised(columns: dict[str, pa.Array], length: int) -> pa.Array:
     """Records that arrive generalised say so in dataGeneralizations (Darwin Core)."""
     notes = columns.get("dataGeneralizations")
     if notes is None:
-        return pa.array([False] * length, pa.bool_())
+        return pa.repeat(pa.scalar(False), length)
     return pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(notes)), 0), False)
+
+
+def with_parsed(table: pa.Table, parsed: Mapping[str, ParsedNumbers | pa.Array]) -> pa.Table:
+    """`table` carrying, for the layout, numbers (`parse_numbers`) and days (`plain_days`)
+    parsed from its columns."""
+    for term, values in parsed.items():
+        if isinstance(values, ParsedNumbers):
+            values = pa.StructArray.from_arrays(list(values), fields=list(_PARSED_NUMBERS))
+        table = table.append_column(PARSED_PREFIX + term, values)
+    return table
+
+
+def _parsed(table: pa.Table, term: str, kind: pa.DataType) -> pa.Array | None:
+    name = PARSED_PREFIX + term
+    if name not in table.column_names or table.schema.field(name).type != kind:
+        return None
+    return table.column(name).combine_chunks()
+
+
+def _parsed_numbers(table: pa.Table, term: str) -> ParsedNumbers | None:
+    found = _parsed(table, term, _PARSED_NUMBERS)
+    return None if found is None else ParsedNumbers(*found.flatten())
+
+
+def _constant(value: object, kind: pa.DataType, length: int) -> pa.Array:
+    """`value` on every row, built in Arrow (a Python list of it cost more than the casts)."""
+    if value is None:
+        return pa.nulls(length, kind)
+    return pa.repeat(pa.scalar(value, kind), length)
 
 
 def to_stored_layout(
@@ -149,7 +193,8 @@ def to_stored_layout(
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = pc.cast(column, pa.string())
         if name in FLOAT_TERMS or name in INT_TERMS:
-            typed, failed, out_of_range = _cast(column, name)
+            hint = _parsed_numbers(table, name) if name in FLOAT_TERMS else None
+            typed, failed, out_of_range = _cast(column, name, hint)
             columns[name] = typed
             flags.append((_INVALID_FLAG.get(name, f"{name.upper()}_INVALID"), failed))
             failures.append((name, failed, column))
@@ -158,7 +203,8 @@ def to_stored_layout(
         else:
             columns[name] = nfc(column)
     if "eventDate" in columns:
-        start, stop, bad = _event_dates(columns["eventDate"])
+        days = _parsed(table, "eventDate", pa.date32())
+        start, stop, bad = _event_dates(columns["eventDate"], days)
         flags.append(("RECORDED_DATE_INVALID", bad))
     else:
         start = stop = pa.nulls(length, pa.date32())
@@ -179,7 +225,6 @@ def to_stored_layout(
         elif field.name == "fed_generalised" and "fed_generalised" not in provenance:
             columns[field.name] = _generalised(columns, length)
         else:
-            value = provenance.get(field.name)
-            columns[field.name] = pa.array([value] * length, field.type)
+            columns[field.name] = _constant(provenance.get(field.name), field.type, length)
     columns[VERBATIM_FIELD.name] = _verbatim_map(failures, length)
     return pa.table(columns)
