@@ -10,7 +10,7 @@ import argparse
 import importlib
 import time
 
-from bench.measure import print_table
+from bench.measure import median_rows, print_table
 
 SCALES = (1_000_000, 5_000_000)  # rows for publish, validate, enforce, harvest and export
 
@@ -55,6 +55,12 @@ SUITES = (
     ),
 )
 SOAK_FULL_S = 600  # --soak-full: ten minutes
+# A step of a few seconds peaks wherever its threads' allocations happen to meet: the same
+# 1M-row export peaked anywhere from 377 to 411 MB. Sizes up to this many rows are run
+# three times and each number is the median, so "20M within 10 % of 1M" compares steady
+# states, not a lucky run with an unlucky one.
+REPEATED_UP_TO_ROWS = 1_000_000
+REPEATS = 3
 
 
 def main() -> None:
@@ -88,7 +94,10 @@ def main() -> None:
         else:
             # Every size side by side: memory that stays flat shows as one peak RSS.
             scaled = getattr(module, "scaled", module.run)
-            rows = [row for size in scales for row in scaled(rows=size)]
+            rows = []
+            for size in scales:
+                repeats = REPEATS if size <= REPEATED_UP_TO_ROWS else 1
+                rows += median_rows([scaled(rows=size) for _ in range(repeats)])
         print_table(f"{title} ({time.perf_counter() - started:.0f} s)", rows)
 
 

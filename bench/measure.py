@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -25,6 +26,28 @@ def run_child(module: str, args: Sequence[str]) -> dict[str, object]:
     if process.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed with exit {process.returncode}")
     return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def median_rows(runs: list[list[dict[str, object]]]) -> list[dict[str, object]]:
+    """One table from repeated runs of the same steps: each number the median of its runs,
+    the rest as the first run has it, and `runs` added when there was more than one."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = []
+    for rows in zip(*runs, strict=True):
+        row = dict(rows[0])
+        for key, value in row.items():
+            values = [r.get(key) for r in rows]
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and all(isinstance(v, int | float) for v in values)
+            ):
+                middle = statistics.median(values)  # type: ignore[type-var]
+                row[key] = round(middle, 2) if isinstance(middle, float) else middle
+        row["runs"] = len(rows)
+        merged.append(row)
+    return merged
 
 
 def peak_rss_mb() -> float:

@@ -39,9 +39,7 @@ def _checked(table: pa.Table) -> pa.Table:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.tuples(_NUMBERS, _NUMBERS, _DATES, st.booleans()), min_size=1, max_size=40)
-)
+@given(st.lists(st.tuples(_NUMBERS, _NUMBERS, _DATES, st.booleans()), min_size=1, max_size=40))
 def test_handoff__the_layout_is_the_same_with_or_without_it(
     rows: list[tuple[str, str, str, bool]],
 ) -> None:
