@@ -8,12 +8,12 @@ allocators hand freed pages back, and on that more than on the number of rows:
   jemalloc returns them (362 MB and 465 MB) at the same speed.
 - Everything else (Parquet's encoders, Python's bytes for each page written, DuckDB): glibc
   malloc raises its mmap threshold to the largest block freed (up to 32 MiB), then keeps
-  blocks of that size in its arenas. A fixed threshold, and trimming whatever is free at
-  the top of the heap, keeps that down: the export of 20M rows went from 467–489 MB to
-  434–438 MB. The threshold is 4 MiB, above the 1 MiB blocks a zip member is read in: at
-  64 KiB every such block was a fresh mapping, page-faulted in and unmapped again, and
-  reading a 1M-row archive took 1.8 s instead of 0.8 s (the export of 5M rows 8.7 s
-  instead of 7.2 s, for 25 MB less at its peak).
+  blocks of that size in its arenas. A fixed 64 KiB threshold, and trimming whatever is free
+  at the top of the heap, took the export of 20M rows from 467–489 MB to 434–438 MB. It
+  costs speed where Python allocates large blocks: each 1 MiB block read from a zip member
+  becomes a fresh mapping, and reading a 1M-row archive takes 1.8 s instead of 0.8 s. A
+  4 MiB threshold gave that back (and a 20M-row export in 29 s instead of 34 s), but the
+  export then peaked at 450 MB against 396 MB at 1M rows: memory that grows with the run.
 
 An operator's `ARROW_DEFAULT_MEMORY_POOL` or `MALLOC_*_` variables still decide; builds
 without jemalloc (Windows) or without glibc keep their defaults.
@@ -29,7 +29,7 @@ import pyarrow as pa
 
 POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 GLIBC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+MMAP_THRESHOLD_BYTES = 64 * 1024
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 _M_MMAP_THRESHOLD = -3
 
