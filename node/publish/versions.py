@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from node.core import constants
+from node.core.allocator import release_unused
 from node.core.background import Background
 from node.core.config import DatasetConfig, NodeConfig
 from node.core.errors import InvalidInput, InvalidSource
@@ -519,6 +520,7 @@ class _Publication:
     def _eml(self, coverage: Coverage) -> bytes:
         """Called by the writer once the digests exist: check ids, compare, describe."""
         digests = self.staging / DIGESTS_FILE
+        release_unused()  # the records have streamed past; DuckDB's joins come next
         check_unique_ids(digests, ID_TERM_FOR_ROW_TYPE[self.row_type])
         previous = self.previous
         metadata_changed = False

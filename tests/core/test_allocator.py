@@ -66,3 +66,26 @@ def test_fednode_commands__allocate_with_jemalloc(tmp_path: Path) -> None:
         "print(pa.default_memory_pool().backend_name)\n"
     )
     assert _run(code, {}, f"{tmp_path}/node") == "jemalloc"
+
+
+@pytest.mark.skipif(not _glibc(), reason="not glibc")
+def test_release_unused__gives_back_freed_holes_in_the_heap() -> None:
+    """Blocks freed between blocks still in use stay in glibc's heap: trimming only gives
+    back its top. A finished stream leaves such holes; the diff after it should not pay."""
+    code = (
+        "from node.core.allocator import release_unused, use_steady_allocators\n"
+        "use_steady_allocators()\n"
+        "def rss():\n"
+        "    with open('/proc/self/status') as f:\n"
+        "        return next(int(x.split()[1]) // 1024 for x in f if x.startswith('VmRSS:'))\n"
+        "blocks = [bytes(32 * 1024 - 64) for _ in range(8192)]  # 256 MiB, under the threshold\n"
+        "held = rss()\n"
+        "kept = blocks[::64]  # one in 64 stays in use\n"
+        "del blocks\n"
+        "before = rss()\n"
+        "release_unused()\n"
+        "print(held, before, rss())\n"
+    )
+    held, before, released = map(int, _run(code, {}).split())
+    assert before > held - 64  # the holes stay resident
+    assert released < before - 128
