@@ -56,7 +56,7 @@ SUITES = (
 )
 SOAK_FULL_S = 600  # --soak-full: ten minutes
 # A step of a few seconds peaks wherever its threads' allocations happen to meet: the same
-# 1M-row export peaked anywhere from 377 to 411 MB. Sizes up to this many rows are run
+# 1M-row export peaked anywhere from 377 to 405 MB. Sizes up to this many rows are run
 # three times and each number is the median, so "20M within 10 % of 1M" compares steady
 # states, not a lucky run with an unlucky one.
 REPEATED_UP_TO_ROWS = 1_000_000
