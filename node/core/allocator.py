@@ -50,11 +50,11 @@ def release_unused() -> None:
     version diff's DuckDB): its peak then adds to the memory in use, not to the memory kept.
     """
     pa.default_memory_pool().release_unused()
-    if _glibc():
+    if is_glibc():
         ctypes.CDLL(None).malloc_trim(0)
 
 
-def _glibc() -> bool:
+def is_glibc() -> bool:
     try:
         return bool(os.confstr("CS_GNU_LIBC_VERSION"))
     except (ValueError, OSError):  # not glibc
@@ -62,7 +62,7 @@ def _glibc() -> bool:
 
 
 def _tune_glibc_malloc() -> bool:
-    if any(os.environ.get(name) for name in GLIBC_ENV) or not _glibc():
+    if any(os.environ.get(name) for name in GLIBC_ENV) or not is_glibc():
         return False
     mallopt = ctypes.CDLL(None).mallopt
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(

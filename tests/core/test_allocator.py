@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from node.core.allocator import GLIBC_ENV, POOL_ENV
+from node.core.allocator import GLIBC_ENV, POOL_ENV, is_glibc
 
 _SHOW = (
     "import pyarrow as pa\n"
@@ -37,14 +37,7 @@ def _has_jemalloc() -> bool:
     return True
 
 
-def _glibc() -> bool:
-    try:
-        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
-    except (ValueError, OSError):
-        return False
-
-
-@pytest.mark.skipif(not (_has_jemalloc() and _glibc()), reason="no jemalloc or no glibc")
+@pytest.mark.skipif(not (_has_jemalloc() and is_glibc()), reason="no jemalloc or no glibc")
 def test_use_steady_allocators__jemalloc_for_arrow_and_glibc_tuned() -> None:
     assert _run(_SHOW, {}) == "jemalloc, glibc tuned"
 
@@ -68,7 +61,7 @@ def test_fednode_commands__allocate_with_jemalloc(tmp_path: Path) -> None:
     assert _run(code, {}, f"{tmp_path}/node") == "jemalloc"
 
 
-@pytest.mark.skipif(not _glibc(), reason="not glibc")
+@pytest.mark.skipif(not is_glibc(), reason="not glibc")
 def test_release_unused__gives_back_freed_holes_in_the_heap() -> None:
     """Blocks freed between blocks still in use stay in glibc's heap: trimming only gives
     back its top. A finished stream leaves such holes; the diff after it should not pay."""
